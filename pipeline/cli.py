@@ -1,0 +1,83 @@
+"""Command-line front end. The only place that exits; maps errors to codes.
+
+Exit codes: 0 all checks passed; 1 a check failed or a vulnerability was
+found; 2 usage or configuration error; 3 infrastructure error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from pipeline import __version__
+from pipeline.errors import EXIT_INFRA, EXIT_USAGE, FixproofError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 by itself; keep the wording ours
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"fixproof: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="fixproof", description="Prove that a Go security fix really shipped.")
+    p.add_argument("--version", action="version", version=f"fixproof {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    v = sub.add_parser("verify", help="run the verification task graph")
+    v.add_argument("-c", "--config", default=None, help="config file (default: ./fixproof.toml, else the embedded default)")
+    v.add_argument("--artifact", default=None, help="shipped binary to compare with the clean rebuild")
+    v.add_argument("--junit", default=None, help="where to write the JUnit XML (default: <reports>/junit.xml)")
+    v.add_argument("--evidence", default=None, help="directory for the evidence bundle")
+    v.add_argument("--only", nargs="+", default=None, metavar="STAGE", help="run only these stages (and what they need)")
+
+    i = sub.add_parser("inspect", help="what a Go binary says about itself")
+    i.add_argument("paths", nargs="+", metavar="BIN")
+    i.add_argument("--json", action="store_true", dest="as_json")
+    i.add_argument("--symbols", action="store_true", help="also list the functions in the binary (pclntab)")
+
+    u = sub.add_parser("vulns", help="known vulnerabilities in Go binaries")
+    u.add_argument("paths", nargs="+", metavar="BIN")
+    u.add_argument("--db", default=None, help="vulnerability database URL (https://, http:// or file://)")
+    u.add_argument("--waivers", default=None, help="waivers file (TOML)")
+    u.add_argument("--json", action="store_true", dest="as_json")
+    return p
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "inspect":
+        from pipeline import inspect_cmd
+
+        return inspect_cmd.run(args.paths, as_json=args.as_json, symbols=args.symbols,
+                               out=sys.stdout, err=sys.stderr)
+    if args.command == "vulns":
+        from pipeline import vulns_cmd
+
+        return vulns_cmd.run(args.paths, db=args.db, waivers=args.waivers, as_json=args.as_json,
+                             out=sys.stdout, err=sys.stderr)
+    if args.command == "verify":
+        from pipeline import verify_cmd
+
+        return verify_cmd.run(config=args.config, artifact=args.artifact, junit=args.junit,
+                              evidence=args.evidence, only=args.only)
+    raise AssertionError(args.command)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except FixproofError as e:
+        sys.stderr.write(f"fixproof: {e}\n")
+        return e.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("fixproof: interrupted; containers started by this run were removed.\n")
+        return EXIT_INFRA
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
