@@ -1,0 +1,266 @@
+"""fixproof.toml -> frozen dataclasses, validated. Raises ConfigError only.
+
+Every section is a dataclass; its fields are the allowed keys. Unknown keys,
+wrong types and impossible values are errors that name the key and the file.
+Relative paths are resolved against the config file's directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, get_args, get_origin, get_type_hints
+
+from pipeline.errors import ConfigError
+
+GO_VERSION_RE = re.compile(r"^1\.\d+(\.\d+)?((rc|beta)\d+)?$")
+STAGES = ("toolchain", "modules", "build", "test", "binary", "vulns")
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    dir: str = "."
+    packages: tuple[str, ...] = ("./...",)
+    modfile: str = ""
+    binary: str = ""
+
+
+@dataclass(frozen=True)
+class ToolchainConfig:
+    go: str = ""
+    image: str = ""
+    digest: str = ""
+
+
+@dataclass(frozen=True)
+class ModulesConfig:
+    goproxy: str = "https://proxy.golang.org,direct"
+    gosumdb: str = "sum.golang.org"
+    gonosumdb: str = ""
+    goprivate: str = ""
+    goflags: str = ""
+    allow_insecure_reason: str = ""
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    flags: tuple[str, ...] = ("-trimpath",)
+    ldflags: str = ""
+    tags: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    cache: str = "volume"  # "volume": a per-image Go build cache volume; "fresh": none kept
+
+
+@dataclass(frozen=True)
+class TestConfig:
+    packages: tuple[str, ...] = ("./...",)
+    flags: tuple[str, ...] = ()
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class FixConfig:
+    advisories: tuple[str, ...] = ()
+    fail_on: str = "listed"
+    db: str = "https://vuln.go.dev"
+    waivers: str = ""
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    dir: str = "reports"
+    junit: str = ""
+
+
+@dataclass(frozen=True)
+class TimeoutsConfig:
+    image: int = 1800
+    download: int = 600
+    build: int = 900
+    test: int = 900
+    command: int = 120
+
+
+@dataclass(frozen=True)
+class DockerConfig:
+    privileged: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    base_dir: Path
+    app: AppConfig
+    toolchain: ToolchainConfig
+    modules: ModulesConfig = ModulesConfig()
+    build: BuildConfig = BuildConfig()
+    test: TestConfig = TestConfig()
+    fix: FixConfig = FixConfig()
+    report: ReportConfig = ReportConfig()
+    timeouts: TimeoutsConfig = TimeoutsConfig()
+    docker: DockerConfig = DockerConfig()
+
+    # Derived paths -------------------------------------------------------
+    @property
+    def app_dir(self) -> Path:
+        return (self.base_dir / self.app.dir).resolve()
+
+    @property
+    def gomod_path(self) -> Path:
+        return self.app_dir / (self.app.modfile or "go.mod")
+
+    @property
+    def gosum_path(self) -> Path:
+        mod = self.gomod_path
+        return mod.with_name(mod.name[: -len(".mod")] + ".sum")
+
+    @property
+    def reports_dir(self) -> Path:
+        return (self.base_dir / self.report.dir).resolve()
+
+    @property
+    def stages_dir(self) -> Path:
+        return self.reports_dir / "stages"
+
+    @property
+    def junit_path(self) -> Path:
+        if self.report.junit:
+            return (self.base_dir / self.report.junit).resolve()
+        return self.reports_dir / "junit.xml"
+
+    @property
+    def binary_name(self) -> str:
+        if self.app.binary:
+            return self.app.binary
+        last = self.app.packages[0].rstrip("/").split("/")[-1]
+        return last if last not in ("", ".", "...") else self.app_dir.name
+
+    def section(self, name: str) -> dict[str, Any]:
+        """A section as plain data, for doit's config_changed."""
+        return _plain(getattr(self, name))
+
+
+_SECTIONS = {
+    "app": AppConfig,
+    "toolchain": ToolchainConfig,
+    "modules": ModulesConfig,
+    "build": BuildConfig,
+    "test": TestConfig,
+    "fix": FixConfig,
+    "report": ReportConfig,
+    "timeouts": TimeoutsConfig,
+    "docker": DockerConfig,
+}
+
+
+def _plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, tuple):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def _coerce(value: Any, typ: Any, where: str) -> Any:
+    origin = get_origin(typ)
+    if typ is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, not {value!r}.")
+        return value
+    if typ is int:
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ConfigError(f"{where} must be a positive whole number of seconds, not {value!r}.")
+        return value
+    if typ is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, not {value!r}.")
+        return value
+    if origin is tuple:
+        if isinstance(value, str) or not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where} must be a list of strings, not {value!r}.")
+        return tuple(value)
+    if origin is Mapping or typ is Mapping:
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise ConfigError(f"{where} must be a table of string values, not {value!r}.")
+        return dict(value)
+    raise AssertionError(f"unhandled config type {typ}")  # pragma: no cover
+
+
+def _section(cls: type, data: Any, name: str, file: Path) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: [{name}] must be a table.")
+    hints = get_type_hints(cls)
+    allowed = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"{file}: unknown key {name}.{unknown[0]}; allowed keys in [{name}] are: {', '.join(sorted(allowed))}."
+        )
+    values = {k: _coerce(v, hints[k], f"{file}: {name}.{k}") for k, v in data.items()}
+    return cls(**values)
+
+
+def _validate(cfg: Config) -> None:
+    f = cfg.path
+    if not cfg.toolchain.go:
+        raise ConfigError(f"{f}: toolchain.go is required: the exact Go version the fix needs, e.g. \"1.22.5\".")
+    if not GO_VERSION_RE.match(cfg.toolchain.go):
+        raise ConfigError(f"{f}: toolchain.go = {cfg.toolchain.go!r} is not a Go release version such as \"1.22.5\".")
+    if not cfg.toolchain.image:
+        raise ConfigError(f"{f}: toolchain.image is required, e.g. \"golang:{cfg.toolchain.go}-bookworm\".")
+    if cfg.toolchain.digest and not re.fullmatch(r"sha256:[0-9a-f]{64}", cfg.toolchain.digest):
+        raise ConfigError(f"{f}: toolchain.digest must look like sha256:<64 hex digits>.")
+    if not cfg.app.packages:
+        raise ConfigError(f"{f}: app.packages must name the main package to build, e.g. [\"./cmd/app\"].")
+    if cfg.app.modfile and not cfg.app.modfile.endswith(".mod"):
+        raise ConfigError(f"{f}: app.modfile must end in .mod (its sums live in the matching .sum file).")
+    if cfg.build.cache not in ("volume", "fresh"):
+        raise ConfigError(f"{f}: build.cache must be \"volume\" or \"fresh\".")
+    if cfg.fix.fail_on not in ("listed", "symbol", "any"):
+        raise ConfigError(f"{f}: fix.fail_on must be \"listed\", \"symbol\" or \"any\".")
+    for adv in cfg.fix.advisories:
+        if not re.fullmatch(r"GO-\d{4}-\d{4,}", adv):
+            raise ConfigError(f"{f}: fix.advisories entry {adv!r} is not a Go advisory id such as GO-2024-2963.")
+    if not cfg.app_dir.is_dir():
+        raise ConfigError(f"{f}: app.dir {cfg.app_dir} does not exist; point it at the Go module root.")
+    if not cfg.gomod_path.is_file():
+        raise ConfigError(f"{f}: {cfg.gomod_path} does not exist; app.dir must be a Go module root.")
+
+
+def parse(text: str, path: Path) -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML ({e}); fix the file and retry.") from e
+    unknown = sorted(set(data) - set(_SECTIONS))
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown section [{unknown[0]}]; known sections are: {', '.join(_SECTIONS)}."
+        )
+    for required in ("app", "toolchain"):
+        if required not in data:
+            raise ConfigError(f"{path}: the [{required}] section is required.")
+    sections = {name: _section(cls, data[name], name, path) for name, cls in _SECTIONS.items() if name in data}
+    cfg = Config(path=path, base_dir=path.parent.resolve(), **sections)
+    _validate(cfg)
+    return cfg
+
+
+def load(path: str | Path | None) -> Config:
+    """Load a config file; None means ./fixproof.toml."""
+    p = Path(path) if path is not None else Path("fixproof.toml")
+    if not p.exists():
+        hint = "pass -c FILE" if path is None else "check the path"
+        raise ConfigError(f"config file {p} not found; {hint} (the repository's fixproof.toml is an example).")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read config file {p}: {e}.") from e
+    return parse(text, p.resolve())

@@ -1,0 +1,271 @@
+"""The Docker Engine, through the Docker SDK for Python.
+
+Every container fixproof starts carries the label ``fixproof`` (and the run
+id), runs with a deadline, and is removed in a ``finally`` whatever happens:
+success, failure, timeout or Ctrl-C. Capabilities follow the least-privilege
+profiles below; ``privileged`` is an explicit opt-in.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
+
+from pipeline.errors import ContainerTimeout, EngineError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import docker
+    from docker.models.containers import Container
+
+    from pipeline.progress import Progress
+
+LABEL = "fixproof"
+RUN_LABEL = "fixproof.run"
+PID_LABEL = "fixproof.pid"
+HEARTBEAT_S = 15.0
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: str  # host path or volume name
+    target: str
+    read_only: bool = False
+    volume: bool = False
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Privileges a container gets. The default gets no extra capability."""
+
+    cap_add: tuple[str, ...] = ()
+    security_opt: tuple[str, ...] = ()
+    privileged: bool = False
+    extra_mounts: tuple[Mount, ...] = ()
+
+
+DEFAULT_PROFILE = Profile()
+GDB_PROFILE = Profile(cap_add=("SYS_PTRACE",))
+TRACE_PROFILE = Profile(
+    cap_add=("SYS_ADMIN",),
+    security_opt=("seccomp=unconfined",),
+    extra_mounts=(Mount("/sys/kernel/debug", "/sys/kernel/debug"),),
+)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+    duration_s: float
+    image_id: str
+    command: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _docker_host() -> str:
+    return os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+
+
+def connect(timeout: int = 120) -> "docker.DockerClient":
+    """A client that has answered a ping; EngineError (exit 3) if none does."""
+    import docker
+    from docker.errors import DockerException
+
+    try:
+        client = docker.from_env(timeout=timeout)
+        client.ping()
+    except (DockerException, OSError) as e:
+        raise EngineError(
+            f"no Docker Engine answers at {_docker_host()} ({type(e).__name__}). "
+            "Start one (e.g. `sudo dockerd &` or `sudo systemctl start docker`, or `make setup`) and retry."
+        ) from e
+    return client
+
+
+class Engine:
+    """Runs labelled, time-limited containers and manages fixproof's volumes."""
+
+    def __init__(self, client: "docker.DockerClient", run_id: str | None = None) -> None:
+        self.client = client
+        self.run_id = run_id or uuid.uuid4().hex[:12]
+
+    @classmethod
+    def connect(cls) -> "Engine":
+        return cls(connect())
+
+    # Labels ---------------------------------------------------------------
+    @property
+    def labels(self) -> dict[str, str]:
+        return {LABEL: "1", RUN_LABEL: self.run_id, PID_LABEL: str(os.getpid())}
+
+    # Images ---------------------------------------------------------------
+    def image_attrs(self, ref: str) -> dict | None:
+        from docker.errors import ImageNotFound, APIError
+
+        try:
+            return self.client.images.get(ref).attrs
+        except ImageNotFound:
+            return None
+        except APIError as e:
+            raise EngineError(f"the Docker Engine failed to look up image {ref}: {e.explanation or e}") from e
+
+    # Volumes --------------------------------------------------------------
+    def volume_exists(self, name: str) -> bool:
+        from docker.errors import NotFound
+
+        try:
+            self.client.volumes.get(name)
+            return True
+        except NotFound:
+            return False
+
+    def fresh_volume(self, name: str) -> None:
+        """Remove the volume if it exists and create it empty."""
+        from docker.errors import NotFound, APIError
+
+        try:
+            self.client.volumes.get(name).remove(force=True)
+        except NotFound:
+            pass
+        except APIError as e:
+            raise EngineError(f"cannot remove volume {name} (is a container still using it?): {e.explanation or e}") from e
+        self.client.volumes.create(name, labels={LABEL: "1"})
+
+    def ensure_volume(self, name: str) -> None:
+        if not self.volume_exists(name):
+            self.client.volumes.create(name, labels={LABEL: "1"})
+
+    # Containers -----------------------------------------------------------
+    @contextmanager
+    def container(
+        self,
+        image: str,
+        command: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        mounts: Sequence[Mount] = (),
+        network: bool = False,
+        workdir: str | None = None,
+        user: str | None = None,
+        profile: Profile = DEFAULT_PROFILE,
+    ) -> Iterator["Container"]:
+        """A created (not started) container, always removed on exit."""
+        from docker.errors import APIError, ImageNotFound
+        from docker.types import Mount as DMount
+
+        all_mounts = [*mounts, *profile.extra_mounts]
+        dmounts = [
+            DMount(target=m.target, source=m.source, type="volume" if m.volume else "bind", read_only=m.read_only)
+            for m in all_mounts
+        ]
+        try:
+            c = self.client.containers.create(
+                image,
+                command=list(command),
+                environment=dict(env or {}),
+                mounts=dmounts,
+                network_mode="bridge" if network else "none",
+                working_dir=workdir,
+                user=user,
+                labels=self.labels,
+                cap_add=list(profile.cap_add) or None,
+                security_opt=list(profile.security_opt) or None,
+                privileged=profile.privileged,
+                detach=True,
+            )
+        except ImageNotFound as e:
+            raise EngineError(f"image {image} is not in the Docker Engine; run the toolchain stage first.") from e
+        except APIError as e:
+            raise EngineError(f"the Docker Engine refused to create a container from {image}: {e.explanation or e}") from e
+        try:
+            yield c
+        finally:
+            self._remove(c)
+
+    def _remove(self, c: "Container") -> None:
+        from docker.errors import NotFound, APIError
+
+        for _ in range(3):
+            try:
+                c.remove(force=True, v=True)
+                return
+            except NotFound:
+                return
+            except APIError:  # removal already in progress; retry shortly
+                time.sleep(0.2)
+
+    def run(
+        self,
+        image: str,
+        command: Sequence[str],
+        *,
+        timeout: float,
+        progress: "Progress | None" = None,
+        what: str = "",
+        **kwargs,
+    ) -> RunResult:
+        """Run a command to completion in a new container and return its output.
+
+        The container is killed and removed when ``timeout`` seconds pass
+        (ContainerTimeout, exit 3). While it runs, a progress line appears
+        every HEARTBEAT_S seconds.
+        """
+        import requests
+        from docker.errors import APIError
+
+        label = what or " ".join(command)[:80]
+        with self.container(image, command, **kwargs) as c:
+            start = time.monotonic()
+            deadline = start + timeout
+            try:
+                c.start()
+            except APIError as e:
+                raise EngineError(f"the Docker Engine could not start a container for `{label}`: {e.explanation or e}") from e
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    c.kill()
+                    raise ContainerTimeout(
+                        f"`{label}` in {image} ran past its {timeout:.0f} s timeout; the container was killed and removed. "
+                        "Raise the timeout in [timeouts] if the work is legitimately slow."
+                    )
+                try:
+                    status = c.wait(timeout=min(left, HEARTBEAT_S))
+                    break
+                except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                    if progress is not None:
+                        progress.say(f"{label}: still running ({time.monotonic() - start:.0f}s)")
+            duration = time.monotonic() - start
+            out = c.logs(stdout=True, stderr=False).decode("utf-8", "replace")
+            err = c.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+            code = int(status.get("StatusCode", -1))
+            image_id = c.attrs.get("Image", "")
+        return RunResult(code, out, err, duration, image_id, tuple(command))
+
+    def leftover_containers(self) -> list[str]:
+        """Ids of fixproof-labelled containers (for tests and clean-up)."""
+        return [c.id for c in self.client.containers.list(all=True, filters={"label": LABEL})]
+
+    def reap_orphans(self) -> int:
+        """Remove labelled containers whose fixproof process is gone (e.g. killed with SIGKILL)."""
+        n = 0
+        for c in self.client.containers.list(all=True, filters={"label": LABEL}):
+            pid = c.labels.get(PID_LABEL, "")
+            if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+                self._remove(c)
+                n += 1
+        return n
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
