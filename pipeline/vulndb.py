@@ -1,0 +1,574 @@
+"""Client for the Go vulnerability database, v1 API (https://go.dev/doc/security/vuln/database).
+
+Layout served under the base URL::
+
+    index/db.json       {"modified": T}
+    index/modules.json  [{"path": M, "vulns": [{"id", "modified", "fixed"?}]}]
+    ID/<id>.json        one OSV entry
+
+``file://`` URLs read that layout from disk and are not cached (they are
+already local). ``http(s)://`` URLs are fetched with ``requests`` (gzip is
+negotiated and decoded transparently; a body that is itself a gzip stream is
+decompressed too) and cached on disk:
+
+    <cache root>/<sha256(url)[:16]>/index/db.json, index/modules.json, ID/<id>.json
+
+where the cache root is the ``cache_dir`` argument, else
+``$FIXPROOF_CACHE_DIR/vulndb``, else ``$XDG_CACHE_HOME/fixproof/vulndb``
+(``~/.cache/fixproof/vulndb``). Each open fetches ``index/db.json`` only;
+``modules.json`` is fetched again only when its ``modified`` differs from the
+cached one, and an ``ID/<id>.json`` only when the index lists a different
+``modified`` for it than the cached copy has. Entries are fetched lazily, for
+the modules asked about.
+
+When the server cannot be reached and a cache exists, the client works from
+the cache and says so through the ``notify`` callback. With no cache it
+raises :class:`VulnDBError` naming the URL. Unparsable JSON raises
+:class:`VulnDBError` naming the URL or file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import tempfile
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Protocol
+
+import requests
+import requests.adapters
+
+from pipeline.errors import VulnDBError
+
+DEFAULT_URL = "https://vuln.go.dev"
+DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds, per request
+STDLIB = "stdlib"
+TOOLCHAIN = "toolchain"
+
+Notify = Callable[[str], None]
+
+
+# --- data ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Event:
+    """One OSV range event: exactly one of introduced/fixed is set."""
+
+    introduced: str = ""
+    fixed: str = ""
+
+
+@dataclass(frozen=True)
+class Range:
+    type: str
+    events: tuple[Event, ...]
+
+
+@dataclass(frozen=True)
+class Import:
+    """ecosystem_specific.imports[]: a vulnerable package, optionally per platform."""
+
+    path: str
+    goos: tuple[str, ...] = ()
+    goarch: tuple[str, ...] = ()
+    symbols: tuple[str, ...] = ()
+
+    def matches_platform(self, goos: str, goarch: str) -> bool:
+        """An empty list, or an unknown GOOS/GOARCH of the binary, matches everything."""
+        return (not goos or not self.goos or goos in self.goos) and (
+            not goarch or not self.goarch or goarch in self.goarch
+        )
+
+
+@dataclass(frozen=True)
+class Affected:
+    module: str
+    ranges: tuple[Range, ...]
+    imports: tuple[Import, ...] = ()
+    ecosystem: str = "Go"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """The parts of an OSV entry fixproof uses (never summary or details)."""
+
+    id: str
+    modified: datetime
+    aliases: tuple[str, ...] = ()
+    affected: tuple[Affected, ...] = ()
+    withdrawn: datetime | None = None
+    published: datetime | None = None
+
+    def is_withdrawn(self, now: datetime | None = None) -> bool:
+        if self.withdrawn is None:
+            return False
+        return self.withdrawn <= (now or datetime.now(timezone.utc))
+
+
+@dataclass(frozen=True)
+class IndexVuln:
+    id: str
+    modified: datetime
+    fixed: str = ""
+
+
+@dataclass(frozen=True)
+class DBInfo:
+    """Where entries came from: for notices and evidence."""
+
+    url: str
+    modified: datetime
+    offline: bool
+    cache_dir: str  # "" for file:// databases
+
+
+# --- parsing -------------------------------------------------------------------
+
+
+class _Malformed(ValueError):
+    pass
+
+
+def _time(value: Any, what: str) -> datetime:
+    if not isinstance(value, str):
+        raise _Malformed(f"{what} is not a timestamp")
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as e:
+        raise _Malformed(f"{what} is not a timestamp: {value!r}") from e
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def _strs(value: Any, what: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _Malformed(f"{what} is not a list of strings")
+    return tuple(value)
+
+
+def _obj(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise _Malformed(f"{what} is not an object")
+    return value
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _Malformed(f"{what} is not a list")
+    return value
+
+
+def parse_entry(data: Any) -> Entry:
+    """OSV JSON (already decoded) -> Entry. Raises ValueError when malformed."""
+    d = _obj(data, "entry")
+    if not isinstance(d.get("id"), str) or not d["id"]:
+        raise _Malformed("entry has no id")
+    affected = []
+    for i, a in enumerate(_list(d.get("affected"), "affected")):
+        a = _obj(a, f"affected[{i}]")
+        pkg = _obj(a.get("package"), f"affected[{i}].package")
+        ranges = []
+        for r in _list(a.get("ranges"), "ranges"):
+            r = _obj(r, "range")
+            events = []
+            for e in _list(r.get("events"), "events"):
+                e = _obj(e, "event")
+                events.append(Event(introduced=str(e.get("introduced") or ""), fixed=str(e.get("fixed") or "")))
+            ranges.append(Range(type=str(r.get("type") or ""), events=tuple(events)))
+        es = a.get("ecosystem_specific") or {}
+        imports = []
+        for imp in _list(_obj(es, "ecosystem_specific").get("imports"), "imports"):
+            imp = _obj(imp, "import")
+            if not isinstance(imp.get("path"), str):
+                raise _Malformed("import has no path")
+            imports.append(Import(
+                path=imp["path"],
+                goos=_strs(imp.get("goos"), "goos"),
+                goarch=_strs(imp.get("goarch"), "goarch"),
+                symbols=_strs(imp.get("symbols"), "symbols"),
+            ))
+        affected.append(Affected(
+            module=str(pkg.get("name") or ""),
+            ecosystem=str(pkg.get("ecosystem") or ""),
+            ranges=tuple(ranges),
+            imports=tuple(imports),
+        ))
+    return Entry(
+        id=d["id"],
+        modified=_time(d.get("modified"), "modified"),
+        published=_time(d["published"], "published") if d.get("published") else None,
+        withdrawn=_time(d["withdrawn"], "withdrawn") if d.get("withdrawn") else None,
+        aliases=_strs(d.get("aliases"), "aliases"),
+        affected=tuple(affected),
+    )
+
+
+def parse_modules_index(data: Any) -> dict[str, tuple[IndexVuln, ...]]:
+    out: dict[str, tuple[IndexVuln, ...]] = {}
+    for m in _list(data, "modules index"):
+        m = _obj(m, "module")
+        path = m.get("path")
+        if not isinstance(path, str):
+            raise _Malformed("module without a path")
+        seen: dict[str, IndexVuln] = {}
+        for v in _list(m.get("vulns"), "vulns"):
+            v = _obj(v, "vuln")
+            if not isinstance(v.get("id"), str):
+                raise _Malformed(f"vuln without an id in {path}")
+            iv = IndexVuln(id=v["id"], modified=_time(v.get("modified"), "modified"),
+                           fixed=str(v.get("fixed") or ""))
+            # The same id can be listed once per affected range; keep one.
+            if iv.id not in seen or iv.modified > seen[iv.id].modified:
+                seen[iv.id] = iv
+        out[path] = tuple(seen.values())
+    return out
+
+
+def parse_db_info(data: Any) -> datetime:
+    return _time(_obj(data, "db.json").get("modified"), "modified")
+
+
+# --- transports ------------------------------------------------------------------
+
+
+class _Unreachable(Exception):
+    """The source could not be contacted (network, timeout, 5xx)."""
+
+
+class Source(Protocol):
+    """Where raw bytes come from. ``get`` raises _Unreachable or VulnDBError."""
+
+    def describe(self, rel: str) -> str: ...
+
+    def get(self, rel: str) -> bytes: ...
+
+
+def _maybe_gunzip(body: bytes, where: str) -> bytes:
+    if body[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(body)
+        except (OSError, EOFError) as e:
+            raise VulnDBError(f"{where} is a corrupt gzip stream ({e}); re-publish or re-download the database.") from e
+    return body
+
+
+@dataclass(frozen=True)
+class FileSource:
+    root: Path
+
+    def describe(self, rel: str) -> str:
+        return str(self.root / rel)
+
+    def get(self, rel: str) -> bytes:
+        path = self.root / rel
+        try:
+            body = path.read_bytes()
+        except FileNotFoundError:
+            gz = path.with_name(path.name + ".gz")
+            try:
+                body = gz.read_bytes()
+            except FileNotFoundError as e:
+                raise VulnDBError(
+                    f"{path} does not exist; is {self.root} a Go vulnerability database (v1 layout)?") from e
+            except OSError as e:
+                raise VulnDBError(f"cannot read {gz}: {e.strerror or e}.") from e
+        except OSError as e:
+            raise VulnDBError(f"cannot read {path}: {e.strerror or e}.") from e
+        return _maybe_gunzip(body, str(path))
+
+
+@dataclass(frozen=True)
+class HTTPSource:
+    base: str
+    session: requests.Session
+    timeout: float | tuple[float, float] = DEFAULT_TIMEOUT
+
+    def describe(self, rel: str) -> str:
+        return f"{self.base}/{rel}"
+
+    def get(self, rel: str) -> bytes:
+        url = self.describe(rel)
+        try:
+            resp = self.session.get(url, timeout=self.timeout, headers={"Accept-Encoding": "gzip"})
+        except (requests.ConnectionError, requests.Timeout) as e:
+            raise _Unreachable(f"{url}: {type(e).__name__}") from e
+        except requests.RequestException as e:
+            raise VulnDBError(f"request for {url} failed: {e}.") from e
+        if resp.status_code >= 500:
+            raise _Unreachable(f"{url}: HTTP {resp.status_code}")
+        if resp.status_code != 200:
+            raise VulnDBError(
+                f"{url} answered HTTP {resp.status_code}; check that --db points at a Go vulnerability database.")
+        return _maybe_gunzip(resp.content, url)
+
+
+def _decode(body: bytes, where: str) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise VulnDBError(f"{where} is not valid JSON ({e}); the database or its cache is corrupt.") from e
+
+
+# --- cache -----------------------------------------------------------------------
+
+
+def default_cache_root(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    if env.get("FIXPROOF_CACHE_DIR"):
+        return Path(env["FIXPROOF_CACHE_DIR"]) / "vulndb"
+    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "fixproof" / "vulndb"
+
+
+def cache_key(url: str) -> str:
+    return hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class _Cache:
+    dir: Path
+
+    def path(self, rel: str) -> Path:
+        return self.dir / rel
+
+    def read(self, rel: str) -> bytes | None:
+        try:
+            return self.path(rel).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise VulnDBError(f"cannot read the cache file {self.path(rel)}: {e.strerror or e}.") from e
+
+    def write(self, rel: str, body: bytes) -> None:
+        p = self.path(rel)
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as f:
+                f.write(body)
+            os.replace(tmp, p)
+        except OSError as e:
+            raise VulnDBError(
+                f"cannot write the cache file {p}: {e.strerror or e}; set FIXPROOF_CACHE_DIR to a writable directory.") from e
+
+
+# --- client ----------------------------------------------------------------------
+
+
+def _normalise_url(url: str) -> str:
+    url = url.strip()
+    if "://" not in url:  # a bare path is a local database
+        return Path(url).resolve().as_uri()
+    return url.rstrip("/")
+
+
+class VulnDB:
+    """A Go vulnerability database opened for one run.
+
+    ``notify`` receives one-line notices (offline mode); the library never
+    prints. ``session`` and ``timeout`` are injectable for tests.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        cache_dir: str | os.PathLike[str] | None = None,
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        session: requests.Session | None = None,
+        notify: Notify | None = None,
+        workers: int = 8,
+    ) -> None:
+        self.url = _normalise_url(url or DEFAULT_URL)
+        self._notify = notify or (lambda _msg: None)
+        self._workers = max(1, workers)
+        scheme = urllib.parse.urlsplit(self.url).scheme
+        self._own_session = False
+        self._cache: _Cache | None
+        self._source: Source
+        if scheme == "file":
+            self._source = FileSource(Path(urllib.request.url2pathname(urllib.parse.urlsplit(self.url).path)))
+            self._cache = None
+        elif scheme in ("http", "https"):
+            self._own_session = session is None
+            if session is None:
+                session = requests.Session()
+                adapter = requests.adapters.HTTPAdapter(pool_maxsize=self._workers)
+                session.mount("http://", adapter)
+                session.mount("https://", adapter)
+            self._source = HTTPSource(self.url, session, timeout)
+            root = Path(cache_dir) if cache_dir is not None else default_cache_root()
+            self._cache = _Cache(root / cache_key(self.url))
+        else:
+            raise VulnDBError(f"unsupported vulnerability database URL {self.url!r}; use https://, http:// or file://.")
+        self._info: DBInfo | None = None
+        self._index: dict[str, tuple[IndexVuln, ...]] | None = None
+        self._index_modified: dict[str, datetime] = {}
+        self._entries: dict[str, Entry] = {}
+
+    # -- index
+
+    def open(self) -> DBInfo:
+        """Read db.json (and modules.json when needed). Idempotent."""
+        if self._info is None:
+            info, index = self._load_index()
+            self._index_modified = {v.id: v.modified for vulns in index.values() for v in vulns}
+            self._info, self._index = info, index
+        return self._info
+
+    def _parse(self, body: bytes, where: str, parse: Callable[[Any], Any]) -> Any:
+        try:
+            return parse(_decode(body, where))
+        except _Malformed as e:
+            raise VulnDBError(f"{where} is malformed ({e}); the database or its cache is corrupt.") from e
+
+    def _load_index(self) -> tuple[DBInfo, dict[str, tuple[IndexVuln, ...]]]:
+        src = self._source
+        if self._cache is None:
+            modified = self._parse(src.get("index/db.json"), src.describe("index/db.json"), parse_db_info)
+            index = self._parse(src.get("index/modules.json"), src.describe("index/modules.json"),
+                                parse_modules_index)
+            return DBInfo(self.url, modified, offline=False, cache_dir=""), index
+
+        cache = self._cache
+        try:
+            remote_db = src.get("index/db.json")
+        except _Unreachable as e:
+            return self._offline(str(e))
+        modified = self._parse(remote_db, src.describe("index/db.json"), parse_db_info)
+        cached_db = cache.read("index/db.json")
+        cached_mods = cache.read("index/modules.json")
+        if cached_db is not None and cached_mods is not None:
+            try:
+                same = parse_db_info(json.loads(cached_db)) == modified
+            except (ValueError, _Malformed):
+                same = False  # a corrupt cached db.json just means "refresh"
+            if same:
+                index = self._parse(cached_mods, str(cache.path("index/modules.json")), parse_modules_index)
+                return DBInfo(self.url, modified, offline=False, cache_dir=str(cache.dir)), index
+        try:
+            mods = src.get("index/modules.json")
+        except _Unreachable as e:
+            raise VulnDBError(f"lost the connection to {self.url} while reading its index ({e}); try again.") from e
+        index = self._parse(mods, src.describe("index/modules.json"), parse_modules_index)
+        cache.write("index/modules.json", mods)
+        cache.write("index/db.json", remote_db)  # written last: marks the index complete
+        return DBInfo(self.url, modified, offline=False, cache_dir=str(cache.dir)), index
+
+    def _offline(self, why: str) -> tuple[DBInfo, dict[str, tuple[IndexVuln, ...]]]:
+        assert self._cache is not None
+        cache = self._cache
+        db = cache.read("index/db.json")
+        mods = cache.read("index/modules.json")
+        if db is None or mods is None:
+            raise VulnDBError(
+                f"cannot reach the Go vulnerability database at {self.url} ({why}) and there is no cache "
+                f"of it in {cache.dir}; check the network or pass --db file:///path/to/vulndb.")
+        modified = self._parse(db, str(cache.path("index/db.json")), parse_db_info)
+        index = self._parse(mods, str(cache.path("index/modules.json")), parse_modules_index)
+        self._notify(
+            f"vulnerability database {self.url} unreachable ({why}); working offline from the cache "
+            f"in {cache.dir} (database modified {modified.isoformat()}).")
+        return DBInfo(self.url, modified, offline=True, cache_dir=str(cache.dir)), index
+
+    @property
+    def info(self) -> DBInfo:
+        return self.open()
+
+    def ids_for_module(self, module: str) -> tuple[IndexVuln, ...]:
+        self.open()
+        assert self._index is not None
+        return self._index.get(module, ())
+
+    # -- entries
+
+    def entry(self, vuln_id: str) -> Entry:
+        return self.entries([vuln_id])[vuln_id]
+
+    def entries(self, ids: Iterable[str]) -> dict[str, Entry]:
+        """Fetch (or read from the cache) the entries with these ids."""
+        info = self.open()
+        ids = list(dict.fromkeys(ids))
+        wanted = [i for i in ids if i not in self._entries]
+        to_fetch: list[str] = []
+        for vid in wanted:
+            e = self._from_cache(vid, self._index_modified.get(vid), info.offline)
+            if e is None:
+                to_fetch.append(vid)
+            else:
+                self._entries[vid] = e
+        if to_fetch:
+            if self._cache is None or self._workers == 1 or len(to_fetch) == 1:
+                fetched = [self._fetch(v) for v in to_fetch]
+            else:
+                with ThreadPoolExecutor(max_workers=self._workers) as pool:
+                    fetched = list(pool.map(self._fetch, to_fetch))
+            for e in fetched:
+                self._entries[e.id] = e
+        return {i: self._entries[i] for i in ids}
+
+    def _from_cache(self, vid: str, index_modified: datetime | None, offline: bool) -> Entry | None:
+        if self._cache is None:
+            return None
+        rel = f"ID/{vid}.json"
+        body = self._cache.read(rel)
+        if body is None:
+            if offline:
+                raise VulnDBError(
+                    f"working offline, and the cache in {self._cache.dir} lacks {vid}; "
+                    f"reconnect to {self.url} once to fill it.")
+            return None
+        try:
+            entry = parse_entry(json.loads(body))
+        except (ValueError, _Malformed) as e:
+            if offline:
+                raise VulnDBError(
+                    f"the cache file {self._cache.path(rel)} is not valid JSON ({e}) and {self.url} is "
+                    f"unreachable; delete the cache directory and reconnect.") from e
+            return None  # refetch over the corrupt copy
+        if index_modified is not None and entry.modified != index_modified and not offline:
+            return None  # the index says this entry changed since we cached it
+        return entry
+
+    def _fetch(self, vid: str) -> Entry:
+        if "/" in vid or vid.startswith("."):
+            raise VulnDBError(f"refusing the odd vulnerability id {vid!r} from {self.url}.")
+        rel = f"ID/{vid}.json"
+        try:
+            body = self._source.get(rel)
+        except _Unreachable as e:
+            raise VulnDBError(f"lost the connection to {self.url} while fetching {vid} ({e}); try again.") from e
+        entry = self._parse(body, self._source.describe(rel), parse_entry)
+        if entry.id != vid:
+            raise VulnDBError(f"{self._source.describe(rel)} holds {entry.id}, not {vid}; the database is corrupt.")
+        if self._cache is not None:
+            self._cache.write(rel, body)
+        return entry
+
+    def entries_for_modules(self, modules: Iterable[str]) -> dict[str, tuple[Entry, ...]]:
+        """module path -> its entries (only modules the index lists appear)."""
+        mods = list(dict.fromkeys(modules))
+        ids_by_mod = {m: tuple(v.id for v in self.ids_for_module(m)) for m in mods}
+        entries = self.entries(i for ids in ids_by_mod.values() for i in ids)
+        return {m: tuple(entries[i] for i in ids) for m, ids in ids_by_mod.items() if ids}
+
+    def close(self) -> None:
+        if self._own_session and isinstance(self._source, HTTPSource):
+            self._source.session.close()
+
+    def __enter__(self) -> "VulnDB":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,375 @@
+"""Match a Go binary (build info + function names) against vulnerability entries.
+
+Inputs are the BuildInfo from :mod:`pipeline.goinfo.buildinfo` and the raw
+function names from :mod:`pipeline.goinfo.pclntab` (functab plus inline
+tree); any objects with the same attributes work.
+
+Which modules are checked
+    every dependency, the main module, ``stdlib`` at the binary's Go version
+    and ``toolchain`` at the same version. A replaced dependency is checked as
+    its replacement (path and version) when the replacement is a module
+    version; a directory replacement has no version and, as in govulncheck,
+    is not checked. A module with an empty version is not checked either. A
+    main module built from a checkout has version ``(devel)``, which sorts
+    below every release (x/mod semantics), so ranges starting at "0" match.
+    A devel Go toolchain has no release version: stdlib/toolchain entries
+    are then skipped (the caller can tell the user).
+
+Symbol identity (decided here; govulncheck differs where noted)
+    A raw name ``pkg.(*T).M``, ``pkg.T.M`` or ``pkg.F`` becomes package
+    ``pkg`` and symbol ``T.M`` / ``F``. Generic instantiations lose their
+    brackets: ``pkg.(*List[go.shape.int]).Push`` -> ``List.Push`` and
+    ``pkg.Map[go.shape.int]`` -> ``Map`` (govulncheck keeps the brackets and
+    so never matches a vulnerable generic method). ``%xx`` escapes in the
+    package path are decoded (``gopkg.in/yaml%2ev2`` -> ``gopkg.in/yaml.v2``).
+    The package ``main`` is the binary's ``path``. Closures (``F.func1``,
+    ``F.func1.2``), go/defer wrappers (``F.gowrap1``, ``F.deferwrap1``),
+    method values (``T.M-fm``), range-over-func bodies (``F-range1``) and
+    ``glob..func1`` initialisers count for the *package* being linked but
+    are no symbol of their own: the function that encloses them is compiled
+    in too, so it is found under its own name (in the functab or the inline
+    tree), and attributing wrappers would only add names advisories never
+    use. Compiler-generated ``type:``/``go:`` names belong to no package.
+
+Levels (govulncheck's binary-mode semantics)
+    ``symbol``: an affected package is linked and one of the listed symbols
+    is present; an import listing *no* symbols means the whole package is
+    vulnerable, so any function of it counts (reported as ``pkg.*``); an
+    affected module with *no* imports means every package of the module is
+    vulnerable (any package of the module linked counts, ``pkg.*``).
+    ``package``: an affected package is linked, none of its listed symbols.
+    ``module``: only the version matches. Imports restricted by ``goos`` /
+    ``goarch`` that exclude the binary's platform are dropped first; an entry
+    left with no imports for the module is then not reported at all.
+    Without function names (``functions=None``) every match is ``module``.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import urllib.parse
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable, Mapping, Protocol, Sequence
+
+from pipeline.goinfo import versions
+from pipeline.vulndb import STDLIB, TOOLCHAIN, Affected, Entry
+
+
+class Level(str, enum.Enum):
+    SYMBOL = "symbol"
+    PACKAGE = "package"
+    MODULE = "module"
+
+
+_RANK = {Level.MODULE: 0, Level.PACKAGE: 1, Level.SYMBOL: 2}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One advisory affecting one module of one binary (DESIGN.md JSON shape)."""
+
+    file: str
+    id: str
+    aliases: tuple[str, ...]
+    module: str
+    version: str
+    fixed: str
+    symbols: tuple[str, ...]
+    level: Level
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "file": self.file,
+            "id": self.id,
+            "aliases": list(self.aliases),
+            "module": self.module,
+            "version": self.version,
+            "fixed": self.fixed,
+            "symbols": list(self.symbols),
+            "level": self.level.value,
+        }
+
+
+class ModuleLike(Protocol):
+    path: str
+    version: str
+
+    @property
+    def replace(self) -> "ModuleLike | None": ...
+
+
+class BuildInfoLike(Protocol):
+    file: str
+    goos: str
+    goarch: str
+    go_version: str
+    path: str
+
+    @property
+    def main(self) -> ModuleLike | None: ...
+
+    @property
+    def deps(self) -> Sequence[ModuleLike]: ...
+
+
+# --- function names ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FuncName:
+    """A parsed pclntab name. ``symbol`` is "" for closures and wrappers."""
+
+    package: str
+    symbol: str
+
+
+_WRAPPER_PART = re.compile(r"^(?:func\d+|gowrap\d+|deferwrap\d+|\d+|)$")
+
+
+def _strip_brackets(name: str) -> str | None:
+    """Remove every balanced ``[...]`` (type arguments); None if unbalanced."""
+    out: list[str] = []
+    depth = 0
+    for ch in name:
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+            if depth < 0:
+                return None
+        elif depth == 0:
+            out.append(ch)
+    return "".join(out) if depth == 0 else None
+
+
+def parse_func_name(raw: str) -> FuncName | None:
+    """Split a raw pclntab name into package path and advisory-style symbol.
+
+    Returns None for compiler-generated names that belong to no package.
+    """
+    if not raw or raw.startswith(("type:", "go:", "type..")):
+        return None
+    name = _strip_brackets(raw)
+    if not name:
+        return None
+    slash = name.rfind("/")
+    dot = name.find(".", slash + 1)
+    if dot <= 0:
+        return None
+    pkg, rest = name[:dot], name[dot + 1:]
+    try:
+        pkg = urllib.parse.unquote(pkg, errors="strict")
+    except UnicodeDecodeError:
+        return None
+    if not rest:
+        return None
+    if rest.startswith("(*"):
+        close = rest.find(")")
+        if close < 0:
+            return None
+        recv = rest[2:close]
+        after = rest[close + 1:]
+        if not after.startswith("."):
+            return None
+        parts = [recv] + after[1:].split(".")
+    else:
+        parts = rest.split(".")
+    if any("-" in p for p in parts) or any(_WRAPPER_PART.match(p) for p in parts[1:]) or not parts[0]:
+        return FuncName(pkg, "")  # closure / wrapper / method value / glob..funcN
+    if len(parts) > 2:
+        return FuncName(pkg, "")
+    return FuncName(pkg, ".".join(parts))
+
+
+@dataclass(frozen=True)
+class BinarySymbols:
+    """package path -> advisory-style symbols present (possibly empty)."""
+
+    packages: Mapping[str, frozenset[str]]
+
+    @classmethod
+    def from_functions(cls, functions: Iterable[str], main_path: str = "") -> "BinarySymbols":
+        acc: dict[str, set[str]] = {}
+        for raw in functions:
+            fn = parse_func_name(raw)
+            if fn is None:
+                continue
+            pkg = main_path if fn.package == "main" and main_path else fn.package
+            syms = acc.setdefault(pkg, set())
+            if fn.symbol:
+                syms.add(fn.symbol)
+        return cls({p: frozenset(s) for p, s in acc.items()})
+
+    def has_package(self, pkg: str) -> bool:
+        return pkg in self.packages
+
+
+def is_std_package(pkg: str) -> bool:
+    """Standard-library import paths have no dot in their first element."""
+    first = pkg.split("/", 1)[0]
+    return bool(pkg) and "." not in first
+
+
+# --- modules -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckedModule:
+    """A module as checked: the DB path/version, and how binary paths map to it."""
+
+    path: str  # path queried in the DB (the replacement's when replaced)
+    version: str  # semver with "v"
+    import_prefix: str  # package prefix in the binary ("" for stdlib/toolchain)
+
+
+def checked_modules(info: BuildInfoLike) -> tuple[list[CheckedModule], list[str]]:
+    """The modules to check and notices about the ones that cannot be."""
+    notes: list[str] = []
+    mods: list[CheckedModule] = []
+    go_semver = versions.go_to_semver(info.go_version or "")
+    if go_semver:
+        mods.append(CheckedModule(STDLIB, go_semver, ""))
+        mods.append(CheckedModule(TOOLCHAIN, go_semver, ""))
+    else:
+        notes.append(f"Go version {info.go_version!r} is not a release; standard library "
+                     f"and toolchain advisories were not checked")
+    listed = ([info.main] if info.main is not None else []) + list(info.deps)
+    for m in listed:
+        path, version = m.path, m.version
+        if m.replace is not None:
+            if not m.replace.version:
+                notes.append(f"{m.path} is replaced by the directory {m.replace.path}; not checked")
+                continue
+            path, version = m.replace.path, m.replace.version
+        if not version:
+            continue
+        mods.append(CheckedModule(path, version, m.path))
+    return mods, notes
+
+
+# --- matching --------------------------------------------------------------------
+
+
+def _map_package(pkg: str, mod: CheckedModule) -> str:
+    """Binary package path -> the path the DB uses (replacement prefix)."""
+    if mod.import_prefix and mod.import_prefix != mod.path:
+        return mod.path + pkg[len(mod.import_prefix):]
+    return pkg
+
+
+def _owner(pkg: str, mods: Sequence[CheckedModule]) -> CheckedModule | None:
+    """The module a linked package belongs to: stdlib, or the longest prefix."""
+    if is_std_package(pkg):
+        return next((m for m in mods if m.path == STDLIB), None)
+    best: CheckedModule | None = None
+    for m in mods:
+        pre = m.import_prefix
+        if pre and (pkg == pre or pkg.startswith(pre + "/")) and (best is None or len(pre) > len(best.import_prefix)):
+            best = m
+    return best
+
+
+def packages_by_module(syms: BinarySymbols, mods: Sequence[CheckedModule]) -> dict[str, dict[str, frozenset[str]]]:
+    """DB module path -> {DB package path: symbols} for every linked package.
+
+    Toolchain advisories name ``cmd/...`` packages, which are standard
+    library paths, so ``toolchain`` sees the same packages as ``stdlib``.
+    """
+    out: dict[str, dict[str, frozenset[str]]] = {}
+    for pkg, names in syms.packages.items():
+        m = _owner(pkg, mods)
+        if m is None:
+            continue
+        out.setdefault(m.path, {})[_map_package(pkg, m)] = names
+    if STDLIB in out:
+        out[TOOLCHAIN] = out[STDLIB]
+    return out
+
+
+def _match_affected(a: Affected, mod: CheckedModule, present: Mapping[str, frozenset[str]] | None,
+                    goos: str, goarch: str) -> tuple[Level, list[str]] | None:
+    """Level and symbols for one affected block; None when it does not apply.
+
+    ``present`` is this module's linked packages (DB paths) and their
+    symbols, or None when the binary's functions are unknown.
+    """
+    if a.module != mod.path or not versions.affected(mod.version, a.ranges):
+        return None
+    imports = [i for i in a.imports if i.matches_platform(goos, goarch)]
+    if a.imports and not imports:
+        return None  # platform-specific and not this platform
+    if present is None:
+        return Level.MODULE, []
+    if not imports:
+        if present:
+            return Level.SYMBOL, [f"{p}.*" for p in sorted(present)]
+        return Level.MODULE, []
+    level, found = Level.MODULE, []
+    for imp in imports:
+        if imp.path not in present:
+            continue
+        if not imp.symbols:
+            level = Level.SYMBOL
+            found.append(f"{imp.path}.*")
+            continue
+        hit = sorted(set(imp.symbols) & present[imp.path])
+        if hit:
+            level = Level.SYMBOL
+            found.extend(f"{imp.path}.{s}" for s in hit)
+        elif level is Level.MODULE:
+            level = Level.PACKAGE
+    return level, found
+
+
+def match(info: BuildInfoLike, functions: Sequence[str] | None,
+          entries: Mapping[str, Sequence[Entry]], *, file: str | None = None,
+          now: datetime | None = None) -> tuple[Finding, ...]:
+    """Findings for one binary; ``entries`` maps DB module path -> entries.
+
+    ``functions`` are raw pclntab names; None when they could not be read
+    (every match is then module level). Withdrawn entries are skipped.
+    """
+    fname = file if file is not None else info.file
+    mods, _notes = checked_modules(info)
+    by_module = None
+    if functions is not None:
+        by_module = packages_by_module(BinarySymbols.from_functions(functions, info.path), mods)
+    out: dict[tuple[str, str], Finding] = {}
+    for mod in mods:
+        present = None if by_module is None else by_module.get(mod.path, {})
+        for entry in entries.get(mod.path, ()):
+            if entry.is_withdrawn(now):
+                continue
+            best: tuple[Level, list[str]] | None = None
+            fixed = ""
+            for a in entry.affected:
+                r = _match_affected(a, mod, present, info.goos, info.goarch)
+                if r is None:
+                    continue
+                fx = versions.fixed_version(mod.version, a.ranges)
+                if fx and (not fixed or versions.less(fx, fixed)):
+                    fixed = fx
+                if best is None or _RANK[r[0]] > _RANK[best[0]]:
+                    best = (r[0], list(r[1]))
+                elif r[0] is best[0]:
+                    best[1].extend(r[1])
+            if best is None:
+                continue
+            out[(entry.id, mod.path)] = Finding(
+                file=fname,
+                id=entry.id,
+                aliases=entry.aliases,
+                module=mod.path,
+                version=mod.version,
+                fixed=fixed,
+                symbols=tuple(sorted(set(best[1]))),
+                level=best[0],
+            )
+    return tuple(sorted(out.values(), key=lambda f: (f.file, f.id, f.module)))
+
+
+def module_paths(info: BuildInfoLike) -> list[str]:
+    """The DB module paths to fetch entries for."""
+    return [m.path for m in checked_modules(info)[0]]
