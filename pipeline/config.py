@@ -8,6 +8,7 @@ Relative paths are resolved against the config file's directory.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ class ModulesConfig:
     goprivate: str = ""
     goflags: str = ""
     allow_insecure_reason: str = ""
+    ca_bundle: str = "auto"  # "auto": $SSL_CERT_FILE or the host's bundle; "": the image's own; else a path
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,19 @@ class Config:
     def gosum_path(self) -> Path:
         mod = self.gomod_path
         return mod.with_name(mod.name[: -len(".mod")] + ".sum")
+
+    @property
+    def ca_bundle_path(self) -> Path | None:
+        """The CA bundle the module download trusts, or None for the image's own."""
+        value = self.modules.ca_bundle
+        if value == "":
+            return None
+        if value != "auto":
+            return (self.base_dir / value).resolve()
+        for cand in (os.environ.get("SSL_CERT_FILE", ""), "/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"):
+            if cand and Path(cand).is_file():
+                return Path(cand)
+        return None
 
     @property
     def reports_dir(self) -> Path:
@@ -228,6 +243,9 @@ def _validate(cfg: Config) -> None:
     for adv in cfg.fix.advisories:
         if not re.fullmatch(r"GO-\d{4}-\d{4,}", adv):
             raise ConfigError(f"{f}: fix.advisories entry {adv!r} is not a Go advisory id such as GO-2024-2963.")
+    ca = cfg.ca_bundle_path
+    if cfg.modules.ca_bundle not in ("", "auto") and (ca is None or not ca.is_file()):
+        raise ConfigError(f"{f}: modules.ca_bundle {ca} is not a file.")
     if not cfg.app_dir.is_dir():
         raise ConfigError(f"{f}: app.dir {cfg.app_dir} does not exist; point it at the Go module root.")
     if not cfg.gomod_path.is_file():

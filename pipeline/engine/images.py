@@ -185,7 +185,18 @@ def fetch_toolchain(version: str, *, timeout: float, progress: "Progress") -> To
         if "unknown revision" in reason or "not found" in reason or "invalid version" in reason:
             raise ImageError(f"Go {version} does not exist as {module} on the module proxy ({reason}); check toolchain.go.")
         raise ImageError(f"cannot download {module} through the Go module proxy: {reason}")
-    return Toolchain(module, Path(info["Dir"]), info.get("Sum", ""), gosumdb)
+    root = Path(info["Dir"])
+    _make_executable(root)
+    return Toolchain(module, root, info.get("Sum", ""), gosumdb)
+
+
+def _make_executable(goroot: Path) -> None:
+    """Module zips carry no permission bits; the go command marks its tools executable the same way."""
+    for sub in (goroot / "bin", goroot / "pkg" / "tool"):
+        for dirpath, _, files in os.walk(sub):
+            for f in files:
+                p = Path(dirpath) / f
+                p.chmod(p.stat().st_mode | 0o111)
 
 
 def build_golang(engine: "Engine", version: str, *, timeout: float, progress: "Progress") -> None:

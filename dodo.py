@@ -1,0 +1,37 @@
+"""doit entry point: `doit list` shows the stages, `doit verify` runs them.
+
+The config is ./fixproof.toml, or the file named by FIXPROOF_CONFIG or by
+`doit verify config=FILE`. Task creation happens when doit asks for the
+tasks, never at import time.
+"""
+
+import functools
+
+from doit import get_var
+
+from pipeline import config as _config
+from pipeline import tasks as _tasks
+
+DOIT_CONFIG = {"default_tasks": ["verify"], "dep_file": "reports/.doit.db", "backend": "json", "verbosity": 2}
+
+
+@functools.lru_cache(maxsize=None)
+def _namespace():
+    path = get_var("config", None) or _tasks.config_path_from_env() or "fixproof.toml"
+    return _tasks.namespace(_config.load(path))
+
+
+def _task(name):
+    def creator():
+        return _namespace()[f"task_{name}"]()
+    creator.__doc__ = _tasks.DOCS[name]
+    return creator
+
+
+task_toolchain = _task("toolchain")
+task_modules = _task("modules")
+task_build = _task("build")
+task_test = _task("test")
+task_binary = _task("binary")
+task_report = _task("report")
+task_verify = _task("verify")

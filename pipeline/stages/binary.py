@@ -1,0 +1,126 @@
+"""Stage binary: what the built binary says about itself, against the clean build list.
+
+Reads the artifact with fixproof's own reader (no go process): the embedded
+Go version, the main module, every dependency with version and h1 sum, the
+build settings and the VCS stamp.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from pipeline.engine.proc import call
+from pipeline.errors import ToolError
+from pipeline.goinfo.buildinfo import BuildInfo, read_buildinfo
+from pipeline.results import CheckResult, StageResult, failed, passed, skipped
+from pipeline.stages.common import StageContext, sha256_file
+
+STAGE = "binary"
+
+
+def run(ctx: StageContext) -> StageResult:
+    gate = ctx.gate("build", "modules")
+    if gate:
+        return StageResult(STAGE, (gate,))
+    cfg = ctx.cfg
+    build = ctx.upstream("build")
+    modules = ctx.upstream("modules")
+    assert build is not None and modules is not None  # the gate saw both
+    path = Path(build.facts["binary"])
+    checks: list[CheckResult] = []
+
+    digest = sha256_file(path)
+    if digest != build.facts["sha256"]:
+        checks.append(failed("artifact integrity", f"{path.name} changed after the build: sha256 {digest[:16]}… "
+                             f"is not the built {build.facts['sha256'][:16]}…", evidence={"sha256": digest}))
+        return StageResult(STAGE, tuple(checks))
+    checks.append(passed("artifact integrity", f"{path.name} is the binary the build stage produced (sha256 {digest[:16]}…)",
+                         evidence={"sha256": digest}))
+
+    t0 = time.monotonic()
+    info = read_buildinfo(path)
+    checks.append(check_go_version(info, cfg.toolchain.go, time.monotonic() - t0))
+    checks.append(check_main(info, modules.facts.get("main_module", "")))
+    checks.append(check_deps(info, modules.facts.get("build_list", [])))
+    checks.append(check_settings(info, cfg.build.flags))
+    checks.append(check_vcs(info, ctx.vcs_root))
+    return StageResult(STAGE, tuple(checks), {"buildinfo": info.to_json(), "sha256": digest})
+
+
+def check_go_version(info: BuildInfo, pin: str, dur: float = 0.0) -> CheckResult:
+    name = "embedded Go version"
+    if info.go_version == f"go{pin}":
+        return passed(name, f"{Path(info.file).name} was built by {info.go_version}, the pinned version",
+                      evidence={"go_version": info.go_version}, duration_s=dur)
+    return failed(name, f"{Path(info.file).name} was built by {info.go_version}, not the pinned go{pin}",
+                  evidence={"go_version": info.go_version, "pin": f"go{pin}"}, duration_s=dur)
+
+
+def check_main(info: BuildInfo, main_module: str) -> CheckResult:
+    name = "main module"
+    got = info.main.path if info.main else ""
+    if got and got == main_module:
+        return passed(name, f"main module {got} {info.main.version}, package {info.path}",
+                      evidence={"path": info.path, "main": info.main.to_json()})
+    return failed(name, f"the binary's main module is {got or 'missing'}, expected {main_module}",
+                  evidence={"path": info.path})
+
+
+def _dep_key(d: dict) -> tuple[str, str, str, str, str]:
+    r = d.get("replace") or {}
+    return (d["path"], d["version"], d.get("sum", ""), r.get("path", ""), r.get("version", ""))
+
+
+def check_deps(info: BuildInfo, build_list: list[dict]) -> CheckResult:
+    """Every dependency in the binary equals the clean build list: path, version, h1 sum, replacement."""
+    name = "dependencies match the clean build list"
+    want = {d["path"]: d for d in build_list}
+    have = {d.path: d.to_json() for d in info.deps}
+    problems = []
+    for path in sorted(set(want) | set(have)):
+        w, h = want.get(path), have.get(path)
+        if w is None:
+            problems.append(f"{path} {h['version']} is in the binary but not in the clean build list")
+        elif h is None:
+            problems.append(f"{path} {w['version']} is in the clean build list but not in the binary")
+        elif _dep_key(w) != _dep_key(h):
+            ws, hs = w.get("sum") or (w.get("replace") or {}).get("sum", ""), h.get("sum") or (h.get("replace") or {}).get("sum", "")
+            problems.append(f"{path}: binary has {h['version']} {hs}, clean build list has {w['version']} {ws}")
+    if problems:
+        return failed(name, problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
+                      details="\n".join(problems), evidence={"binary": have, "build_list": want})
+    if not have:
+        return passed(name, "the binary links no module besides the main module, as the clean build list says",
+                      evidence={"deps": 0})
+    return passed(name, f"all {len(have)} dependencies match in version and h1 sum: "
+                  + ", ".join(f"{p}@{d['version']}" for p, d in sorted(have.items())),
+                  evidence={"deps": have})
+
+
+def check_settings(info: BuildInfo, flags: tuple[str, ...]) -> CheckResult:
+    name = "build settings"
+    settings = dict(info.settings)
+    missing = [f for f in flags if f in ("-trimpath", "-race") and settings.get(f) != "true"]
+    if missing:
+        return failed(name, f"the config asks for {' '.join(missing)} but the binary's build settings lack it",
+                      evidence=settings)
+    summary = ", ".join(f"{k}={settings[k]}" for k in ("-trimpath", "CGO_ENABLED", "GOOS", "GOARCH") if k in settings)
+    return passed(name, f"recorded {len(settings)} build settings ({summary})", evidence=settings)
+
+
+def check_vcs(info: BuildInfo, root: Path) -> CheckResult:
+    name = "VCS revision"
+    rev = info.setting("vcs.revision")
+    if not rev:
+        return skipped(name, "the binary carries no VCS stamp (no repository in the build context, or -buildvcs=false)")
+    try:
+        head = call(["git", "-C", str(root), "rev-parse", "HEAD"], timeout=30).stdout.strip()
+    except ToolError as e:
+        return skipped(name, f"cannot read the source revision to compare: {e}")
+    modified = info.setting("vcs.modified") or "unknown"
+    ev = {"vcs.revision": rev, "source HEAD": head, "vcs.modified": modified}
+    if rev != head:
+        return failed(name, f"the binary says vcs.revision {rev[:12]} but the source HEAD is {head[:12]}", evidence=ev)
+    note = "; the working tree had uncommitted changes (vcs.modified=true)" if modified == "true" else ""
+    return passed(name, f"vcs.revision {rev[:12]} is the source HEAD{note}", evidence=ev, warning=modified == "true")

@@ -1,0 +1,88 @@
+"""Stage build: the pinned image, network off, the verified module cache read-only."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import time
+
+from pipeline.engine.docker import Mount
+from pipeline.results import StageResult, error, failed, passed
+from pipeline.stages.common import GOCACHE, MODCACHE, OUT, StageContext, sha256_file, tail
+
+STAGE = "build"
+
+
+def go_build_args(ctx: StageContext, output: str) -> list[str]:
+    b = ctx.cfg.build
+    args = ["go", "build", *b.flags]
+    if b.ldflags:
+        args += ["-ldflags", b.ldflags]
+    if b.tags:
+        args += ["-tags", ",".join(b.tags)]
+    return [*args, "-o", output, ctx.cfg.app.packages[0]]
+
+
+def cache_mounts(ctx: StageContext, image_id: str) -> list[Mount]:
+    """The verified module cache (read-only) and the Go build cache."""
+    mounts = [ctx.source_mount(), Mount(ctx.modcache_volume, MODCACHE, read_only=True, volume=True)]
+    if ctx.cfg.build.cache == "volume":
+        vol = ctx.gocache_volume(image_id)
+        ctx.engine.ensure_volume(vol)
+        mounts.append(Mount(vol, GOCACHE, volume=True))
+    return mounts
+
+
+def check_cache_volume(ctx: StageContext) -> None:
+    from pipeline.errors import EngineError
+
+    if not ctx.engine.volume_exists(ctx.modcache_volume):
+        raise EngineError(f"the verified module cache volume {ctx.modcache_volume} is gone; "
+                          "run the pipeline again and the modules stage will rebuild it.")
+
+
+def run(ctx: StageContext) -> StageResult:
+    gate = ctx.gate("toolchain", "modules")
+    if gate:
+        return StageResult(STAGE, (gate,))
+    cfg = ctx.cfg
+    check_cache_volume(ctx)
+    image_id = ctx.verified_image_id()
+    out_dir = cfg.reports_dir / "build"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / cfg.binary_name
+    if target.exists():
+        target.unlink()
+    build = go_build_args(ctx, f"{OUT}/{cfg.binary_name}")
+    script = 'go "$@" && chown "$FIXPROOF_UID:$FIXPROOF_GID" ' + shlex.quote(f"{OUT}/{cfg.binary_name}")
+    env = {**ctx.offline_env(), **cfg.build.env, "FIXPROOF_UID": str(os.getuid()), "FIXPROOF_GID": str(os.getgid())}
+    t0 = time.monotonic()
+    ctx.progress.say(" ".join(build) + " (network off, GOPROXY=off, module cache read-only)")
+    res = ctx.engine.run(cfg.toolchain.image, ["sh", "-c", script, "sh", *build[1:]], env=env,
+                         mounts=[*cache_mounts(ctx, image_id), Mount(str(out_dir), OUT)],
+                         workdir=ctx.workdir, network=False, timeout=cfg.timeouts.build,
+                         progress=ctx.progress, what="go build")
+    dur = time.monotonic() - t0
+    cmd = " ".join(shlex.quote(a) for a in build)
+    evidence = {"command": cmd, "image": cfg.toolchain.image, "image_id": res.image_id, "network": "none",
+                "GOPROXY": "off", "GOFLAGS": env["GOFLAGS"], "module_cache": f"{ctx.modcache_volume} (read-only)",
+                "build_env": dict(cfg.build.env)}
+    checks = []
+    if image_id and res.image_id != image_id:
+        checks.append(failed("image unchanged since toolchain check",
+                             f"the build ran in {res.image_id[:19]} but the toolchain stage verified {image_id[:19]}; "
+                             "the tag moved between stages: rerun the pipeline", evidence=evidence))
+    if res.exit_code != 0:
+        first = next((l for l in res.stderr.splitlines() if l and not l.startswith("#")), f"exit code {res.exit_code}")
+        checks.append(failed("go build", f"go build failed: {first}", details=res.stderr + res.stdout,
+                             evidence=evidence, duration_s=dur))
+        return StageResult(STAGE, tuple(checks), {"command": cmd})
+    if not target.is_file():
+        checks.append(error("go build", f"go build reported success but {target} does not exist", evidence=evidence))
+        return StageResult(STAGE, tuple(checks), {"command": cmd})
+    digest = sha256_file(target)
+    evidence.update(binary=str(target), sha256=digest, size=target.stat().st_size)
+    checks.append(passed("go build", f"built {target.name} (sha256 {digest[:16]}…) with {cmd}", evidence=evidence,
+                         duration_s=dur, details=tail(res.stderr, 20)))
+    return StageResult(STAGE, tuple(checks), {"binary": str(target), "sha256": digest, "command": cmd,
+                                              "image_id": res.image_id})

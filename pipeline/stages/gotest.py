@@ -1,0 +1,52 @@
+"""Stage test: the app's own Go tests, in the pinned image, network off."""
+
+from __future__ import annotations
+
+import time
+
+from dataclasses import replace
+
+from pipeline.report.gotest import BUILD_FAILED, SETUP_FAILED, parse_go_test_json
+from pipeline.results import CheckResult, StageResult, error, failed, passed, skipped
+from pipeline.stages.build import cache_mounts, check_cache_volume
+from pipeline.stages.common import StageContext, tail
+
+STAGE = "test"
+
+
+def run(ctx: StageContext) -> StageResult:
+    cfg = ctx.cfg
+    if not cfg.test.enabled:
+        return StageResult(STAGE, (skipped("go test", "test.enabled = false in the config"),))
+    gate = ctx.gate("toolchain", "modules")
+    if gate:
+        return StageResult(STAGE, (gate,))
+    check_cache_volume(ctx)
+    args = ["go", "test", "-json", *cfg.test.flags, *cfg.test.packages]
+    t0 = time.monotonic()
+    ctx.progress.say(" ".join(args) + " (network off)")
+    res = ctx.engine.run(cfg.toolchain.image, args, env={**ctx.offline_env(), **cfg.build.env},
+                         mounts=cache_mounts(ctx, ctx.verified_image_id()), workdir=ctx.workdir, network=False,
+                         timeout=cfg.timeouts.test, progress=ctx.progress, what="go test")
+    dur = time.monotonic() - t0
+    report = parse_go_test_json(res.stdout)
+    cases: list[CheckResult] = list(report.cases)
+    if not cases:
+        msg = tail(res.stderr or res.stdout, 3).replace("\n", " / ") or f"exit code {res.exit_code}"
+        return StageResult(STAGE, (failed("go test", f"go test produced no test results: {msg}",
+                                          details=res.stderr + res.stdout, duration_s=dur),))
+    if res.exit_code != 0 and all(c.status.value != "failed" for c in cases):
+        cases.append(error("go test exit status", f"go test exited {res.exit_code} but no test failed: "
+                           f"{tail(res.stderr, 2)}", details=res.stderr))
+    stderr = res.stderr.strip()
+    build_failed = [i for i, c in enumerate(cases) if c.name in (BUILD_FAILED, SETUP_FAILED)]
+    for i in build_failed:  # before Go 1.24 compiler output goes to stderr, not into the JSON
+        if stderr and stderr not in cases[i].details:
+            cases[i] = replace(cases[i], details=(cases[i].details + "\n" + stderr).strip())
+    if report.stray_lines or (stderr and not build_failed):
+        stray = "\n".join([*report.stray_lines, stderr]).strip()
+        cases.append(passed("go test output", "go test printed lines that are not test events; they are kept here",
+                            details=stray, warning=True))
+    s = report.summary
+    return StageResult(STAGE, tuple(cases), {"command": " ".join(args), "summary": {
+        "tests": s.tests, "passed": s.passed, "failed": s.failed, "skipped": s.skipped}})

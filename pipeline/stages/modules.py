@@ -1,0 +1,187 @@
+"""Stage modules: a clean download into an empty cache, every hash against go.sum.
+
+The download runs with a scratch copy of go.mod and *no* go.sum, so the go
+command checks every module it fetches against the checksum database; the
+hashes it records are then compared with the committed go.sum line by line.
+``go mod verify`` runs on the committed files as an independent second check.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from pathlib import Path
+
+from pipeline.goinfo.gomod import SumLine, parse_gosum, read_gomod, read_gosum
+from pipeline.results import CheckResult, StageResult, failed, passed
+from pipeline.stages.common import MODCACHE, StageContext, iter_json_objects, tail
+from pipeline.engine.docker import Mount
+
+STAGE = "modules"
+SPLIT = "@@fixproof-split@@"
+CA_PATH = "/etc/fixproof/ca-certificates.crt"
+DEPS_FORMAT = "{{with .Module}}{{.Path}}\t{{.Version}}{{with .Replace}}\t{{.Path}}\t{{.Version}}{{end}}{{end}}"
+
+
+def run(ctx: StageContext) -> StageResult:
+    gate = ctx.gate("toolchain")
+    if gate:
+        return StageResult(STAGE, (gate,))
+    cfg = ctx.cfg
+    checks: list[CheckResult] = [_env_check(ctx)]
+    env_facts = checks[0].evidence
+
+    gomod = read_gomod(cfg.gomod_path)
+    committed = read_gosum(cfg.gosum_path)
+
+    vol = ctx.modcache_volume
+    ctx.engine.fresh_volume(vol)
+    checks.append(passed("empty module cache", f"module cache volume {vol} was created empty for this run", evidence={"volume": vol}))
+
+    # 1. Clean download: tidy a scratch go.mod that has no go.sum, so go checks
+    #    every hash against the checksum database, then download the modules
+    #    the packages need.
+    t0 = time.monotonic()
+    scratch_flags = " ".join(["-modfile=/tmp/w/go.mod", *cfg.modules.goflags.split()])
+    script = (
+        f"mkdir -p /tmp/w && cp {shlex.quote(cfg.gomod_path.name)} /tmp/w/go.mod && "
+        f"GOFLAGS={shlex.quote(scratch_flags)} go mod tidy && cat /tmp/w/go.sum 2>/dev/null; "
+        f"echo {SPLIT} && GOFLAGS={shlex.quote(scratch_flags + ' -mod=readonly')} go mod download -json"
+    )
+    env = {
+        **ctx.offline_env(),
+        "GOPROXY": cfg.modules.goproxy,
+        "GOSUMDB": cfg.modules.gosumdb,
+        "GONOSUMDB": cfg.modules.gonosumdb,
+        "GOPRIVATE": cfg.modules.goprivate,
+    }
+    mounts = [ctx.source_mount(), Mount(vol, MODCACHE, volume=True)]
+    ca = cfg.ca_bundle_path
+    if ca is not None:
+        mounts.append(Mount(str(ca), CA_PATH, read_only=True))
+        env["SSL_CERT_FILE"] = CA_PATH
+    env_facts = {**env_facts, "CA bundle": str(ca) if ca else "the image's own"}
+    ctx.progress.say(f"go mod tidy + download into {vol} (GOPROXY={cfg.modules.goproxy})")
+    res = ctx.engine.run(cfg.toolchain.image, ["sh", "-c", script], env=env, network=True,
+                         mounts=mounts, workdir=ctx.workdir, timeout=cfg.timeouts.download, progress=ctx.progress,
+                         what="go mod download")
+    fresh_sum, _, dl_out = res.stdout.partition(SPLIT)
+    downloaded, dl_errors = _parse_download(dl_out)
+    dur = time.monotonic() - t0
+    if res.exit_code != 0 or dl_errors or SPLIT not in res.stdout:
+        reasons = dl_errors or [tail(res.stderr, 5).replace("\n", " / ") or f"exit code {res.exit_code}"]
+        checks.append(failed("clean module download", f"go mod download failed: {reasons[0]}",
+                             details="\n".join(reasons) + "\n" + res.stderr, duration_s=dur))
+        return StageResult(STAGE, tuple(checks), {"env": env_facts, "volume": vol})
+    checks.append(passed("clean module download",
+                         f"{len(downloaded)} module(s) downloaded into an empty cache; every hash checked against "
+                         f"{cfg.modules.gosumdb or 'the checksum database'}",
+                         evidence={"modules": {f"{m['Path']}@{m['Version']}": m.get("Sum", "") for m in downloaded}},
+                         duration_s=dur))
+    checks.append(_gosum_check(ctx, committed, parse_gosum(fresh_sum, Path("clean go.sum"))))
+
+    # 2. Offline, on the committed files: go mod verify and the build list.
+    offline = dict(mounts=[ctx.source_mount(), Mount(vol, MODCACHE, read_only=True, volume=True)],
+                   workdir=ctx.workdir, network=False, timeout=cfg.timeouts.command, progress=ctx.progress)
+    env = ctx.offline_env()
+    verify = ctx.engine.run(cfg.toolchain.image, ["go", "mod", "verify"], env=env, what="go mod verify", **offline)
+    if verify.exit_code == 0 and "all modules verified" in verify.stdout:
+        checks.append(passed("go mod verify", "go mod verify: all modules verified", evidence={"output": verify.stdout.strip()}))
+    else:
+        checks.append(failed("go mod verify", f"go mod verify failed: {tail(verify.stderr or verify.stdout, 2).replace(chr(10), ' / ')}",
+                             details=verify.stdout + verify.stderr))
+
+    # 3. Modules linked into the build target, with their verified sums.
+    pkgs = list(cfg.app.packages)
+    deps_res = ctx.engine.run(cfg.toolchain.image, ["go", "list", "-deps", "-f", DEPS_FORMAT, *pkgs],
+                              env={**env, "CGO_ENABLED": cfg.build.env.get("CGO_ENABLED", "0")},
+                              what="go list -deps", **offline)
+    sums = {(m["Path"], m["Version"]): m.get("Sum", "") for m in downloaded}
+    build_list = []
+    if deps_res.exit_code == 0:
+        build_list = _build_list(deps_res.stdout, gomod.module, sums)
+        checks.append(passed("build list", f"{len(build_list)} module(s) provide packages to {' '.join(pkgs)}",
+                             evidence={"modules": [f"{b['path']}@{b['version']}" for b in build_list]}))
+    else:
+        checks.append(failed("build list", f"go list -deps {' '.join(pkgs)} failed: {tail(deps_res.stderr, 2)}",
+                             details=deps_res.stderr))
+    facts = {"env": env_facts, "volume": vol, "main_module": gomod.module, "build_list": build_list,
+             "downloaded": [{"path": m["Path"], "version": m["Version"], "sum": m.get("Sum", ""),
+                             "gomod_sum": m.get("GoModSum", "")} for m in downloaded]}
+    return StageResult(STAGE, tuple(checks), facts)
+
+
+def _env_check(ctx: StageContext) -> CheckResult:
+    m = ctx.cfg.modules
+    env = {"GOPROXY": m.goproxy, "GOSUMDB": m.gosumdb, "GONOSUMDB": m.gonosumdb, "GOPRIVATE": m.goprivate,
+           "GOFLAGS": m.goflags}
+    insecure = []
+    if m.gosumdb.strip() == "off":
+        insecure.append("GOSUMDB=off")
+    if "-insecure" in m.goflags.split():
+        insecure.append("GOFLAGS=-insecure")
+    if not insecure:
+        extra = ""
+        if m.gonosumdb or m.goprivate:
+            extra = f"; modules matching GONOSUMDB/GOPRIVATE ({m.gonosumdb or m.goprivate}) are not checked against the checksum database"
+        return passed("module fetch settings", f"GOPROXY={m.goproxy} GOSUMDB={m.gosumdb}{extra}", evidence=env,
+                      warning=bool(extra))
+    if m.allow_insecure_reason:
+        return passed("module fetch settings", f"{' and '.join(insecure)} allowed by config: {m.allow_insecure_reason}",
+                      evidence=env, warning=True)
+    return failed("module fetch settings", f"{' and '.join(insecure)} turns off module authentication; remove it, "
+                  "or set modules.allow_insecure_reason to say why it is acceptable", evidence=env)
+
+
+def _parse_download(stdout: str) -> tuple[list[dict], list[str]]:
+    mods, errors = [], []
+    try:
+        for obj in iter_json_objects(stdout):
+            if obj.get("Error"):
+                errors.append(f"{obj.get('Path')}@{obj.get('Version')}: {obj['Error']}")
+            else:
+                mods.append(obj)
+    except json.JSONDecodeError as e:
+        errors.append(f"unreadable go mod download output ({e})")
+    return mods, errors
+
+
+def _gosum_check(ctx: StageContext, committed: tuple[SumLine, ...], fresh: tuple[SumLine, ...]) -> CheckResult:
+    """The committed go.sum must equal the one a clean, checksum-DB-verified tidy writes."""
+    name = ctx.cfg.gosum_path.name
+    have = {(s.path, s.version): s for s in committed}
+    want = {(s.path, s.version): s for s in fresh}
+    problems: list[str] = []
+    for key, line in sorted(want.items()):
+        got = have.get(key)
+        if got is None:
+            problems.append(f"{name} lacks {line.path} {line.version} {line.hash} (run go mod tidy and commit {name})")
+        elif got.hash != line.hash:
+            problems.append(f"{name}:{got.line} records {got.hash} for {line.path} {line.version}, but a clean download "
+                            f"checked against the checksum database gives {line.hash}: {name} was altered or the module changed")
+    for key, got in sorted(have.items()):
+        if key not in want:
+            problems.append(f"{name}:{got.line} has a line for {got.path} {got.version}, which a clean go mod tidy does "
+                            "not need (stale or injected; run go mod tidy)")
+    if problems:
+        return failed("go.sum lines", problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
+                      details="\n".join(problems), evidence={"problems": problems})
+    return passed("go.sum lines", f"{name}'s {len(committed)} line(s) equal the go.sum of a clean, verified go mod tidy",
+                  evidence={"lines": len(committed)})
+
+
+def _build_list(text: str, main_module: str, sums: dict[tuple[str, str], str]) -> list[dict]:
+    seen: dict[str, dict] = {}
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) < 2 or not parts[0] or parts[0] == main_module:
+            continue
+        path, version = parts[0], parts[1]
+        entry: dict = {"path": path, "version": version, "sum": sums.get((path, version), ""), "replace": None}
+        if len(parts) >= 4:
+            rpath, rver = parts[2], parts[3]
+            entry["replace"] = {"path": rpath, "version": rver, "sum": sums.get((rpath, rver), "") if rver else ""}
+            entry["sum"] = ""
+        seen[path] = entry
+    return [seen[k] for k in sorted(seen)]

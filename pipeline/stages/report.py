@@ -1,0 +1,66 @@
+"""Stage report: JUnit XML and a summary, from the stage results only (it runs no tool)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Sequence, TextIO
+
+from pipeline.errors import EXIT_FAILED, EXIT_INFRA, EXIT_OK
+from pipeline.report.junit import write_junit
+from pipeline.results import StageResult, Status, error
+from pipeline.stages.common import StageContext
+
+STAGE = "report"
+
+
+def collect(ctx: StageContext, stages: Sequence[str]) -> list[StageResult]:
+    results = []
+    for s in stages:
+        r = ctx.upstream(s)
+        if r is None:
+            r = StageResult(s, (error(f"{s}: result", f"the {s} stage left no readable result at {ctx.result_path(s)}"),))
+        results.append(r)
+    return results
+
+
+def exit_code(results: Sequence[StageResult]) -> int:
+    checks = [c for r in results for c in r.checks]
+    errors = [c for c in checks if c.status is Status.ERROR]
+    if errors:
+        return max(int(c.evidence.get("exit_code", EXIT_INFRA)) for c in errors)
+    if any(c.status is Status.FAILED for c in checks):
+        return EXIT_FAILED
+    if not any(c.status is Status.PASSED for c in checks):
+        return EXIT_FAILED  # nothing passed: no positive evidence
+    return EXIT_OK
+
+
+def run(ctx: StageContext, stages: Sequence[str], junit_path: Path) -> dict:
+    results = collect(ctx, stages)
+    junit = write_junit(results, junit_path, properties={"fixproof.config": str(ctx.cfg.path)})
+    code = exit_code(results)
+    summary = {
+        "exit_code": code,
+        "status": {0: "passed", 1: "failed"}.get(code, "error"),
+        "junit": str(junit_path),
+        "counts": {"tests": junit.tests, "failures": junit.failures, "errors": junit.errors, "skipped": junit.skipped},
+        "stages": {r.stage: [c.to_json() for c in r.checks if c.status is not Status.PASSED or c.warning] for r in results},
+    }
+    path = ctx.cfg.reports_dir / "summary.json"
+    path.write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def print_summary(summary: dict, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
+    c = summary["counts"]
+    passed = c["tests"] - c["failures"] - c["errors"] - c["skipped"]
+    for stage, checks in summary["stages"].items():
+        for chk in checks:
+            tag = "WARN" if chk["status"] == "passed" else chk["status"].upper()
+            out.write(f"  {tag:7} {stage}: {chk['name']}: {chk['message']}\n")
+    verdict = {"passed": "PASS", "failed": "FAIL", "error": "ERROR"}[summary["status"]]
+    out.write(f"fixproof: {verdict}: {passed} passed, {c['failures']} failed, {c['errors']} errors, "
+              f"{c['skipped']} skipped; JUnit at {summary['junit']}\n")

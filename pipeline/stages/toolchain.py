@@ -1,0 +1,133 @@
+"""Stage toolchain: the pinned image, the Go inside it, and go.mod's go/toolchain lines."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from pipeline.engine.images import ensure_image
+from pipeline.errors import GoModError
+from pipeline.goinfo.gomod import go_release_key, read_gomod
+from pipeline.results import CheckResult, StageResult, failed, passed, skipped
+from pipeline.stages.common import GO_VERSION_OUT_RE, StageContext, tail
+
+STAGE = "toolchain"
+
+
+def run(ctx: StageContext) -> StageResult:
+    cfg = ctx.cfg
+    pin = cfg.toolchain.go
+    ref = cfg.toolchain.image
+    checks: list[CheckResult] = []
+
+    t0 = time.monotonic()
+    image = ensure_image(ctx.engine, ref, timeout=cfg.timeouts.image, progress=ctx.progress)
+    origin = {"present": "already in the engine", "pulled": "pulled from its registry", "built": "built locally"}[image.source]
+    if image.built_locally:
+        origin += f" from {image.labels.get('org.fixproof.go.module', image.labels.get('org.fixproof.recipe', 'a local recipe'))}"
+    checks.append(passed("pinned image available", f"{ref} is {origin} (id {image.id[:19]})",
+                         evidence=image.to_json(), duration_s=time.monotonic() - t0))
+
+    if cfg.toolchain.digest:
+        want = cfg.toolchain.digest
+        have = [d.split("@", 1)[-1] for d in image.repo_digests] + [image.id]
+        if want in have:
+            checks.append(passed("image digest", f"{ref} matches the pinned digest {want[:19]}", evidence={"digest": want}))
+        else:
+            checks.append(failed("image digest", f"{ref} is {', '.join(h[:19] for h in have)}, not the pinned {want[:19]}; "
+                                 "the tag was moved or rebuilt: re-pin after review", evidence={"want": want, "have": have}))
+    else:
+        checks.append(skipped("image digest", "toolchain.digest is not set; the image id is recorded as evidence instead"))
+
+    # go version and go env inside the image, in the module directory, with
+    # toolchain switching off: a go.mod needing a newer Go fails here.
+    t0 = time.monotonic()
+    script = "go version && go env -json GOVERSION GOTOOLCHAIN GOROOT GOOS GOARCH"
+    env = ctx.offline_env()
+    env["GOFLAGS"] = ""  # go env must not depend on -mod flags
+    res = ctx.engine.run(ref, ["sh", "-c", script], env=env, mounts=[ctx.source_mount()],
+                         workdir=ctx.workdir, network=False, timeout=cfg.timeouts.command,
+                         progress=ctx.progress, what="go version")
+    dur = time.monotonic() - t0
+    m = GO_VERSION_OUT_RE.match(res.stdout)
+    facts: dict = {"image": image.to_json(), "pin": f"go{pin}"}
+    if res.exit_code != 0 or not m:
+        msg = tail(res.stderr or res.stdout, 3).replace("\n", " / ")
+        if "requires go >=" in msg:
+            checks.append(failed("go version in image", f"go.mod in {cfg.app.dir} needs a newer Go than {ref} provides: {msg}",
+                                 details=res.stderr, duration_s=dur))
+        else:
+            checks.append(failed("go version in image", f"`go version` did not run in {ref}: {msg}",
+                                 details=res.stderr, duration_s=dur))
+        image_go = ""
+    else:
+        image_go = m.group(1)
+        facts.update(go_version=image_go, goos=m.group(2), goarch=m.group(3))
+        if image_go == f"go{pin}":
+            checks.append(passed("go version in image", f"{ref} runs {image_go}, the pinned version",
+                                 evidence={"go_version": image_go}, duration_s=dur))
+        else:
+            older = _older(image_go, pin)
+            hint = (f"the image is older than the fix needs; use an image with go{pin} (e.g. golang:{pin}-bookworm)"
+                    if older else f"pin the image that provides go{pin}, or change toolchain.go after review")
+            checks.append(failed("go version in image", f"{ref} runs {image_go} but the pin is go{pin}: {hint}",
+                                 evidence={"go_version": image_go, "pin": f"go{pin}"}, duration_s=dur))
+        checks.append(_switching_check(res.stdout[m.end():], image_go))
+
+    checks.extend(_gomod_checks(ctx, pin))
+    return StageResult(STAGE, tuple(checks), facts)
+
+
+def _older(image_go: str, pin: str) -> bool:
+    try:
+        return go_release_key(image_go) < go_release_key(pin)
+    except GoModError:
+        return True
+
+
+def _switching_check(env_json: str, image_go: str) -> CheckResult:
+    name = "no toolchain switching"
+    try:
+        env = json.loads(env_json)
+    except json.JSONDecodeError:
+        return failed(name, "`go env -json` printed no JSON; cannot show that GOTOOLCHAIN=local is in effect")
+    if env.get("GOTOOLCHAIN") != "local":
+        return failed(name, f"GOTOOLCHAIN is {env.get('GOTOOLCHAIN')!r} inside the build container; it must be local")
+    if env.get("GOVERSION") != image_go:
+        return failed(name, f"go reports GOVERSION {env.get('GOVERSION')} but `go version` says {image_go}: a toolchain switch happened")
+    return passed(name, f"GOTOOLCHAIN=local and GOVERSION={image_go} in the module directory: go cannot switch toolchains silently",
+                  evidence={k: str(v) for k, v in env.items()})
+
+
+def _gomod_checks(ctx: StageContext, pin: str) -> list[CheckResult]:
+    cfg = ctx.cfg
+    mod = read_gomod(cfg.gomod_path)
+    name = cfg.gomod_path.name
+    out: list[CheckResult] = []
+    if not mod.go:
+        out.append(failed(f"{name} go line", f"{cfg.gomod_path} has no go line; add `go {pin.rsplit('.', 1)[0]}` so the language version is explicit"))
+    elif go_release_key(mod.go) <= go_release_key(pin):
+        out.append(passed(f"{name} go line", f"{name} requires go {mod.go}; the pinned go{pin} satisfies it", evidence={"go": mod.go}))
+    else:
+        out.append(failed(f"{name} go line", f"{name} requires go {mod.go} but the pinned toolchain is go{pin}; "
+                          "raise toolchain.go (and the image) or lower the go line", evidence={"go": mod.go, "pin": pin}))
+    if not mod.toolchain:
+        out.append(passed(f"{name} toolchain line", f"{name} has no toolchain line; the go line and the pin decide", evidence={"toolchain": ""}))
+    else:
+        tc = mod.toolchain.removeprefix("go")
+        try:
+            key = go_release_key(tc)
+        except GoModError:
+            out.append(failed(f"{name} toolchain line", f"{name} names toolchain {mod.toolchain}, which is not a Go release"))
+            return out
+        if key == go_release_key(pin):
+            out.append(passed(f"{name} toolchain line", f"{name} names {mod.toolchain}, the pinned version", evidence={"toolchain": mod.toolchain}))
+        elif key > go_release_key(pin):
+            out.append(failed(f"{name} toolchain line", f"{name} asks for {mod.toolchain} but the pinned toolchain is go{pin}; "
+                              "developers build with a newer Go than CI ships: align the pin and the toolchain line",
+                              evidence={"toolchain": mod.toolchain, "pin": pin}))
+        else:
+            out.append(passed(f"{name} toolchain line", f"{name} names {mod.toolchain}, older than the pinned go{pin}; "
+                              f"update it to go{pin} so local builds use the fixed toolchain too",
+                              evidence={"toolchain": mod.toolchain, "pin": pin}, warning=True))
+    return out

@@ -1,0 +1,216 @@
+"""The doit task graph: one task per stage, each writing reports/stages/<stage>.json.
+
+A stage reruns only when its inputs change: its files (``file_dep``), its
+config section (``config_changed``), the image or cache volume it verified
+(checked without starting a container), or when its last result was an
+infrastructure error. The report task only reads stage results.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from doit.tools import config_changed
+
+from pipeline.config import Config, load
+from pipeline.errors import EngineError, FixproofError
+from pipeline.results import StageResult, Status, error
+from pipeline.stages import report
+from pipeline.stages.common import StageContext, app_files
+
+
+def _lazy(module: str) -> Callable[[StageContext], StageResult]:
+    """The stage's run function, imported when the stage actually runs."""
+    def run(ctx: StageContext) -> StageResult:
+        import importlib
+
+        return importlib.import_module(f"pipeline.stages.{module}").run(ctx)
+    return run
+
+
+# stage name -> (run function, upstream stages, help text)
+STAGES: dict[str, tuple[Callable[[StageContext], StageResult], tuple[str, ...], str]] = {
+    "toolchain": (_lazy("toolchain"), (), "Pinned image present or built; go version inside equals the pin; go.mod go/toolchain lines agree."),
+    "modules": (_lazy("modules"), ("toolchain",), "Empty module cache, clean verified download, go.sum line by line, go mod verify."),
+    "build": (_lazy("build"), ("toolchain", "modules"), "go build in the pinned image: network off, GOPROXY=off, verified cache read-only."),
+    "test": (_lazy("gotest"), ("toolchain", "modules"), "The app's own Go tests (go test -json), each one a JUnit testcase."),
+    "binary": (_lazy("binary"), ("build", "modules"), "Read the built binary: embedded Go version, modules and sums vs the clean build list."),
+}
+
+
+DOCS: dict[str, str] = {
+    **{name: spec[2] for name, spec in STAGES.items()},
+    "report": "JUnit XML and summary from the stage results (runs no tool).",
+    "verify": "Run every stage and report; fails when a check failed or could not run.",
+}
+
+
+def closure(selected: Iterable[str]) -> list[str]:
+    """The selected stages plus everything they need, in pipeline order."""
+    need: set[str] = set()
+
+    def add(s: str) -> None:
+        if s not in need:
+            need.add(s)
+            for up in STAGES[s][1]:
+                add(up)
+
+    for s in selected:
+        add(s)
+    return [s for s in STAGES if s in need]
+
+
+def run_stage(name: str, cfg: Config) -> bool:
+    """doit action: run one stage, always leave a result file; infrastructure errors become error checks."""
+    import requests
+    from docker.errors import DockerException
+
+    ctx = StageContext(cfg, name)
+    try:
+        try:
+            result = STAGES[name][0](ctx)
+        except (DockerException, requests.RequestException) as e:
+            raise EngineError(f"the Docker Engine failed during the {name} stage: {e}") from e
+    except FixproofError as e:
+        ctx.progress.say(f"error: {e}")
+        result = StageResult(name, (error(f"{name}: infrastructure", str(e), evidence={"exit_code": e.exit_code}),))
+    result.write(ctx.result_path())
+    return True
+
+
+def _result_ok(path: Path) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            return not StageResult.read(path).has_error
+        except (OSError, ValueError, KeyError):
+            return False
+    return check
+
+
+def _image_unchanged(cfg: Config, path: Path) -> Callable[[], bool]:
+    """Up to date only while the engine still has the very image the stage verified."""
+    def check() -> bool:
+        try:
+            recorded = StageResult.read(path).facts.get("image", {}).get("id")
+            from pipeline.engine.docker import Engine
+
+            attrs = Engine.connect().image_attrs(cfg.toolchain.image)
+        except (OSError, ValueError, KeyError, FixproofError):
+            return False
+        return bool(attrs) and attrs["Id"] == recorded
+    return check
+
+
+def _volume_present(cfg: Config) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            ctx = StageContext(cfg, "modules")
+            return ctx.engine.volume_exists(ctx.modcache_volume)
+        except FixproofError:
+            return False
+    return check
+
+
+def task_dicts(cfg: Config, stages: Sequence[str], junit_path: Path) -> dict[str, dict[str, Any]]:
+    sd = cfg.stages_dir
+    out = lambda s: str(sd / f"{s}.json")  # noqa: E731
+    gomod = [str(cfg.gomod_path)] + ([str(cfg.gosum_path)] if cfg.gosum_path.exists() else [])
+    sources = app_files(cfg)
+    base_cfg = {"app": cfg.section("app"), "timeouts": cfg.section("timeouts"), "docker": cfg.section("docker")}
+    deps: dict[str, dict[str, Any]] = {
+        "toolchain": {"file_dep": [str(cfg.gomod_path)],
+                      "uptodate": [config_changed({**base_cfg, "toolchain": cfg.section("toolchain")}),
+                                   _image_unchanged(cfg, sd / "toolchain.json")]},
+        "modules": {"file_dep": [*gomod, out("toolchain")],
+                    "uptodate": [config_changed({**base_cfg, "modules": cfg.section("modules")}), _volume_present(cfg)]},
+        "build": {"file_dep": [*sources, out("toolchain"), out("modules")],
+                  "uptodate": [config_changed({**base_cfg, "build": cfg.section("build")})]},
+        "test": {"file_dep": [*sources, out("toolchain"), out("modules")],
+                 "uptodate": [config_changed({**base_cfg, "build": cfg.section("build"), "test": cfg.section("test")})]},
+        "binary": {"file_dep": [out("build"), out("modules"), str(cfg.reports_dir / "build" / cfg.binary_name)],
+                   "uptodate": [config_changed({**base_cfg, "toolchain": cfg.section("toolchain")})]},
+    }
+    tasks: dict[str, dict[str, Any]] = {}
+    for s in stages:
+        d = deps[s]
+        targets = [out(s)] + ([str(cfg.reports_dir / "build" / cfg.binary_name)] if s == "build" else [])
+        tasks[s] = {
+            "doc": DOCS[s],
+            "actions": [(run_stage, [s, cfg])],
+            "file_dep": d["file_dep"],
+            "targets": targets,
+            "uptodate": [*d["uptodate"], _result_ok(sd / f"{s}.json")],
+            "verbosity": 2,
+        }
+    tasks["report"] = {
+        "doc": DOCS["report"],
+        "actions": [(_report, [cfg, list(stages), junit_path])],
+        "file_dep": [out(s) for s in stages],
+        "targets": [str(junit_path), str(cfg.reports_dir / "summary.json")],
+        "uptodate": [config_changed({"stages": list(stages), "junit": str(junit_path)})],
+        "verbosity": 2,
+    }
+    tasks["verify"] = {
+        "doc": DOCS["verify"],
+        "actions": [(_verdict, [cfg])],
+        "task_dep": ["report"],
+        "verbosity": 2,
+    }
+    return tasks
+
+
+def _report(cfg: Config, stages: list[str], junit_path: Path) -> bool:
+    report.run(StageContext(cfg, "report"), stages, junit_path)
+    return True
+
+
+def _verdict(cfg: Config) -> Any:
+    import json
+
+    from doit.exceptions import TaskError, TaskFailed
+
+    path = cfg.reports_dir / "summary.json"
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return TaskError(f"no readable summary at {path}")
+    report.print_summary(summary)
+    code = summary["exit_code"]
+    if code == 0:
+        return True
+    if code == 1:
+        return TaskFailed("fixproof: at least one check failed (see above and the JUnit report)")
+    return TaskError("fixproof: at least one check could not run (infrastructure or configuration error)")
+
+
+def doit_config(cfg: Config) -> dict[str, Any]:
+    return {
+        "default_tasks": ["verify"],
+        "dep_file": str(cfg.reports_dir / ".doit.db"),
+        "backend": "json",
+        "verbosity": 2,
+    }
+
+
+def namespace(cfg: Config, only: Sequence[str] | None = None, junit: Path | None = None) -> dict[str, Any]:
+    """Task creators for doit's ModuleTaskLoader (also what dodo.py exposes)."""
+    stages = closure(only) if only else list(STAGES)
+    dicts = task_dicts(cfg, stages, junit or cfg.junit_path)
+    ns: dict[str, Any] = {"DOIT_CONFIG": doit_config(cfg)}
+    for name, d in dicts.items():
+        ns[f"task_{name}"] = _creator(name, d)
+    return ns
+
+
+def _creator(name: str, d: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+    def create() -> dict[str, Any]:
+        return d
+    create.__name__ = f"task_{name}"
+    create.__doc__ = d["doc"]
+    return create
+
+
+def config_path_from_env() -> str | None:
+    return os.environ.get("FIXPROOF_CONFIG") or None

@@ -1,0 +1,82 @@
+"""`fixproof verify`: run the doit task graph in-process and map the outcome to an exit code."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from pipeline.config import load
+from pipeline.errors import EXIT_INFRA, UsageError
+
+
+def run(config: str | None, artifact: str | None, junit: str | None, evidence: str | None,
+        only: Sequence[str] | None) -> int:
+    from doit.cmd_base import ModuleTaskLoader
+    from doit.doit_cmd import DoitMain
+
+    from pipeline import tasks
+
+    cfg = load(config)
+    if only:
+        unknown = [s for s in only if s not in tasks.STAGES]
+        if unknown:
+            raise UsageError(f"unknown stage {unknown[0]!r}; stages are: {', '.join(tasks.STAGES)}.")
+    if artifact is not None:
+        raise UsageError("--artifact is not supported yet by this version of fixproof.")
+    junit_path = Path(junit).resolve() if junit else None
+    cfg.reports_dir.mkdir(parents=True, exist_ok=True)
+    summary_path = cfg.reports_dir / "summary.json"
+    ns = tasks.namespace(cfg, only=only, junit=junit_path)
+    doit_code = DoitMain(ModuleTaskLoader(ns)).run(["verify"])
+    try:
+        summary = json.loads(summary_path.read_text())
+    except (OSError, ValueError):
+        sys.stderr.write(f"fixproof: the run ended (doit exit code {doit_code}) without a summary at {summary_path}.\n")
+        return EXIT_INFRA
+    if evidence:
+        _bundle(cfg, Path(evidence), summary)
+    return int(summary["exit_code"])
+
+
+def _bundle(cfg, dest: Path, summary: dict) -> None:
+    import platform
+
+    from pipeline import __version__
+    from pipeline.report.evidence import write_bundle
+    from pipeline.results import StageResult
+
+    inputs = {"config/" + cfg.path.name: cfg.path, "app/" + cfg.gomod_path.name: cfg.gomod_path}
+    if cfg.gosum_path.exists():
+        inputs["app/" + cfg.gosum_path.name] = cfg.gosum_path
+    reports = sorted(cfg.stages_dir.glob("*.json")) + [Path(summary["junit"]), cfg.reports_dir / "summary.json"]
+    images: dict = {}
+    tc = cfg.stages_dir / "toolchain.json"
+    if tc.exists():
+        image = StageResult.read(tc).facts.get("image")
+        if image:
+            images[image["ref"]] = {"id": image["id"], "source": image["source"],
+                                    "repo_digests": ",".join(image["repo_digests"]),
+                                    **{k: str(v) for k, v in image.get("labels", {}).items()}}
+    build = cfg.stages_dir / "build.json"
+    if build.exists():
+        binpath = StageResult.read(build).facts.get("binary")
+        if binpath and Path(binpath).exists():
+            inputs["bin/" + Path(binpath).name] = Path(binpath)
+    tools = {"fixproof": __version__, "python": platform.python_version()}
+    for mod in ("doit", "docker", "pyelftools", "junit_xml", "requests"):
+        tools[mod] = _dist_version(mod)
+    write_bundle(dest, inputs=inputs, reports=[r for r in reports if r.exists()], tools=tools, images=images)
+    sys.stderr.write(f"fixproof: evidence bundle written to {dest} (check it with `sha256sum -c MANIFEST.sha256`).\n")
+
+
+def _dist_version(name: str) -> str:
+    from importlib import metadata
+
+    dist = {"junit_xml": "junit-xml", "pyelftools": "pyelftools"}.get(name, name)
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "unknown"
