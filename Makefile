@@ -1,0 +1,39 @@
+# make verify: verify the bundled example (examples/fixdemo) with fixproof.toml
+# make test:   run the whole test suite
+# Both do their own setup first, idempotently: system packages, dockerd, venv.
+
+VENV    ?= .venv
+PYTHON  ?= python3
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.fixproof-installed
+
+.PHONY: setup system engine venv verify test bench clean
+
+setup: system venv engine
+
+system:
+	@bash scripts/setup-system.sh
+
+engine: system
+	@bash scripts/ensure-dockerd.sh
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip >/dev/null
+	@$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $@
+
+verify: setup
+	$(BIN)/fixproof verify
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python bench/bench_inspect.py
+	$(BIN)/python bench/bench_vulns.py
+
+clean:
+	rm -rf reports/stages reports/build reports/*.xml reports/*.json reports/.doit.db*
