@@ -1,0 +1,82 @@
+"""Shared fixtures: the real Docker Engine, copies of the example app, configs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "fixdemo"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def engine():
+    """The real engine; in CI its absence is an error, never a silent skip."""
+    from pipeline.engine.docker import Engine
+    from pipeline.errors import EngineError
+
+    try:
+        eng = Engine.connect()
+    except EngineError as e:
+        if IN_CI:
+            pytest.fail(f"CI needs a Docker Engine: {e}")
+        pytest.skip(f"no Docker Engine: {e}")
+    eng.reap_orphans()
+    yield eng
+    left = eng.leftover_containers()
+    assert not left, f"containers labelled fixproof left behind: {left}"
+
+
+@pytest.fixture(scope="session")
+def golang_image(engine):
+    """Make sure the default pinned image exists (built locally when no registry answers)."""
+    from pipeline.engine.images import ensure_image
+    from pipeline.progress import Progress
+
+    return ensure_image(engine, "golang:1.22.5-bookworm", timeout=1800, progress=Progress("test-setup"))
+
+
+@pytest.fixture
+def app_copy(tmp_path) -> Path:
+    """A private copy of the example Go module that a test may break."""
+    dst = tmp_path / "fixdemo"
+    shutil.copytree(EXAMPLE, dst)
+    return dst
+
+
+def write_config(tmp_path: Path, app_dir: Path, *, image: str = "golang:1.22.5-bookworm", go: str = "1.22.5",
+                 extra: str = "", name: str = "fixproof.toml") -> Path:
+    cfg = tmp_path / name
+    cfg.write_text(textwrap.dedent(f"""\
+        [app]
+        dir = "{app_dir}"
+        packages = ["./cmd/fixdemo"]
+
+        [toolchain]
+        go = "{go}"
+        image = "{image}"
+
+        [report]
+        dir = "{tmp_path / 'reports'}"
+        """) + textwrap.dedent(extra))
+    return cfg
+
+
+@pytest.fixture
+def container_events(engine):
+    """Count fixproof-labelled container creations between two points in time."""
+    def count(since: float, until: float) -> int:
+        events = engine.client.events(since=int(since), until=int(until) + 1, decode=True,
+                                      filters={"type": "container", "event": "create", "label": "fixproof"})
+        return sum(1 for _ in events)
+    return count
+
+
+def now() -> float:
+    return time.time()

@@ -1,0 +1,83 @@
+"""The CLI contract: exit codes and one-line errors, never a traceback."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLE, ROOT, write_config
+
+FIXPROOF = [sys.executable, "-m", "pipeline.cli"]
+
+
+def run(*args, env=None, cwd=None):
+    e = {**os.environ, **(env or {})}
+    return subprocess.run([*FIXPROOF, *args], capture_output=True, text=True, env=e, cwd=cwd or ROOT, timeout=120)
+
+
+def assert_clean_error(p, code):
+    assert p.returncode == code, (p.returncode, p.stdout, p.stderr)
+    assert "Traceback" not in p.stderr and "Traceback" not in p.stdout
+    assert p.stderr.strip(), "an error must say what to do"
+
+
+def test_missing_config_is_exit_2(tmp_path):
+    p = run("verify", "-c", str(tmp_path / "nope.toml"))
+    assert_clean_error(p, 2)
+    assert "not found" in p.stderr
+
+
+def test_no_config_in_cwd_is_exit_2(tmp_path):
+    p = run("verify", cwd=tmp_path)
+    assert_clean_error(p, 2)
+    assert "pass -c FILE" in p.stderr
+
+
+def test_unknown_key_is_exit_2(tmp_path):
+    cfg = write_config(tmp_path, EXAMPLE, extra="[build]\nbogus = 1\n")
+    p = run("verify", "-c", str(cfg))
+    assert_clean_error(p, 2)
+    assert "unknown key build.bogus" in p.stderr
+
+
+def test_app_dir_missing_is_exit_2(tmp_path):
+    cfg = write_config(tmp_path, tmp_path / "nowhere")
+    assert_clean_error(run("verify", "-c", str(cfg)), 2)
+
+
+def test_unknown_stage_is_exit_2(tmp_path):
+    cfg = write_config(tmp_path, EXAMPLE)
+    p = run("verify", "-c", str(cfg), "--only", "linking")
+    assert_clean_error(p, 2)
+    assert "unknown stage" in p.stderr
+
+
+def test_bad_arguments_are_exit_2():
+    assert_clean_error(run("frobnicate"), 2)
+    assert_clean_error(run("inspect"), 2)
+
+
+def test_no_docker_engine_is_exit_3(tmp_path):
+    cfg = write_config(tmp_path, EXAMPLE)
+    p = run("verify", "-c", str(cfg), "--only", "toolchain", env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
+    assert p.returncode == 3, (p.stdout, p.stderr)
+    assert "Traceback" not in p.stderr + p.stdout
+    assert "no Docker Engine answers" in p.stdout + p.stderr
+    junit = (tmp_path / "reports" / "junit.xml").read_text()
+    assert "<error" in junit  # infrastructure problems are errors, not failures
+
+
+def test_doit_list_shows_stages_with_docstrings():
+    p = subprocess.run([str(Path(sys.executable).parent / "doit"), "list"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    for stage in ("toolchain", "modules", "build", "test", "binary", "report", "verify"):
+        assert stage in p.stdout
+    assert "go version inside equals the pin" in p.stdout
+
+
+def test_version():
+    p = run("--version")
+    assert p.returncode == 0 and "fixproof" in p.stdout

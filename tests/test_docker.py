@@ -1,0 +1,73 @@
+"""The engine driver against the real Docker Engine."""
+
+import pytest
+
+from pipeline.engine.docker import LABEL, Mount
+from pipeline.errors import ContainerTimeout, EngineError
+
+pytestmark = pytest.mark.docker
+
+IMAGE = "debian:bookworm-slim"
+
+
+@pytest.fixture(scope="module")
+def base(engine):
+    from pipeline.engine.images import ensure_image
+    from pipeline.progress import Progress
+
+    return ensure_image(engine, IMAGE, timeout=900, progress=Progress("test"))
+
+
+def test_run_captures_output_and_exit_code(engine, base):
+    r = engine.run(IMAGE, ["sh", "-c", "echo out; echo err >&2; exit 7"], timeout=60)
+    assert (r.exit_code, r.stdout, r.stderr) == (7, "out\n", "err\n")
+    assert r.image_id == base.id
+
+
+def test_network_is_off_by_default(engine, base):
+    r = engine.run(IMAGE, ["sh", "-c", "cat /sys/class/net/*/operstate | wc -l; ls /sys/class/net"], timeout=60)
+    assert r.stdout.split()[1:] == ["lo"]
+
+
+def test_timeout_kills_and_removes(engine, base):
+    before = set(engine.leftover_containers())
+    with pytest.raises(ContainerTimeout, match="ran past its 2 s timeout"):
+        engine.run(IMAGE, ["sleep", "60"], timeout=2)
+    assert set(engine.leftover_containers()) == before
+
+
+def test_containers_are_labelled_while_running(engine, base):
+    with engine.container(IMAGE, ["sleep", "30"]) as c:
+        c.start()
+        c.reload()
+        assert c.labels[LABEL] == "1"
+        assert c.id in engine.leftover_containers()
+    assert c.id not in engine.leftover_containers()
+
+
+def test_removed_even_when_the_body_raises(engine, base):
+    with pytest.raises(KeyboardInterrupt):
+        with engine.container(IMAGE, ["sleep", "30"]) as c:
+            c.start()
+            raise KeyboardInterrupt
+    assert c.id not in engine.leftover_containers()
+
+
+def test_read_only_mount_and_volumes(engine, base, tmp_path):
+    (tmp_path / "f").write_text("hello")
+    vol = "fixproof-test-volume"
+    engine.fresh_volume(vol)
+    try:
+        r = engine.run(IMAGE, ["sh", "-c", "cat /in/f; echo; touch /in/g 2>/dev/null || echo ro; echo x > /v/y; cat /v/y"],
+                       mounts=[Mount(str(tmp_path), "/in", read_only=True), Mount(vol, "/v", volume=True)], timeout=60)
+        assert r.stdout.split() == ["hello", "ro", "x"]
+        engine.fresh_volume(vol)  # emptied
+        r = engine.run(IMAGE, ["ls", "/v"], mounts=[Mount(vol, "/v", volume=True)], timeout=60)
+        assert r.stdout == ""
+    finally:
+        engine.client.volumes.get(vol).remove(force=True)
+
+
+def test_missing_image_is_an_engine_error(engine):
+    with pytest.raises(EngineError, match="is not in the Docker Engine"):
+        engine.run("fixproof-no-such-image:1", ["true"], timeout=30)

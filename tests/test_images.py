@@ -1,0 +1,39 @@
+"""Pinned images: built as local stand-ins when no registry answers."""
+
+import pytest
+
+from pipeline.engine.images import GOLANG_RE, ensure_image, go_arch
+from pipeline.errors import ImageError
+from pipeline.progress import Progress
+
+pytestmark = pytest.mark.docker
+
+
+def test_golang_ref_pattern_accepts_any_release():
+    for v in ("1.21.12", "1.22.4", "1.22.5", "1.25.3", "1.23rc1"):
+        assert GOLANG_RE.match(f"golang:{v}-bookworm").group("ver") == v
+    assert not GOLANG_RE.match("golang:latest")
+
+
+def test_golang_standin_records_its_origin(golang_image, engine):
+    labels = golang_image.labels
+    assert labels["org.fixproof.go.module"] == f"golang.org/toolchain@v0.0.1-go1.22.5.linux-{go_arch()}"
+    assert labels["org.fixproof.go.module.sum"].startswith("h1:")
+    assert labels["org.opencontainers.image.version"] == "1.22.5"
+    r = engine.run("golang:1.22.5-bookworm", ["go", "version"], timeout=60)
+    assert r.stdout.startswith("go version go1.22.5 linux/")
+
+
+def test_present_image_is_not_rebuilt(golang_image, engine):
+    again = ensure_image(engine, "golang:1.22.5-bookworm", timeout=60, progress=Progress("t"))
+    assert again.source == "present" and again.id == golang_image.id
+
+
+def test_nonexistent_go_version_is_an_image_error(engine, golang_image):
+    with pytest.raises(ImageError, match="1.99.0"):
+        ensure_image(engine, "golang:1.99.0-bookworm", timeout=300, progress=Progress("t"))
+
+
+def test_unknown_image_without_recipe(engine):
+    with pytest.raises(ImageError, match="could not be pulled"):
+        ensure_image(engine, "registry.invalid/nothing:1", timeout=60, progress=Progress("t"))
