@@ -1,0 +1,219 @@
+"""The whole task graph against the real Docker Engine, on the bundled example."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import xmlschema
+
+from conftest import EXAMPLE, ROOT, write_config
+
+pytestmark = pytest.mark.docker
+XSD = ROOT / "tests" / "data" / "junit.xsd"
+
+
+def verify(cfg: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", "verify", "-c", str(cfg), *args],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def stage(cfg: Path, name: str) -> dict:
+    return json.loads((cfg.parent / "reports" / "stages" / f"{name}.json").read_text())
+
+
+def check(cfg: Path, stage_name: str, check_name: str) -> dict:
+    return next(c for c in stage(cfg, stage_name)["checks"] if c["name"] == check_name)
+
+
+def assert_no_traceback(p):
+    assert "Traceback" not in p.stdout + p.stderr, p.stdout + p.stderr
+
+
+@pytest.fixture(scope="module")
+def happy(tmp_path_factory, golang_image):
+    """One full run of the default example, shared by the tests that read its outputs."""
+    tmp = tmp_path_factory.mktemp("happy")
+    cfg = write_config(tmp, EXAMPLE, extra='[fix]\nadvisories = ["GO-2024-2963", "GO-2022-1059"]\n')
+    p = verify(cfg, "--evidence", str(tmp / "evidence"))
+    return cfg, p
+
+
+def test_happy_path_passes_with_one_testcase_per_check(happy):
+    cfg, p = happy
+    assert_no_traceback(p)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "fixproof: PASS" in p.stdout
+    junit = cfg.parent / "reports" / "junit.xml"
+    xmlschema.XMLSchema(str(XSD)).validate(str(junit))
+    text = junit.read_text()
+    stages = {"toolchain", "modules", "build", "test", "binary"}
+    for s in stages:
+        assert f'name="fixproof.{s}"' in text
+        result = stage(cfg, s)
+        assert result["checks"], s
+        assert all(c["status"] in ("passed", "skipped") for c in result["checks"]), result
+    n_checks = sum(len(stage(cfg, s)["checks"]) for s in stages)
+    assert text.count("<testcase") == n_checks > 20
+
+
+def test_go_tests_become_testcases_including_regression_tests(happy):
+    cfg, _ = happy
+    cases = {(c["classname"], c["name"]): c["status"] for c in stage(cfg, "test")["checks"]}
+    assert cases[("example.com/fixdemo/internal/fetch", "TestRegressionGO20242963")] == "passed"
+    assert cases[("example.com/fixdemo/internal/negotiate", "TestRegressionGO20221059")] == "passed"
+    assert any(name.startswith("TestPick/") for _, name in cases)  # subtests
+
+
+def test_binary_stage_evidence(happy):
+    cfg, _ = happy
+    assert check(cfg, "binary", "embedded Go version")["evidence"]["go_version"] == "go1.22.5"
+    deps = check(cfg, "binary", "dependencies match the clean build list")
+    assert deps["status"] == "passed" and "golang.org/x/text@v0.3.8" in deps["message"]
+    build = stage(cfg, "build")["facts"]
+    assert len(build["sha256"]) == 64 and Path(build["binary"]).is_file()
+    tc = stage(cfg, "toolchain")["facts"]["image"]
+    assert tc["id"].startswith("sha256:") and tc["ref"] == "golang:1.22.5-bookworm"
+
+
+def test_evidence_bundle_checks_out(happy):
+    cfg, _ = happy
+    bundle = cfg.parent / "evidence"
+    r = subprocess.run(["sha256sum", "-c", "--quiet", "MANIFEST.sha256"], cwd=bundle, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (bundle / "inputs" / "bin" / "fixdemo").is_file()
+
+
+def test_noop_rerun_starts_no_container(happy, container_events):
+    cfg, _ = happy
+    t0 = time.time()
+    p = verify(cfg)
+    t1 = time.time()
+    assert p.returncode == 0, p.stdout + p.stderr
+    for s in ("toolchain", "modules", "build", "test", "binary"):
+        assert f"-- {s}" in p.stdout  # up to date, not rerun
+    time.sleep(1)
+    assert container_events(t0, t1) == 0
+    assert t1 - t0 < 10
+
+
+def test_editing_go_source_reruns_build_and_test_not_modules(tmp_path, golang_image, app_copy):
+    cfg = write_config(tmp_path, app_copy)
+    assert verify(cfg).returncode == 0
+    f = app_copy / "internal" / "fetch" / "fetch.go"
+    f.write_text(f.read_text() + "\n// a harmless edit\n")
+    p = verify(cfg)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "-- toolchain" in p.stdout and "-- modules" in p.stdout
+    assert ".  build" in p.stdout and ".  test" in p.stdout and ".  binary" in p.stdout
+
+
+def test_old_image_fails_at_toolchain(tmp_path):
+    cfg = write_config(tmp_path, EXAMPLE, image="golang:1.22.4-bookworm")
+    p = verify(cfg, "--only", "toolchain")
+    assert_no_traceback(p)
+    assert p.returncode == 1, p.stdout + p.stderr
+    c = check(cfg, "toolchain", "go version in image")
+    assert c["status"] == "failed"
+    assert "go1.22.4" in c["message"] and "go1.22.5" in c["message"]
+    assert "<failure" in (cfg.parent / "reports" / "junit.xml").read_text()
+
+
+def test_old_image_variant_config_from_the_repository():
+    cfg = ROOT / "examples" / "configs" / "unfixed-image.toml"
+    p = verify(cfg, "--only", "modules")
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "runs go1.22.4 but the pin is go1.22.5" in p.stdout
+    assert "SKIPPED modules: prerequisites" in p.stdout
+
+
+def test_gomod_needing_newer_go_fails_naming_both(tmp_path, golang_image, app_copy):
+    gomod = app_copy / "go.mod"
+    gomod.write_text(gomod.read_text().replace("go 1.22\n", "go 1.23\n").replace("toolchain go1.22.5\n", ""))
+    cfg = write_config(tmp_path, app_copy)
+    p = verify(cfg, "--only", "toolchain")
+    assert p.returncode == 1, p.stdout + p.stderr
+    c = check(cfg, "toolchain", "go.mod go line")
+    assert c["status"] == "failed" and "1.23" in c["message"] and "go1.22.5" in c["message"]
+
+
+def test_tampered_gosum_fails_naming_the_module(tmp_path, golang_image, app_copy):
+    gosum = app_copy / "go.sum"
+    gosum.write_text(gosum.read_text().replace("h1:nAL+RVCQ9uMn3vJZbV+MRnydTJFPf8qqY42YiA6MrqY=",
+                                               "h1:AAAARVCQ9uMn3vJZbV+MRnydTJFPf8qqY42YiA6MrqY="))
+    cfg = write_config(tmp_path, app_copy)
+    p = verify(cfg)
+    assert_no_traceback(p)
+    assert p.returncode == 1, p.stdout + p.stderr
+    c = check(cfg, "modules", "go.sum lines")
+    assert c["status"] == "failed" and "golang.org/x/text v0.3.8" in c["message"]
+    assert check(cfg, "modules", "go mod verify")["status"] == "failed"
+    assert stage(cfg, "build")["checks"][0]["status"] == "skipped"
+
+
+def test_extra_gosum_line_fails(tmp_path, golang_image, app_copy):
+    gosum = app_copy / "go.sum"
+    gosum.write_text(gosum.read_text() + "example.com/injected v1.0.0 h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n")
+    cfg = write_config(tmp_path, app_copy)
+    p = verify(cfg, "--only", "modules")
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "example.com/injected" in check(cfg, "modules", "go.sum lines")["message"]
+
+
+def test_insecure_sumdb_fails_unless_allowed(tmp_path, golang_image):
+    cfg = write_config(tmp_path, EXAMPLE, extra='[modules]\ngosumdb = "off"\n')
+    p = verify(cfg, "--only", "modules")
+    assert p.returncode == 1
+    assert "GOSUMDB=off" in check(cfg, "modules", "module fetch settings")["message"]
+
+
+def test_compile_error_fails_with_compiler_output(tmp_path, golang_image, app_copy):
+    main = app_copy / "cmd" / "fixdemo" / "main.go"
+    main.write_text(main.read_text().replace("flag.Parse()", "flag.Parse(); undefinedThing()"))
+    cfg = write_config(tmp_path, app_copy)
+    p = verify(cfg, "--only", "build")
+    assert_no_traceback(p)
+    assert p.returncode == 1, p.stdout + p.stderr
+    c = check(cfg, "build", "go build")
+    assert c["status"] == "failed" and "undefinedThing" in c["details"]
+    assert "undefinedThing" in (cfg.parent / "reports" / "junit.xml").read_text()
+
+
+def test_unfixed_module_tree_fails_its_regression_test(tmp_path, golang_image):
+    cfg = write_config(tmp_path, EXAMPLE, extra="")
+    text = cfg.read_text().replace('packages = ["./cmd/fixdemo"]', 'packages = ["./cmd/fixdemo"]\nmodfile = "go.xtext037.mod"')
+    cfg.write_text(text)
+    p = verify(cfg, "--only", "test")
+    assert p.returncode == 1, p.stdout + p.stderr
+    cases = {c["name"]: c for c in stage(cfg, "test")["checks"]}
+    assert cases["TestRegressionGO20221059"]["status"] == "failed"
+    assert "older than v0.3.8" in cases["TestRegressionGO20221059"]["details"]
+
+
+def test_container_timeout_is_exit_3_and_leaves_nothing(tmp_path, golang_image, engine):
+    cfg = write_config(tmp_path, EXAMPLE, extra='[build]\ncache = "fresh"\n[timeouts]\nbuild = 1\n')
+    p = verify(cfg, "--only", "build")
+    assert_no_traceback(p)
+    assert p.returncode == 3, p.stdout + p.stderr
+    assert "timeout" in p.stdout + p.stderr
+    assert engine.leftover_containers() == []
+
+
+def test_sigint_removes_containers(tmp_path, golang_image, engine):
+    cfg = write_config(tmp_path, EXAMPLE, extra="[build]\ncache = \"fresh\"\n")
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "verify", "-c", str(cfg)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not engine.leftover_containers():
+        time.sleep(0.2)
+    assert engine.leftover_containers(), "no container started"
+    proc.send_signal(2)
+    out, err = proc.communicate(timeout=60)
+    assert "Traceback" not in out + err
+    assert proc.returncode != 0
+    assert engine.leftover_containers() == []
