@@ -35,17 +35,16 @@ import json
 import os
 import tempfile
 import urllib.parse
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Protocol
-
-import requests
-import requests.adapters
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol
 
 from pipeline.errors import VulnDBError
+
+if TYPE_CHECKING:  # requests is imported only when an http(s) database is opened
+    import requests
 
 DEFAULT_URL = "https://vuln.go.dev"
 DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds, per request
@@ -298,6 +297,8 @@ class HTTPSource:
         return f"{self.base}/{rel}"
 
     def get(self, rel: str) -> bytes:
+        import requests
+
         url = self.describe(rel)
         try:
             resp = self.session.get(url, timeout=self.timeout, headers={"Accept-Encoding": "gzip"})
@@ -398,11 +399,14 @@ class VulnDB:
         self._cache: _Cache | None
         self._source: Source
         if scheme == "file":
-            self._source = FileSource(Path(urllib.request.url2pathname(urllib.parse.urlsplit(self.url).path)))
+            self._source = FileSource(Path(urllib.parse.unquote(urllib.parse.urlsplit(self.url).path)))
             self._cache = None
         elif scheme in ("http", "https"):
             self._own_session = session is None
             if session is None:
+                import requests
+                import requests.adapters
+
                 session = requests.Session()
                 adapter = requests.adapters.HTTPAdapter(pool_maxsize=self._workers)
                 session.mount("http://", adapter)

@@ -9,11 +9,11 @@ Which modules are checked
     and ``toolchain`` at the same version. A replaced dependency is checked as
     its replacement (path and version) when the replacement is a module
     version; a directory replacement has no version and, as in govulncheck,
-    is not checked. A module with an empty version is not checked either. A
-    main module built from a checkout has version ``(devel)``, which sorts
-    below every release (x/mod semantics), so ranges starting at "0" match.
-    A devel Go toolchain has no release version: stdlib/toolchain entries
-    are then skipped (the caller can tell the user).
+    is not checked. A module whose version is empty or ``(devel)`` (the main
+    module of a build from a checkout without a release tag) is not checked
+    either, as in govulncheck 1.9: its version is unknown. A devel Go
+    toolchain has no release version: stdlib/toolchain entries are then
+    skipped (the caller can tell the user).
 
 Symbol identity (decided here; govulncheck differs where noted)
     A raw name ``pkg.(*T).M``, ``pkg.T.M`` or ``pkg.F`` becomes package
@@ -62,6 +62,8 @@ class Level(str, enum.Enum):
     PACKAGE = "package"
     MODULE = "module"
 
+
+DEVEL = "(devel)"
 
 _RANK = {Level.MODULE: 0, Level.PACKAGE: 1, Level.SYMBOL: 2}
 
@@ -130,6 +132,8 @@ _WRAPPER_PART = re.compile(r"^(?:func\d+|gowrap\d+|deferwrap\d+|\d+|)$")
 
 def _strip_brackets(name: str) -> str | None:
     """Remove every balanced ``[...]`` (type arguments); None if unbalanced."""
+    if "[" not in name and "]" not in name:
+        return name
     out: list[str] = []
     depth = 0
     for ch in name:
@@ -159,10 +163,11 @@ def parse_func_name(raw: str) -> FuncName | None:
     if dot <= 0:
         return None
     pkg, rest = name[:dot], name[dot + 1:]
-    try:
-        pkg = urllib.parse.unquote(pkg, errors="strict")
-    except UnicodeDecodeError:
-        return None
+    if "%" in pkg:
+        try:
+            pkg = urllib.parse.unquote(pkg, errors="strict")
+        except UnicodeDecodeError:
+            return None
     if not rest:
         return None
     if rest.startswith("(*"):
@@ -176,9 +181,9 @@ def parse_func_name(raw: str) -> FuncName | None:
         parts = [recv] + after[1:].split(".")
     else:
         parts = rest.split(".")
-    if any("-" in p for p in parts) or any(_WRAPPER_PART.match(p) for p in parts[1:]) or not parts[0]:
-        return FuncName(pkg, "")  # closure / wrapper / method value / glob..funcN
-    if len(parts) > 2:
+    # closures, go/defer wrappers, method values, range bodies, glob..funcN:
+    # the package is linked, but this is no symbol of its own
+    if len(parts) > 2 or not parts[0] or "-" in rest or (len(parts) == 2 and _WRAPPER_PART.match(parts[1])):
         return FuncName(pkg, "")
     return FuncName(pkg, ".".join(parts))
 
@@ -192,7 +197,7 @@ class BinarySymbols:
     @classmethod
     def from_functions(cls, functions: Iterable[str], main_path: str = "") -> "BinarySymbols":
         acc: dict[str, set[str]] = {}
-        for raw in functions:
+        for raw in set(functions):  # the inline tree repeats names many times
             fn = parse_func_name(raw)
             if fn is None:
                 continue
@@ -243,7 +248,7 @@ def checked_modules(info: BuildInfoLike) -> tuple[list[CheckedModule], list[str]
                 notes.append(f"{m.path} is replaced by the directory {m.replace.path}; not checked")
                 continue
             path, version = m.replace.path, m.replace.version
-        if not version:
+        if not version or version == DEVEL:
             continue
         mods.append(CheckedModule(path, version, m.path))
     return mods, notes

@@ -7,12 +7,11 @@ pre-release, build metadata ignored (so ``v2.0.0+incompatible`` equals
 special case. OSV ranges in the Go database write versions without the
 ``v``; both spellings are accepted everywhere here.
 
-Ordering of invalid versions mirrors x/mod/semver, and so govulncheck: an
-invalid version (``(devel)``) sorts below every valid one and equal to any
-other invalid one. The consequence, kept on purpose for agreement, is that a
-main module built from a checkout (version ``(devel)``) counts as affected by
-any range that starts at ``introduced: "0"``. An *empty* version is a
-different thing (nothing known); callers decide what it means.
+Ordering of invalid versions mirrors x/mod/semver: an invalid version
+(``(devel)``) sorts below every valid one and equal to any other invalid
+one, so :func:`affected` says yes to it for any range that starts at
+``introduced: "0"``. Callers that know a version is unknown (empty, or
+``(devel)``) should not ask; vulnmatch does not.
 
 Go toolchain versions (``go1.22.5``, ``go1.21rc2``) map onto semver with
 :func:`go_to_semver`; go.mod ``go`` lines compare with :func:`compare_go`
