@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Sequence
+from typing import Sequence
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "RESULTS.md"

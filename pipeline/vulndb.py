@@ -459,8 +459,12 @@ class VulnDB:
             except (ValueError, _Malformed):
                 same = False  # a corrupt cached db.json just means "refresh"
             if same:
-                index = self._parse(cached_mods, str(cache.path("index/modules.json")), parse_modules_index)
-                return DBInfo(self.url, modified, offline=False, cache_dir=str(cache.dir)), index
+                try:
+                    index = self._parse(cached_mods, str(cache.path("index/modules.json")), parse_modules_index)
+                except VulnDBError:
+                    pass  # a corrupt cached index is fetched again below
+                else:
+                    return DBInfo(self.url, modified, offline=False, cache_dir=str(cache.dir)), index
         try:
             mods = src.get("index/modules.json")
         except _Unreachable as e:

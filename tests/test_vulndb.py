@@ -218,6 +218,12 @@ def test_corrupt_cache_is_refetched_online_and_named_offline(tmp_path: Path) -> 
         assert db.entry("GO-2022-1059").id == "GO-2022-1059"
     assert s.hits["ID/GO-2022-1059.json"] == 1
     cached.write_text("garbage")
+    index = tmp_path / cache_key(url) / "index" / "modules.json"
+    index.write_text("[{")  # a corrupt cached index is fetched again too
+    s.hits.clear()
+    with VulnDB(url, cache_dir=tmp_path) as db:
+        db.open()
+    assert s.hits["index/modules.json"] == 1 and json.loads(index.read_text())
     s.stop()
     with VulnDB(url, cache_dir=tmp_path, timeout=(1, 1)) as db:
         with pytest.raises(VulnDBError, match=str(cached).replace(".", r"\.")):

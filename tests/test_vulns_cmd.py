@@ -23,7 +23,7 @@ import subprocess
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import pytest
 
@@ -97,7 +97,6 @@ def standin_read_functions(path: str) -> tuple[str, ...]:
         tab, tab_addr = tab_sec.data(), tab_sec["sh_addr"]
         if struct.unpack_from("<I", tab)[0] != 0xFFFFFFF1:
             raise BinaryFormatError("stand-in reader handles Go 1.20+ only")
-        quantum = tab[6]
         nfunc, _nfiles, _text, nameoff, _cu, _file, pctaboff, pclnoff = struct.unpack_from("<8Q", tab, 8)
         blobs = [(s["sh_addr"], s.data()) for s in elf.iter_sections()
                  if s["sh_addr"] and s["sh_type"] != "SHT_NOBITS"]
@@ -163,7 +162,6 @@ def standin_read_functions(path: str) -> tuple[str, ...]:
             raw = at(gofunc + fd_inl, 16 * n)
             for k in range(n):
                 names.append(cstr(struct.unpack_from("<i", raw, 16 * k + 4)[0]))
-        del quantum
         return tuple(names)
 
 
