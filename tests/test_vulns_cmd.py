@@ -705,3 +705,19 @@ def test_main_package_is_the_binary_path(corpus: dict[str, Path], govulncheck: P
     assert [(f["module"], f["version"], f["level"], f["symbols"]) for f in findings] == [
         ("example.com/gendemo", "v1.2.0", "symbol", ["example.com/gendemo.Handle"])]
     assert run_govulncheck(binary, url).levels == {"GO-2099-0001": "symbol"}
+
+
+def test_offline_notice_on_stderr(tmp_path: Path, need_snapshot: None) -> None:
+    from test_vulndb import DBServer  # the loopback gzip server of the vulndb tests
+
+    s = DBServer()
+    url = s.url
+    kw = dict(db=url, waivers=None, as_json=True, cache_dir=str(tmp_path), **_fake_readers(FAKE, FUNCS))
+    online_out = io.StringIO()
+    assert vulns_cmd.run(["app"], out=online_out, err=io.StringIO(), **kw) == 1
+    s.stop()
+    out, err = io.StringIO(), io.StringIO()
+    assert vulns_cmd.run(["app"], out=out, err=err, **kw) == 1
+    assert out.getvalue() == online_out.getvalue()
+    assert err.getvalue().startswith(f"fixproof: note: vulnerability database {url} unreachable")
+    assert "working offline from the cache" in err.getvalue()
