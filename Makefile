@@ -7,6 +7,13 @@ PYTHON  ?= python3
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.fixproof-installed
 
+# Without internet, use the Go vulnerability DB snapshot beside the checkout
+# when there is one (FIXPROOF_VULNDB overrides fix.db).
+SNAPSHOT := $(abspath ../shared/vulndb)
+ifneq ($(wildcard $(SNAPSHOT)/index/db.json),)
+export FIXPROOF_VULNDB ?= file://$(SNAPSHOT)
+endif
+
 .PHONY: setup system engine venv verify test bench clean
 
 setup: system venv engine

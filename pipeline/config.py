@@ -104,6 +104,7 @@ class Config:
     report: ReportConfig = ReportConfig()
     timeouts: TimeoutsConfig = TimeoutsConfig()
     docker: DockerConfig = DockerConfig()
+    artifact: Path | None = None  # a shipped binary to compare (command line only)
 
     # Derived paths -------------------------------------------------------
     @property
@@ -131,6 +132,20 @@ class Config:
             if cand and Path(cand).is_file():
                 return Path(cand)
         return None
+
+    @property
+    def vulndb_url(self) -> str:
+        """FIXPROOF_VULNDB overrides fix.db; a relative file:// path is relative to the config file."""
+        url = os.environ.get("FIXPROOF_VULNDB") or self.fix.db
+        if url.startswith("file://") and not url.startswith("file:///"):
+            return (self.base_dir / url[len("file://"):]).resolve().as_uri()
+        if "://" not in url:
+            return (self.base_dir / url).resolve().as_uri()
+        return url
+
+    @property
+    def waivers_path(self) -> Path | None:
+        return (self.base_dir / self.fix.waivers).resolve() if self.fix.waivers else None
 
     @property
     def reports_dir(self) -> Path:
@@ -246,6 +261,8 @@ def _validate(cfg: Config) -> None:
     ca = cfg.ca_bundle_path
     if cfg.modules.ca_bundle not in ("", "auto") and (ca is None or not ca.is_file()):
         raise ConfigError(f"{f}: modules.ca_bundle {ca} is not a file.")
+    if cfg.waivers_path is not None and not cfg.waivers_path.is_file():
+        raise ConfigError(f"{f}: fix.waivers {cfg.waivers_path} does not exist.")
     if not cfg.app_dir.is_dir():
         raise ConfigError(f"{f}: app.dir {cfg.app_dir} does not exist; point it at the Go module root.")
     if not cfg.gomod_path.is_file():

@@ -8,6 +8,7 @@ infrastructure error. The report task only reads stage results.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -36,7 +37,8 @@ STAGES: dict[str, tuple[Callable[[StageContext], StageResult], tuple[str, ...], 
     "modules": (_lazy("modules"), ("toolchain",), "Empty module cache, clean verified download, go.sum line by line, go mod verify."),
     "build": (_lazy("build"), ("toolchain", "modules"), "go build in the pinned image: network off, GOPROXY=off, verified cache read-only."),
     "test": (_lazy("gotest"), ("toolchain", "modules"), "The app's own Go tests (go test -json), each one a JUnit testcase."),
-    "binary": (_lazy("binary"), ("build", "modules"), "Read the built binary: embedded Go version, modules and sums vs the clean build list."),
+    "binary": (_lazy("binary"), ("build", "modules"), "Read the built binary: embedded Go version, modules and sums vs the clean build list (and vs --artifact)."),
+    "vulns": (_lazy("vulns"), ("build",), "The built binary against the Go vulnerability database, to the function; policy and waivers."),
 }
 
 
@@ -118,7 +120,10 @@ def task_dicts(cfg: Config, stages: Sequence[str], junit_path: Path) -> dict[str
     out = lambda s: str(sd / f"{s}.json")  # noqa: E731
     gomod = [str(cfg.gomod_path)] + ([str(cfg.gosum_path)] if cfg.gosum_path.exists() else [])
     sources = app_files(cfg)
-    base_cfg = {"app": cfg.section("app"), "timeouts": cfg.section("timeouts"), "docker": cfg.section("docker")}
+    base_cfg = {"app": cfg.section("app"), "timeouts": cfg.section("timeouts"), "docker": cfg.section("docker"),
+                "fix": cfg.section("fix"), "vulndb": cfg.vulndb_url}
+    waivers = [str(cfg.waivers_path)] if cfg.waivers_path else []
+    artifact = [str(cfg.artifact)] if cfg.artifact else []
     deps: dict[str, dict[str, Any]] = {
         "toolchain": {"file_dep": [str(cfg.gomod_path)],
                       "uptodate": [config_changed({**base_cfg, "toolchain": cfg.section("toolchain")}),
@@ -129,8 +134,12 @@ def task_dicts(cfg: Config, stages: Sequence[str], junit_path: Path) -> dict[str
                   "uptodate": [config_changed({**base_cfg, "build": cfg.section("build")})]},
         "test": {"file_dep": [*sources, out("toolchain"), out("modules")],
                  "uptodate": [config_changed({**base_cfg, "build": cfg.section("build"), "test": cfg.section("test")})]},
-        "binary": {"file_dep": [out("build"), out("modules"), str(cfg.reports_dir / "build" / cfg.binary_name)],
-                   "uptodate": [config_changed({**base_cfg, "toolchain": cfg.section("toolchain")})]},
+        "binary": {"file_dep": [out("build"), out("modules"), str(cfg.reports_dir / "build" / cfg.binary_name), *artifact],
+                   "uptodate": [config_changed({**base_cfg, "toolchain": cfg.section("toolchain"),
+                                                "artifact": str(cfg.artifact or "")})]},
+        "vulns": {"file_dep": [out("build"), str(cfg.reports_dir / "build" / cfg.binary_name), *waivers],
+                  # the DB changes and waivers expire: the result holds for one day
+                  "uptodate": [config_changed({**base_cfg, "day": dt.date.today().isoformat()})]},
     }
     tasks: dict[str, dict[str, Any]] = {}
     for s in stages:

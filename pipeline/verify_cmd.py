@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import sys
@@ -25,7 +26,10 @@ def run(config: str | None, artifact: str | None, junit: str | None, evidence: s
         if unknown:
             raise UsageError(f"unknown stage {unknown[0]!r}; stages are: {', '.join(tasks.STAGES)}.")
     if artifact is not None:
-        raise UsageError("--artifact is not supported yet by this version of fixproof.")
+        art = Path(artifact).resolve()
+        if not art.is_file():
+            raise UsageError(f"--artifact {artifact}: no such file; pass the shipped binary to compare.")
+        cfg = dataclasses.replace(cfg, artifact=art)
     junit_path = Path(junit).resolve() if junit else None
     cfg.reports_dir.mkdir(parents=True, exist_ok=True)
     summary_path = cfg.reports_dir / "summary.json"

@@ -13,6 +13,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "fixdemo"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+VULNDB = (ROOT.parent / "shared" / "vulndb").resolve()
+
+
+def pytest_configure(config):
+    # Tests never use the internet: the pipeline reads the DB snapshot.
+    if (VULNDB / "index" / "db.json").is_file():
+        os.environ["FIXPROOF_VULNDB"] = VULNDB.as_uri()
 
 
 @pytest.fixture(scope="session")

@@ -45,6 +45,8 @@ def run(ctx: StageContext) -> StageResult:
     checks.append(check_deps(info, modules.facts.get("build_list", [])))
     checks.append(check_settings(info, cfg.build.flags))
     checks.append(check_vcs(info, ctx.vcs_root))
+    if cfg.artifact is not None:
+        checks.extend(compare_artifact(cfg.artifact, info, digest, ctx.vcs_root))
     return StageResult(STAGE, tuple(checks), {"buildinfo": info.to_json(), "sha256": digest})
 
 
@@ -124,3 +126,69 @@ def check_vcs(info: BuildInfo, root: Path) -> CheckResult:
         return failed(name, f"the binary says vcs.revision {rev[:12]} but the source HEAD is {head[:12]}", evidence=ev)
     note = "; the working tree had uncommitted changes (vcs.modified=true)" if modified == "true" else ""
     return passed(name, f"vcs.revision {rev[:12]} is the source HEAD{note}", evidence=ev, warning=modified == "true")
+
+
+def compare_artifact(shipped_path: Path, clean: BuildInfo, clean_sha: str, root: Path) -> list[CheckResult]:
+    """The shipped binary against the clean rebuild, first differences named.
+
+    Go version, dependencies and VCS revision must be equal (failure
+    otherwise); build settings and bit-for-bit identity are reported, and a
+    difference there is a warning.
+    """
+    from pipeline.errors import BinaryFormatError
+
+    name = Path(shipped_path).name
+    try:
+        shipped = read_buildinfo(shipped_path)
+    except BinaryFormatError as e:
+        return [failed("shipped artifact", f"the shipped artifact cannot be read as a Go binary: {e}")]
+    out: list[CheckResult] = []
+    if shipped.go_version == clean.go_version:
+        out.append(passed("shipped artifact: Go version", f"{name} and the clean build were both built with {clean.go_version}"))
+    else:
+        out.append(failed("shipped artifact: Go version", f"shipped binary built with {shipped.go_version}, clean build {clean.go_version}",
+                          evidence={"shipped": shipped.go_version, "clean": clean.go_version}))
+    s_deps = {d.path: d.to_json() for d in shipped.deps}
+    c_deps = {d.path: d.to_json() for d in clean.deps}
+    diffs = []
+    for p in sorted(set(s_deps) | set(c_deps)):
+        s, c = s_deps.get(p), c_deps.get(p)
+        if s is None:
+            diffs.append(f"{p} {c['version']} is in the clean build but not in the shipped binary")
+        elif c is None:
+            diffs.append(f"{p} {s['version']} is in the shipped binary but not in the clean build")
+        elif s != c:
+            diffs.append(f"{p}: shipped {s['version']} {s['sum']}, clean build {c['version']} {c['sum']}")
+    if diffs:
+        out.append(failed("shipped artifact: dependencies", diffs[0] + (f" (and {len(diffs) - 1} more)" if len(diffs) > 1 else ""),
+                          details="\n".join(diffs)))
+    else:
+        out.append(passed("shipped artifact: dependencies", f"all {len(c_deps)} dependencies equal in version and h1 sum"))
+    s_set, c_set = dict(shipped.settings), dict(clean.settings)
+    s_rev, c_rev = s_set.get("vcs.revision", ""), c_set.get("vcs.revision", "")
+    if s_rev and c_rev and s_rev != c_rev:
+        out.append(failed("shipped artifact: VCS revision", f"shipped binary is from revision {s_rev[:12]}, the clean build from {c_rev[:12]}"))
+    elif s_rev or c_rev:
+        mod = s_set.get("vcs.modified", "")
+        msg = f"shipped revision {s_rev[:12] or 'unknown'} equals the clean build's" if s_rev == c_rev else \
+            f"only one binary carries a VCS stamp (shipped {s_rev[:12] or 'none'}, clean {c_rev[:12] or 'none'})"
+        dirty = "; the shipped binary was built from a modified tree (vcs.modified=true)" if mod == "true" else ""
+        out.append(passed("shipped artifact: VCS revision", msg + dirty, warning=bool(dirty) or s_rev != c_rev))
+    else:
+        out.append(skipped("shipped artifact: VCS revision", "neither binary carries a VCS stamp"))
+    ignore = {"vcs.revision", "vcs.time", "vcs.modified", "vcs"}
+    sdiff = [f"{k}: shipped {s_set.get(k, '(unset)')!r}, clean {c_set.get(k, '(unset)')!r}"
+             for k in sorted((set(s_set) | set(c_set)) - ignore) if s_set.get(k) != c_set.get(k)]
+    if sdiff:
+        out.append(passed("shipped artifact: build settings", "build settings differ: " + "; ".join(sdiff[:3]), warning=True,
+                          details="\n".join(sdiff)))
+    else:
+        out.append(passed("shipped artifact: build settings", f"all {len(c_set)} build settings equal"))
+    s_sha = sha256_file(Path(shipped_path))
+    if s_sha == clean_sha:
+        out.append(passed("shipped artifact: sha256", f"{name} is bit-for-bit the clean rebuild (sha256 {s_sha[:16]}…)"))
+    else:
+        out.append(passed("shipped artifact: sha256", f"{name} is not bit-for-bit the clean rebuild "
+                          f"(sha256 {s_sha[:16]}… vs {clean_sha[:16]}…)", warning=True,
+                          evidence={"shipped": s_sha, "clean": clean_sha}))
+    return out

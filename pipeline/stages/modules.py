@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pipeline.goinfo.gomod import SumLine, parse_gosum, read_gomod, read_gosum
 from pipeline.results import CheckResult, StageResult, failed, passed
+from pipeline.stages.advisories import load_listed, module_checks
 from pipeline.stages.common import MODCACHE, StageContext, iter_json_objects, tail
 from pipeline.engine.docker import Mount
 
@@ -106,6 +107,8 @@ def run(ctx: StageContext) -> StageResult:
     else:
         checks.append(failed("build list", f"go list -deps {' '.join(pkgs)} failed: {tail(deps_res.stderr, 2)}",
                              details=deps_res.stderr))
+    if cfg.fix.advisories and deps_res.exit_code == 0:
+        checks.extend(module_checks(load_listed(cfg, ctx.progress.say), build_list))
     facts = {"env": env_facts, "volume": vol, "main_module": gomod.module, "build_list": build_list,
              "downloaded": [{"path": m["Path"], "version": m["Version"], "sum": m.get("Sum", ""),
                              "gomod_sum": m.get("GoModSum", "")} for m in downloaded]}

@@ -9,6 +9,7 @@ from pipeline.engine.images import ensure_image
 from pipeline.errors import GoModError
 from pipeline.goinfo.gomod import go_release_key, read_gomod
 from pipeline.results import CheckResult, StageResult, failed, passed, skipped
+from pipeline.stages.advisories import db_check, go_checks, load_listed, unknown_checks
 from pipeline.stages.common import GO_VERSION_OUT_RE, StageContext, tail
 
 STAGE = "toolchain"
@@ -75,6 +76,9 @@ def run(ctx: StageContext) -> StageResult:
         checks.append(_switching_check(res.stdout[m.end():], image_go))
 
     checks.extend(_gomod_checks(ctx, pin))
+    if cfg.fix.advisories:
+        listed = load_listed(cfg, ctx.progress.say)
+        checks += [db_check(listed), *unknown_checks(listed), *go_checks(listed, pin)]
     return StageResult(STAGE, tuple(checks), facts)
 
 

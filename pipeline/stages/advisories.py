@@ -1,0 +1,109 @@
+"""The advisories a config lists ([fix] advisories), read from the vulnerability DB.
+
+Shared by the toolchain stage (is the pinned Go fixed?), the modules stage
+(is the build list fixed?) and the vulns stage (is the binary free of them?).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from pipeline.config import Config
+from pipeline.goinfo import versions
+from pipeline.results import CheckResult, error, failed, passed
+from pipeline.vulndb import STDLIB, TOOLCHAIN, DBInfo, Entry, VulnDB
+
+
+@dataclass(frozen=True)
+class Listed:
+    info: DBInfo
+    entries: dict[str, Entry]  # id -> entry, for ids the DB knows
+    unknown: tuple[str, ...]
+
+
+def load_listed(cfg: Config, notify: Callable[[str], None]) -> Listed:
+    """Fetch the listed advisories; VulnDBError (exit 3) when the DB is unreachable with no cache."""
+    with VulnDB(cfg.vulndb_url, notify=notify) as db:
+        info = db.open()
+        known = set()
+        for mod_vulns in db._index.values() if db._index is not None else ():  # noqa: SLF001 - the index is loaded by open()
+            known.update(v.id for v in mod_vulns)
+        wanted = [a for a in cfg.fix.advisories if a in known]
+        entries = db.entries(wanted) if wanted else {}
+    return Listed(info, dict(entries), tuple(a for a in cfg.fix.advisories if a not in known))
+
+
+def db_check(listed: Listed) -> CheckResult:
+    i = listed.info
+    how = "offline, from its cache" if i.offline else "live"
+    return passed("vulnerability database", f"{i.url} ({how}), modified {i.modified.isoformat()}",
+                  evidence={"url": i.url, "modified": i.modified.isoformat(), "offline": i.offline})
+
+
+def unknown_checks(listed: Listed) -> list[CheckResult]:
+    return [error(f"advisory {a}", f"{a} is not in the vulnerability database {listed.info.url}; check fix.advisories",
+                  evidence={"exit_code": 2}) for a in listed.unknown]
+
+
+def fixed_for(entry: Entry, module: str, version: str) -> tuple[bool, str]:
+    """(is this module version affected, the fixed version that applies) for one entry."""
+    hit, fixed = False, ""
+    for a in entry.affected:
+        if a.module != module:
+            continue
+        if versions.affected(version, a.ranges):
+            hit = True
+            fx = versions.fixed_version(version, a.ranges)
+            if fx and (not fixed or versions.less(fx, fixed)):
+                fixed = fx
+    return hit, fixed
+
+
+def go_checks(listed: Listed, pin: str) -> list[CheckResult]:
+    """Listed advisories against the pinned Go (stdlib and toolchain entries)."""
+    out = []
+    sv = versions.go_to_semver(f"go{pin}")
+    for aid, entry in listed.entries.items():
+        mods = {a.module for a in entry.affected} & {STDLIB, TOOLCHAIN}
+        if not mods:
+            continue
+        hits = [(m, *fixed_for(entry, m, sv)) for m in sorted(mods)]
+        bad = [(m, fx) for m, hit, fx in hits if hit]
+        if bad:
+            fx = versions.semver_to_go(bad[0][1]) if bad[0][1] else "no fixed release"
+            out.append(failed(f"pinned Go vs {aid}", f"the pinned go{pin} is older than {aid}'s fix ({fx}); "
+                              f"pin {fx} or later", evidence={"advisory": aid, "pin": f"go{pin}", "fixed": fx}))
+        else:
+            out.append(passed(f"pinned Go vs {aid}", f"go{pin} is not affected by {aid}", evidence={"advisory": aid}))
+    return out
+
+
+def module_checks(listed: Listed, build_list: list[dict]) -> list[CheckResult]:
+    """Listed advisories against the clean build list (non-stdlib modules)."""
+    out = []
+    mods = {}
+    for d in build_list:
+        r = d.get("replace") or {}
+        if r.get("version"):
+            mods[r["path"]] = r["version"]
+        else:
+            mods[d["path"]] = d["version"]
+    for aid, entry in listed.entries.items():
+        paths = {a.module for a in entry.affected} - {STDLIB, TOOLCHAIN}
+        if not paths:
+            continue
+        used = [(p, mods[p]) for p in sorted(paths) if p in mods]
+        bad = [(p, v, fixed_for(entry, p, v)[1]) for p, v in used if fixed_for(entry, p, v)[0]]
+        if bad:
+            p, v, fx = bad[0]
+            out.append(failed(f"build list vs {aid}", f"the build list has {p} {v}, affected by {aid} "
+                              f"(fixed in {fx or 'no release yet'}); require {fx or 'a fixed version'} or later",
+                              evidence={"advisory": aid, "module": p, "version": v, "fixed": fx}))
+        elif used:
+            out.append(passed(f"build list vs {aid}", ", ".join(f"{p} {v}" for p, v in used) + f" is not affected by {aid}",
+                              evidence={"advisory": aid}))
+        else:
+            out.append(passed(f"build list vs {aid}", f"no module of {aid} ({', '.join(sorted(paths))}) is in the build list",
+                              evidence={"advisory": aid}))
+    return out

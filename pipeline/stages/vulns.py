@@ -1,0 +1,93 @@
+"""Stage vulns: the built binary against the Go vulnerability database, to the function.
+
+Policy (fix.fail_on): "listed" fails only on the advisories [fix] lists;
+"symbol" also fails on any finding at symbol level; "any" fails on every
+finding. Findings that do not fail are reported as warnings, never dropped.
+A waived finding is reported as skipped with its reason; an expired waiver
+no longer applies and says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from pipeline.errors import BinaryFormatError
+from pipeline.goinfo.buildinfo import read_buildinfo
+from pipeline.goinfo.pclntab import read_functions
+from pipeline.results import CheckResult, StageResult, failed, passed, skipped
+from pipeline.stages.advisories import db_check, load_listed, unknown_checks
+from pipeline.stages.common import StageContext
+from pipeline.vulndb import VulnDB
+from pipeline.vulnmatch import Finding, Level, checked_modules, match
+from pipeline.vulns_cmd import format_line, Reported
+from pipeline.waivers import Waivers, load_waivers
+
+STAGE = "vulns"
+
+
+def run(ctx: StageContext, today: dt.date | None = None) -> StageResult:
+    gate = ctx.gate("build")
+    if gate:
+        return StageResult(STAGE, (gate,))
+    cfg = ctx.cfg
+    path = Path(ctx.upstream("build").facts["binary"])  # type: ignore[union-attr]
+    info = read_buildinfo(path)
+    checks: list[CheckResult] = []
+    try:
+        functions: tuple[str, ...] | None = read_functions(path)
+    except BinaryFormatError as e:
+        functions = None
+        checks.append(passed("function table", f"cannot read {path.name}'s function table ({e}); "
+                             "findings are at module level only", warning=True))
+    mods, notes = checked_modules(info)
+    with VulnDB(cfg.vulndb_url, notify=ctx.progress.say) as db:
+        entries = db.entries_for_modules([m.path for m in mods])
+    findings = match(info, functions, entries, file=str(path))
+    listed = load_listed(cfg, ctx.progress.say)
+    checks += [db_check(listed), *unknown_checks(listed)]
+    for n in notes:
+        checks.append(passed("module coverage", n, warning=True))
+    rules = load_waivers(cfg.waivers_path) if cfg.waivers_path else Waivers(source="")
+    today = today or dt.date.today()
+
+    by_id = {f.id: f for f in findings}
+    for aid in cfg.fix.advisories:
+        if aid in listed.unknown:
+            continue
+        f = by_id.get(aid)
+        if f is None:
+            checks.append(passed(f"advisory {aid}", f"{aid} does not affect {path.name} "
+                                 f"({info.go_version}, {len(info.deps)} dependencies, {len(functions or ())} functions checked)",
+                                 evidence={"advisory": aid}))
+    for f in findings:
+        checks.append(_finding_check(f, cfg.fix.fail_on, f.id in cfg.fix.advisories, rules, today))
+    if not findings:
+        checks.append(passed("known vulnerabilities", f"no advisory in {listed.info.url} affects {path.name}",
+                             evidence={"modules": len(mods)}))
+    facts = {"findings": [f.to_json() for f in findings], "binary": str(path)}
+    return StageResult(STAGE, tuple(checks), facts)
+
+
+def _fails(f: Finding, fail_on: str, is_listed: bool) -> bool:
+    if is_listed or fail_on == "any":
+        return True
+    return fail_on == "symbol" and f.level is Level.SYMBOL
+
+
+def _finding_check(f: Finding, fail_on: str, is_listed: bool, rules: Waivers, today: dt.date) -> CheckResult:
+    name = f"advisory {f.id}"
+    decision = rules.decide((f.id, *f.aliases), today)
+    line = format_line(Reported(f, None)).split(": ", 1)[1]
+    ev = f.to_json()
+    if decision.waiver is not None:
+        w = decision.waiver
+        by = f" by {w.approved_by}" if w.approved_by else ""
+        return skipped(name, f"waived until {w.expires.isoformat()}{by}: {w.reason} ({line})", evidence=ev)
+    expired = ""
+    if decision.expired is not None:
+        expired = f"; the waiver expired on {decision.expired.expires.isoformat()} and no longer applies"
+    if _fails(f, fail_on, is_listed):
+        why = "listed in [fix] advisories" if is_listed else f"fix.fail_on = {fail_on!r}"
+        return failed(name, f"the binary is affected: {line} ({why}){expired}", evidence=ev)
+    return passed(name, f"affected but not failing under fix.fail_on = {fail_on!r}: {line}{expired}", evidence=ev, warning=True)
