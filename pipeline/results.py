@@ -25,7 +25,10 @@ class CheckResult:
     JUnit; Go tests set it to their package. ``details`` is the long text
     (compiler output, test output) that goes in the JUnit element body.
     ``warning`` marks a passed check that carries a finding policy let
-    through; it is shown, never dropped.
+    through; it is shown, never dropped. ``blocks`` is False for policy
+    checks (a listed advisory still affects a module): their failure fails
+    the run but does not stop later stages from gathering evidence, unlike
+    an integrity failure (wrong Go, tampered go.sum).
     """
 
     name: str
@@ -36,6 +39,7 @@ class CheckResult:
     classname: str = ""
     details: str = ""
     warning: bool = False
+    blocks: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -47,6 +51,7 @@ class CheckResult:
             "classname": self.classname,
             "details": self.details,
             "warning": self.warning,
+            "blocks": self.blocks,
         }
 
     @classmethod
@@ -60,6 +65,7 @@ class CheckResult:
             classname=str(data.get("classname") or ""),
             details=str(data.get("details") or ""),
             warning=bool(data.get("warning", False)),
+            blocks=bool(data.get("blocks", True)),
         )
 
 
@@ -96,6 +102,12 @@ class StageResult:
         return bool(self.checks) and all(
             c.status in (Status.PASSED, Status.SKIPPED) for c in self.checks
         ) and any(c.status is Status.PASSED for c in self.checks)
+
+    @property
+    def usable_downstream(self) -> bool:
+        """Later stages may build on this one: it passed, or failed only policy checks."""
+        return any(c.status is Status.PASSED for c in self.checks) and not any(
+            c.blocks and c.status in (Status.FAILED, Status.ERROR) for c in self.checks)
 
     @property
     def has_error(self) -> bool:

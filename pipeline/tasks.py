@@ -105,6 +105,24 @@ def _image_unchanged(cfg: Config, path: Path) -> Callable[[], bool]:
     return check
 
 
+def _binary_unchanged(cfg: Config) -> Callable[[], bool]:
+    """Up to date only while the built binary is still the one the build stage hashed."""
+    def check() -> bool:
+        from pipeline.stages.common import sha256_file
+
+        try:
+            facts = StageResult.read(cfg.stages_dir / "build.json").facts
+        except (OSError, ValueError, KeyError):
+            return False
+        if not facts.get("binary"):
+            return True  # the build produced nothing; its own result says why
+        try:
+            return sha256_file(Path(facts["binary"])) == facts.get("sha256")
+        except OSError:
+            return False
+    return check
+
+
 def _volume_present(cfg: Config) -> Callable[[], bool]:
     def check() -> bool:
         try:
@@ -131,20 +149,22 @@ def task_dicts(cfg: Config, stages: Sequence[str], junit_path: Path) -> dict[str
         "modules": {"file_dep": [*gomod, out("toolchain")],
                     "uptodate": [config_changed({**base_cfg, "modules": cfg.section("modules")}), _volume_present(cfg)]},
         "build": {"file_dep": [*sources, out("toolchain"), out("modules")],
-                  "uptodate": [config_changed({**base_cfg, "build": cfg.section("build")})]},
+                  "uptodate": [config_changed({**base_cfg, "build": cfg.section("build")}), _binary_unchanged(cfg)]},
         "test": {"file_dep": [*sources, out("toolchain"), out("modules")],
                  "uptodate": [config_changed({**base_cfg, "build": cfg.section("build"), "test": cfg.section("test")})]},
-        "binary": {"file_dep": [out("build"), out("modules"), str(cfg.reports_dir / "build" / cfg.binary_name), *artifact],
+        "binary": {"file_dep": [out("build"), out("modules"), *artifact],
                    "uptodate": [config_changed({**base_cfg, "toolchain": cfg.section("toolchain"),
                                                 "artifact": str(cfg.artifact or "")})]},
-        "vulns": {"file_dep": [out("build"), str(cfg.reports_dir / "build" / cfg.binary_name), *waivers],
+        "vulns": {"file_dep": [out("build"), *waivers],
                   # the DB changes and waivers expire: the result holds for one day
                   "uptodate": [config_changed({**base_cfg, "day": dt.date.today().isoformat()})]},
     }
     tasks: dict[str, dict[str, Any]] = {}
     for s in stages:
         d = deps[s]
-        targets = [out(s)] + ([str(cfg.reports_dir / "build" / cfg.binary_name)] if s == "build" else [])
+        targets = [out(s)]
+        if s in ("binary", "vulns"):
+            d["uptodate"].append(_binary_unchanged(cfg))
         tasks[s] = {
             "doc": DOCS[s],
             "actions": [(run_stage, [s, cfg])],

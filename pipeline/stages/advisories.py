@@ -73,7 +73,7 @@ def go_checks(listed: Listed, pin: str) -> list[CheckResult]:
         if bad:
             fx = versions.semver_to_go(bad[0][1]) if bad[0][1] else "no fixed release"
             out.append(failed(f"pinned Go vs {aid}", f"the pinned go{pin} is older than {aid}'s fix ({fx}); "
-                              f"pin {fx} or later", evidence={"advisory": aid, "pin": f"go{pin}", "fixed": fx}))
+                              f"pin {fx} or later", evidence={"advisory": aid, "pin": f"go{pin}", "fixed": fx}, blocks=False))
         else:
             out.append(passed(f"pinned Go vs {aid}", f"go{pin} is not affected by {aid}", evidence={"advisory": aid}))
     return out
@@ -99,7 +99,7 @@ def module_checks(listed: Listed, build_list: list[dict]) -> list[CheckResult]:
             p, v, fx = bad[0]
             out.append(failed(f"build list vs {aid}", f"the build list has {p} {v}, affected by {aid} "
                               f"(fixed in {fx or 'no release yet'}); require {fx or 'a fixed version'} or later",
-                              evidence={"advisory": aid, "module": p, "version": v, "fixed": fx}))
+                              evidence={"advisory": aid, "module": p, "version": v, "fixed": fx}, blocks=False))
         elif used:
             out.append(passed(f"build list vs {aid}", ", ".join(f"{p} {v}" for p, v in used) + f" is not affected by {aid}",
                               evidence={"advisory": aid}))

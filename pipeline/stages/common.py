@@ -59,7 +59,7 @@ class StageContext:
             up = self.upstream(s)
             if up is None:
                 return skipped("prerequisites", f"not run: the {s} stage has no result yet")
-            if not up.ok:
+            if not up.usable_downstream:
                 return skipped("prerequisites",
                                f"not run: the {s} stage did not pass, so this stage would have no trustworthy input")
         return None
