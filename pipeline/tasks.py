@@ -105,6 +105,18 @@ def _image_unchanged(cfg: Config, path: Path) -> Callable[[], bool]:
     return check
 
 
+def _vcs_head(cfg: Config) -> str:
+    """The source revision the build will stamp, "" outside a git work tree."""
+    from pipeline.engine.proc import call
+    from pipeline.errors import ToolError
+
+    try:
+        res = call(["git", "-C", str(cfg.app_dir), "rev-parse", "HEAD"], timeout=30, check=False)
+    except ToolError:
+        return ""
+    return res.stdout.strip() if res.returncode == 0 else ""
+
+
 def _binary_unchanged(cfg: Config) -> Callable[[], bool]:
     """Up to date only while the built binary is still the one the build stage hashed."""
     def check() -> bool:
@@ -148,8 +160,10 @@ def task_dicts(cfg: Config, stages: Sequence[str], junit_path: Path) -> dict[str
                                    _image_unchanged(cfg, sd / "toolchain.json")]},
         "modules": {"file_dep": [*gomod, out("toolchain")],
                     "uptodate": [config_changed({**base_cfg, "modules": cfg.section("modules")}), _volume_present(cfg)]},
+        # the binary records the source revision (vcs.revision): a new commit is a new input
         "build": {"file_dep": [*sources, out("toolchain"), out("modules")],
-                  "uptodate": [config_changed({**base_cfg, "build": cfg.section("build")}), _binary_unchanged(cfg)]},
+                  "uptodate": [config_changed({**base_cfg, "build": cfg.section("build"), "vcs_head": _vcs_head(cfg)}),
+                               _binary_unchanged(cfg)]},
         "test": {"file_dep": [*sources, out("toolchain"), out("modules")],
                  "uptodate": [config_changed({**base_cfg, "build": cfg.section("build"), "test": cfg.section("test")})]},
         "binary": {"file_dep": [out("build"), out("modules"), *artifact],

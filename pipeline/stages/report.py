@@ -53,14 +53,25 @@ def run(ctx: StageContext, stages: Sequence[str], junit_path: Path) -> dict:
     return summary
 
 
+MAX_WARNINGS_SHOWN = 10
+
+
 def print_summary(summary: dict, out: TextIO | None = None) -> None:
+    """Failures, errors and skips in full; warnings up to MAX_WARNINGS_SHOWN (all are in the JUnit)."""
     out = out or sys.stdout
     c = summary["counts"]
     passed = c["tests"] - c["failures"] - c["errors"] - c["skipped"]
+    warnings = 0
     for stage, checks in summary["stages"].items():
         for chk in checks:
+            if chk["status"] == "passed":
+                warnings += 1
+                if warnings > MAX_WARNINGS_SHOWN:
+                    continue
             tag = "WARN" if chk["status"] == "passed" else chk["status"].upper()
             out.write(f"  {tag:7} {stage}: {chk['name']}: {chk['message']}\n")
+    if warnings > MAX_WARNINGS_SHOWN:
+        out.write(f"  ... and {warnings - MAX_WARNINGS_SHOWN} more warnings in {summary['junit']}\n")
     verdict = {"passed": "PASS", "failed": "FAIL", "error": "ERROR"}[summary["status"]]
     out.write(f"fixproof: {verdict}: {passed} passed, {c['failures']} failed, {c['errors']} errors, "
               f"{c['skipped']} skipped; JUnit at {summary['junit']}\n")
