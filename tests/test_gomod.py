@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import GoModError
-from pipeline.goinfo.gomod import go_release_key, parse_gomod, parse_gosum, read_gomod, read_gosum
+from pipeline.goinfo.gomod import parse_gomod, parse_gosum, read_gomod, read_gosum
 
 from conftest import EXAMPLE
 
@@ -58,9 +58,3 @@ def test_gosum_malformed_and_missing(tmp_path):
     with pytest.raises(GoModError, match=r"go.sum:2: malformed"):
         parse_gosum("a v1 h1:x=\nbroken line\n", Path("go.sum"))
     assert read_gosum(tmp_path / "absent.sum") == ()
-
-
-def test_release_ordering():
-    order = ["1.21.12", "1.22", "1.22rc1", "1.22.0", "1.22.4", "1.22.5", "1.23", "1.25.1"]
-    assert sorted(reversed(order), key=go_release_key) == order
-    assert go_release_key("go1.22.5") == go_release_key("1.22.5")

@@ -5,34 +5,12 @@ Raises GoModError for unreadable or malformed files.
 
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import GoModError
-
-_RELEASE_RE = re.compile(r"^(?:go)?1\.(\d+)(?:\.(\d+))?(?:(rc|beta)(\d+))?$")
-
-
-def go_release_key(version: str) -> tuple[int, int, int, int]:
-    """Order Go release versions: "1.22" < "1.22rc1" < "1.22.0" < "1.22.5".
-
-    Since Go 1.21 a go.mod line "go 1.22" means the language version 1.22,
-    which any 1.22.x toolchain (and 1.22rc1) satisfies; this key sorts it
-    before every 1.22 release and pre-release so "go line <= toolchain"
-    comparisons come out as the go command does them.
-    """
-    m = _RELEASE_RE.match(version.strip())
-    if not m:
-        raise GoModError(f"{version!r} is not a Go release version such as 1.22.5")
-    minor = int(m.group(1))
-    if m.group(2) is not None:
-        return (1, minor, int(m.group(2)) + 2, 0)
-    if m.group(3):
-        return (1, minor, 1, (1 if m.group(3) == "beta" else 2) * 1000 + int(m.group(4)))
-    return (1, minor, 0, 0)
-
+from pipeline.goinfo import versions
 
 @dataclass(frozen=True)
 class Requirement:
@@ -140,8 +118,8 @@ def parse_gomod(text: str, file: Path) -> GoMod:
         raise GoModError(f"{file}: unterminated {block} ( block")
     if not module:
         raise GoModError(f"{file}: no module line; is this a go.mod file?")
-    if go:
-        go_release_key(go)
+    if go and versions.parse_go(go) is None:
+        raise GoModError(f"{file}: go line {go!r} is not a Go release version such as 1.22.5")
     if toolchain and not toolchain.startswith("go"):
         raise GoModError(f"{file}: toolchain {toolchain!r} must look like go1.22.5")
     return GoMod(file, module, go, toolchain, tuple(requires), tuple(replaces))

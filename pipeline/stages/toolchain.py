@@ -6,8 +6,8 @@ import json
 import time
 
 from pipeline.engine.images import ensure_image
-from pipeline.errors import GoModError
-from pipeline.goinfo.gomod import go_release_key, read_gomod
+from pipeline.goinfo import versions
+from pipeline.goinfo.gomod import read_gomod
 from pipeline.results import CheckResult, StageResult, failed, passed, skipped
 from pipeline.stages.advisories import db_check, go_checks, load_listed, unknown_checks
 from pipeline.stages.common import GO_VERSION_OUT_RE, StageContext, tail
@@ -83,10 +83,7 @@ def run(ctx: StageContext) -> StageResult:
 
 
 def _older(image_go: str, pin: str) -> bool:
-    try:
-        return go_release_key(image_go) < go_release_key(pin)
-    except GoModError:
-        return True
+    return versions.compare_go(image_go, pin) < 0
 
 
 def _switching_check(env_json: str, image_go: str) -> CheckResult:
@@ -110,7 +107,7 @@ def _gomod_checks(ctx: StageContext, pin: str) -> list[CheckResult]:
     out: list[CheckResult] = []
     if not mod.go:
         out.append(failed(f"{name} go line", f"{cfg.gomod_path} has no go line; add `go {pin.rsplit('.', 1)[0]}` so the language version is explicit"))
-    elif go_release_key(mod.go) <= go_release_key(pin):
+    elif versions.compare_go(mod.go, pin) <= 0:
         out.append(passed(f"{name} go line", f"{name} requires go {mod.go}; the pinned go{pin} satisfies it", evidence={"go": mod.go}))
     else:
         out.append(failed(f"{name} go line", f"{name} requires go {mod.go} but the pinned toolchain is go{pin}; "
@@ -118,15 +115,13 @@ def _gomod_checks(ctx: StageContext, pin: str) -> list[CheckResult]:
     if not mod.toolchain:
         out.append(passed(f"{name} toolchain line", f"{name} has no toolchain line; the go line and the pin decide", evidence={"toolchain": ""}))
     else:
-        tc = mod.toolchain.removeprefix("go")
-        try:
-            key = go_release_key(tc)
-        except GoModError:
+        if versions.parse_go(mod.toolchain) is None:
             out.append(failed(f"{name} toolchain line", f"{name} names toolchain {mod.toolchain}, which is not a Go release"))
             return out
-        if key == go_release_key(pin):
+        order = versions.compare_go(mod.toolchain, pin)
+        if order == 0:
             out.append(passed(f"{name} toolchain line", f"{name} names {mod.toolchain}, the pinned version", evidence={"toolchain": mod.toolchain}))
-        elif key > go_release_key(pin):
+        elif order > 0:
             out.append(failed(f"{name} toolchain line", f"{name} asks for {mod.toolchain} but the pinned toolchain is go{pin}; "
                               "developers build with a newer Go than CI ships: align the pin and the toolchain line",
                               evidence={"toolchain": mod.toolchain, "pin": pin}))
