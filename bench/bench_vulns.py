@@ -66,6 +66,33 @@ def _time(cmd: Sequence[str], runs: int) -> tuple[float, subprocess.CompletedPro
     return statistics.median(times), last
 
 
+def _phases(corpus_mod: ModuleType, binary: Path, db_url: str) -> dict[str, float]:
+    """Median time of each step of one run, measured in this process."""
+    from pipeline.vulndb import VulnDB
+    from pipeline.vulnmatch import match, module_paths
+
+    bare, _ = _time([sys.executable, "-c", "pass"], 5)
+    imp, _ = _time([sys.executable, "-c", "import pipeline.cli, pipeline.vulns_cmd, pipeline.vulndb, "
+                    "pipeline.vulnmatch, pipeline.goinfo.buildinfo, pipeline.goinfo.pclntab"], 5)
+    rb, rf, _ = corpus_mod.readers()
+    samples: dict[str, list[float]] = {"build info": [], "function names": [], "database": [], "matching": []}
+    for _ in range(5):
+        t = [time.perf_counter()]
+        info = rb(str(binary))
+        t.append(time.perf_counter())
+        names = rf(str(binary))
+        t.append(time.perf_counter())
+        with VulnDB(db_url) as db:
+            entries = db.entries_for_modules(module_paths(info))
+        t.append(time.perf_counter())
+        match(info, names, entries)
+        t.append(time.perf_counter())
+        for k, a, b in zip(samples, t, t[1:]):
+            samples[k].append(b - a)
+    return {"interpreter start-up": bare, "imports": imp - bare,
+            **{k: statistics.median(v) for k, v in samples.items()}}
+
+
 def _replace_section(text: str, body: str) -> str:
     block = f"{SECTION}\n\n{body.rstrip()}\n"
     pat = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
@@ -141,6 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     body += [f"| {n} | {a:.3f} s | {b:.3f} s | {v} |" for n, a, b, v in rows]
     body.append(f"| all {len(all_paths)} in one fixproof run / sum of govulncheck runs | {t_fp_all:.3f} s | "
                 f"{t_gv_all:.3f} s | |")
+    phases = _phases(corpus_mod, next(iter(binaries.values())), args.db)
+    body += ["", "Where one fixproof run goes (in-process, first binary, median of 5): "
+             + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in phases.items()) + "."]
     if readers_used != "pipeline.goinfo":
         body += ["", "The fixproof timings above use the test-only stand-in readers (`go version -m -json` "
                  "subprocess + a Python pclntab walk); rerun once pipeline.goinfo.buildinfo/pclntab land."]

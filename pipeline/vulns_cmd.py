@@ -5,6 +5,9 @@ not a readable Go binary (the others are still checked); 2 a bad waivers
 file (ConfigError); 3 the database is unreachable with no cache
 (VulnDBError). The last two are raised for cli.py to map.
 
+The database is ``--db``, else ``$FIXPROOF_VULNDB`` (as for ``verify``),
+else https://vuln.go.dev.
+
 JSON output is a list, one object per finding: ``file, id, aliases, module,
 version, fixed, symbols, level`` plus ``waived`` (null or ``{reason,
 expires, approved_by}``). Versions are semver with a ``v``, the standard
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence, TextIO
 
@@ -70,6 +74,7 @@ def run(paths: list[str], db: str | None, waivers: str | None, as_json: bool,
         read_buildinfo: Callable[[str], Any] | None = None,
         read_functions: Callable[[str], Sequence[str]] | None = None) -> int:
     today = today or dt.date.today()
+    db = db or os.environ.get("FIXPROOF_VULNDB") or None
 
     def note(msg: str) -> None:
         err.write(f"fixproof: note: {msg}\n")
@@ -87,7 +92,9 @@ def run(paths: list[str], db: str | None, waivers: str | None, as_json: bool,
             info = read_buildinfo(path)
         except (BinaryFormatError, OSError) as e:
             msg = str(e) if isinstance(e, BinaryFormatError) else (e.strerror or str(e))
-            err.write(f"fixproof: {path}: {msg}\n")
+            if not msg.startswith(f"{path}:"):
+                msg = f"{path}: {msg}"
+            err.write(f"fixproof: {msg}\n")
             rc = EXIT_FAILED
             continue
         try:

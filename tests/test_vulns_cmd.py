@@ -721,3 +721,11 @@ def test_offline_notice_on_stderr(tmp_path: Path, need_snapshot: None) -> None:
     assert out.getvalue() == online_out.getvalue()
     assert err.getvalue().startswith(f"fixproof: note: vulnerability database {url} unreachable")
     assert "working offline from the cache" in err.getvalue()
+
+
+def test_db_from_environment(monkeypatch: pytest.MonkeyPatch, need_snapshot: None) -> None:
+    monkeypatch.setenv("FIXPROOF_VULNDB", DB_URL)
+    out = io.StringIO()
+    rc = vulns_cmd.run(["app"], db=None, waivers=None, as_json=True, out=out, err=io.StringIO(),
+                       **_fake_readers(FAKE, FUNCS))
+    assert rc == 1 and "GO-2022-1059" in out.getvalue()
