@@ -428,8 +428,9 @@ def run_fixproof(binaries: Sequence[Path], db_url: str, extra: Sequence[str] = (
 
 
 def _need_go() -> None:
-    if shutil.which("go") is None:
-        pytest.skip("the go command is not on PATH; the binary corpus cannot be built")
+    for tool in ("go", "git"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"the {tool} command is not on PATH; the binary corpus cannot be built")
     if not (SNAPSHOT / "index" / "db.json").exists():
         pytest.skip("the shared vulndb snapshot is not present")
 
