@@ -28,10 +28,5 @@ def _task(name):
     return creator
 
 
-task_toolchain = _task("toolchain")
-task_modules = _task("modules")
-task_build = _task("build")
-task_test = _task("test")
-task_binary = _task("binary")
-task_report = _task("report")
-task_verify = _task("verify")
+for _name in _tasks.DOCS:  # one task per stage, plus report and verify
+    globals()[f"task_{_name}"] = _task(_name)

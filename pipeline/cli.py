@@ -7,6 +7,7 @@ found; 2 usage or configuration error; 3 infrastructure error.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from typing import Sequence
 
@@ -65,8 +66,14 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise AssertionError(args.command)
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM (a cancelled CI job) unwinds like Ctrl-C, so containers are removed."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         return _dispatch(args)
     except FixproofError as e:

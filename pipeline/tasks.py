@@ -72,6 +72,8 @@ def run_stage(name: str, cfg: Config) -> bool:
     ctx = StageContext(cfg, name)
     try:
         try:
+            if name == "toolchain":  # the first stage of a run: clear what killed runs left behind
+                ctx.engine.reap_orphans()
             result = STAGES[name][0](ctx)
         except (DockerException, requests.RequestException) as e:
             raise EngineError(f"the Docker Engine failed during the {name} stage: {e}") from e

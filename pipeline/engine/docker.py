@@ -9,6 +9,7 @@ profiles below; ``privileged`` is an explicit opt-in.
 from __future__ import annotations
 
 import os
+import socket
 import time
 import uuid
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 LABEL = "fixproof"
 RUN_LABEL = "fixproof.run"
 PID_LABEL = "fixproof.pid"
+HOST_LABEL = "fixproof.host"
 HEARTBEAT_S = 15.0
 
 
@@ -100,7 +102,7 @@ class Engine:
     # Labels ---------------------------------------------------------------
     @property
     def labels(self) -> dict[str, str]:
-        return {LABEL: "1", RUN_LABEL: self.run_id, PID_LABEL: str(os.getpid())}
+        return {LABEL: "1", RUN_LABEL: self.run_id, PID_LABEL: str(os.getpid()), HOST_LABEL: socket.gethostname()}
 
     # Images ---------------------------------------------------------------
     def image_attrs(self, ref: str) -> dict | None:
@@ -253,9 +255,10 @@ class Engine:
     def reap_orphans(self) -> int:
         """Remove labelled containers whose fixproof process is gone (e.g. killed with SIGKILL)."""
         n = 0
+        host = socket.gethostname()
         for c in self.client.containers.list(all=True, filters={"label": LABEL}):
             pid = c.labels.get(PID_LABEL, "")
-            if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            if c.labels.get(HOST_LABEL) == host and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
                 self._remove(c)
                 n += 1
         return n
