@@ -8,9 +8,11 @@ tasks, never at import time.
 import functools
 
 from doit import get_var
+from doit.exceptions import InvalidDodoFile
 
 from pipeline import config as _config
 from pipeline import tasks as _tasks
+from pipeline.errors import FixproofError
 
 DOIT_CONFIG = {"default_tasks": ["verify"], "dep_file": "reports/.doit.db", "backend": "json", "verbosity": 2}
 
@@ -18,7 +20,10 @@ DOIT_CONFIG = {"default_tasks": ["verify"], "dep_file": "reports/.doit.db", "bac
 @functools.lru_cache(maxsize=None)
 def _namespace():
     path = get_var("config", None) or _tasks.config_path_from_env() or "fixproof.toml"
-    return _tasks.namespace(_config.load(path))
+    try:
+        return _tasks.namespace(_config.load(path))
+    except FixproofError as e:  # doit prints this as one line, no traceback
+        raise InvalidDodoFile(str(e)) from e
 
 
 def _task(name):
