@@ -14,7 +14,7 @@ from pipeline.engine.proc import call
 from pipeline.errors import ToolError
 from pipeline.goinfo.buildinfo import BuildInfo, read_buildinfo
 from pipeline.results import CheckResult, StageResult, failed, passed, skipped
-from pipeline.stages.common import StageContext, sha256_file
+from pipeline.stages.common import StageContext, first_of, sha256_file
 
 STAGE = "binary"
 
@@ -69,9 +69,27 @@ def check_main(info: BuildInfo, main_module: str) -> CheckResult:
                   evidence={"path": info.path})
 
 
-def _dep_key(d: dict) -> tuple[str, str, str, str, str]:
+def _dep_key(d: dict) -> tuple[str, str, str, str, str, str]:
     r = d.get("replace") or {}
-    return (d["path"], d["version"], d.get("sum", ""), r.get("path", ""), r.get("version", ""))
+    return (d["path"], d["version"], d.get("sum", ""), r.get("path", ""), r.get("version", ""), r.get("sum", ""))
+
+
+def _dep_sum(d: dict) -> str:
+    return d.get("sum") or (d.get("replace") or {}).get("sum", "")
+
+
+def dep_differences(a: dict[str, dict], b: dict[str, dict], a_name: str, b_name: str) -> list[str]:
+    """Dependencies (path -> {path, version, sum, replace}) that differ between two sides, one line each."""
+    out = []
+    for path in sorted(set(a) | set(b)):
+        x, y = a.get(path), b.get(path)
+        if y is None:
+            out.append(f"{path} {x['version']} is in the {a_name} but not in the {b_name}")
+        elif x is None:
+            out.append(f"{path} {y['version']} is in the {b_name} but not in the {a_name}")
+        elif _dep_key(x) != _dep_key(y):
+            out.append(f"{path}: {a_name} has {x['version']} {_dep_sum(x)}, {b_name} has {y['version']} {_dep_sum(y)}")
+    return out
 
 
 def check_deps(info: BuildInfo, build_list: list[dict]) -> CheckResult:
@@ -79,19 +97,9 @@ def check_deps(info: BuildInfo, build_list: list[dict]) -> CheckResult:
     name = "dependencies match the clean build list"
     want = {d["path"]: d for d in build_list}
     have = {d.path: d.to_json() for d in info.deps}
-    problems = []
-    for path in sorted(set(want) | set(have)):
-        w, h = want.get(path), have.get(path)
-        if w is None:
-            problems.append(f"{path} {h['version']} is in the binary but not in the clean build list")
-        elif h is None:
-            problems.append(f"{path} {w['version']} is in the clean build list but not in the binary")
-        elif _dep_key(w) != _dep_key(h):
-            ws, hs = w.get("sum") or (w.get("replace") or {}).get("sum", ""), h.get("sum") or (h.get("replace") or {}).get("sum", "")
-            problems.append(f"{path}: binary has {h['version']} {hs}, clean build list has {w['version']} {ws}")
+    problems = dep_differences(have, want, "binary", "clean build list")
     if problems:
-        return failed(name, problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
-                      details="\n".join(problems), evidence={"binary": have, "build_list": want})
+        return failed(name, first_of(problems), details="\n".join(problems), evidence={"binary": have, "build_list": want})
     if not have:
         return passed(name, "the binary links no module besides the main module, as the clean build list says",
                       evidence={"deps": 0})
@@ -150,18 +158,9 @@ def compare_artifact(shipped_path: Path, clean: BuildInfo, clean_sha: str, root:
                           evidence={"shipped": shipped.go_version, "clean": clean.go_version}))
     s_deps = {d.path: d.to_json() for d in shipped.deps}
     c_deps = {d.path: d.to_json() for d in clean.deps}
-    diffs = []
-    for p in sorted(set(s_deps) | set(c_deps)):
-        s, c = s_deps.get(p), c_deps.get(p)
-        if s is None:
-            diffs.append(f"{p} {c['version']} is in the clean build but not in the shipped binary")
-        elif c is None:
-            diffs.append(f"{p} {s['version']} is in the shipped binary but not in the clean build")
-        elif s != c:
-            diffs.append(f"{p}: shipped {s['version']} {s['sum']}, clean build {c['version']} {c['sum']}")
+    diffs = dep_differences(s_deps, c_deps, "shipped binary", "clean build")
     if diffs:
-        out.append(failed("shipped artifact: dependencies", diffs[0] + (f" (and {len(diffs) - 1} more)" if len(diffs) > 1 else ""),
-                          details="\n".join(diffs)))
+        out.append(failed("shipped artifact: dependencies", first_of(diffs), details="\n".join(diffs)))
     else:
         out.append(passed("shipped artifact: dependencies", f"all {len(c_deps)} dependencies equal in version and h1 sum"))
     s_set, c_set = dict(shipped.settings), dict(clean.settings)

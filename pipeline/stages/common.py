@@ -142,6 +142,11 @@ def iter_json_objects(text: str) -> Iterator[dict[str, Any]]:
         yield obj
 
 
+def first_of(problems: list[str]) -> str:
+    """The first problem, and how many more there are: a message a person can act on."""
+    return problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+
+
 def tail(text: str, lines: int = 40) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 

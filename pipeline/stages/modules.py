@@ -16,7 +16,7 @@ from pathlib import Path
 from pipeline.goinfo.gomod import SumLine, parse_gosum, read_gomod, read_gosum
 from pipeline.results import CheckResult, StageResult, failed, passed
 from pipeline.stages.advisories import load_listed, module_checks
-from pipeline.stages.common import MODCACHE, StageContext, iter_json_objects, tail
+from pipeline.stages.common import MODCACHE, StageContext, first_of, iter_json_objects, tail
 from pipeline.engine.docker import Mount
 
 STAGE = "modules"
@@ -168,7 +168,7 @@ def _gosum_check(ctx: StageContext, committed: tuple[SumLine, ...], fresh: tuple
             problems.append(f"{name}:{got.line} has a line for {got.path} {got.version}, which a clean go mod tidy does "
                             "not need (stale or injected; run go mod tidy)")
     if problems:
-        return failed("go.sum lines", problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
+        return failed("go.sum lines", first_of(problems),
                       details="\n".join(problems), evidence={"problems": problems})
     return passed("go.sum lines", f"{name}'s {len(committed)} line(s) equal the go.sum of a clean, verified go mod tidy",
                   evidence={"lines": len(committed)})

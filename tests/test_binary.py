@@ -1,0 +1,112 @@
+"""Binary stage checks on constructed build info and on real binaries (no engine)."""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pipeline.goinfo.buildinfo import BuildInfo, Module
+from pipeline.results import Status
+from pipeline.stages.binary import check_deps, check_go_version, check_settings, compare_artifact, dep_differences
+
+from conftest import EXAMPLE
+
+XTEXT = Module("golang.org/x/text", "v0.3.8", "h1:nAL+RVCQ9uMn3vJZbV+MRnydTJFPf8qqY42YiA6MrqY=")
+
+
+def info(go="go1.22.5", deps=(XTEXT,), settings=(("-trimpath", "true"), ("GOOS", "linux"))):
+    return BuildInfo(file="/x/fixdemo", format="elf", goos="linux", goarch="amd64", go_version=go,
+                     path="example.com/fixdemo/cmd/fixdemo", main=Module("example.com/fixdemo", "(devel)", ""),
+                     deps=tuple(deps), settings=tuple(settings))
+
+
+BUILD_LIST = [{"path": XTEXT.path, "version": XTEXT.version, "sum": XTEXT.sum, "replace": None}]
+
+
+def test_go_version_must_equal_the_pin():
+    assert check_go_version(info(), "1.22.5").status is Status.PASSED
+    c = check_go_version(info(go="go1.22.4"), "1.22.5")
+    assert c.status is Status.FAILED and "go1.22.4" in c.message and "go1.22.5" in c.message
+
+
+def test_deps_equal_the_build_list():
+    assert check_deps(info(), BUILD_LIST).status is Status.PASSED
+
+
+@pytest.mark.parametrize("dep, needle", [
+    (Module(XTEXT.path, "v0.3.7", "h1:olpwvP2KacW1ZWvsR7uQhoyTYvKAupfQrRGBFM352Gk="), "binary has v0.3.7"),
+    (Module(XTEXT.path, "v0.3.8", "h1:AAAA"), "h1:AAAA"),
+    (Module(XTEXT.path, "v0.3.8", "", Module("example.com/fork/text", "v0.3.8", "h1:x")), "binary has v0.3.8"),
+])
+def test_any_dep_difference_fails(dep, needle):
+    c = check_deps(info(deps=(dep,)), BUILD_LIST)
+    assert c.status is Status.FAILED and needle in c.message
+
+
+def test_missing_and_extra_deps_are_named():
+    extra = Module("golang.org/x/net", "v0.1.0", "h1:y")
+    c = check_deps(info(deps=(XTEXT, extra)), BUILD_LIST)
+    assert c.status is Status.FAILED and "golang.org/x/net v0.1.0 is in the binary but not in the clean build list" in c.message
+    c = check_deps(info(deps=()), BUILD_LIST)
+    assert "is in the clean build list but not in the binary" in c.message
+
+
+def test_dep_differences_both_directions():
+    a = {XTEXT.path: XTEXT.to_json()}
+    assert dep_differences(a, a, "x", "y") == []
+    assert dep_differences(a, {}, "shipped binary", "clean build") == [
+        "golang.org/x/text v0.3.8 is in the shipped binary but not in the clean build"]
+
+
+def test_trimpath_asked_but_missing():
+    c = check_settings(info(settings=(("GOOS", "linux"),)), ("-trimpath",))
+    assert c.status is Status.FAILED and "-trimpath" in c.message
+
+
+@pytest.fixture(scope="module")
+def twins(tmp_path_factory):
+    """The example built twice with go1.22.5 (bit-identical) and once with go1.22.4."""
+    tmp = tmp_path_factory.mktemp("twins")
+    out = {}
+    for name, go in (("a", "go1.22.5"), ("b", "go1.22.5"), ("old", "go1.22.4")):
+        env = {**os.environ, "GOTOOLCHAIN": go, "GOFLAGS": "-mod=readonly -buildvcs=false", "CGO_ENABLED": "0"}
+        out[name] = tmp / name
+        subprocess.run(["go", "build", "-trimpath", "-o", str(out[name]), "./cmd/fixdemo"], cwd=EXAMPLE,
+                       env=env, check=True, capture_output=True, timeout=600)
+    return out
+
+
+def _by_name(checks):
+    return {c.name: c for c in checks}
+
+
+def test_artifact_identical_rebuild(twins):
+    from pipeline.goinfo.buildinfo import read_buildinfo
+    from pipeline.stages.common import sha256_file
+
+    clean = read_buildinfo(twins["a"])
+    r = _by_name(compare_artifact(twins["b"], clean, sha256_file(twins["a"]), EXAMPLE))
+    assert all(c.status in (Status.PASSED, Status.SKIPPED) for c in r.values())
+    assert not r["shipped artifact: sha256"].warning
+
+
+def test_artifact_from_old_go(twins):
+    from pipeline.goinfo.buildinfo import read_buildinfo
+    from pipeline.stages.common import sha256_file
+
+    clean = read_buildinfo(twins["a"])
+    r = _by_name(compare_artifact(twins["old"], clean, sha256_file(twins["a"]), EXAMPLE))
+    assert r["shipped artifact: Go version"].status is Status.FAILED
+    assert r["shipped artifact: Go version"].message == "shipped binary built with go1.22.4, clean build go1.22.5"
+    assert r["shipped artifact: sha256"].warning
+
+
+def test_artifact_that_is_not_go(tmp_path, twins):
+    from pipeline.goinfo.buildinfo import read_buildinfo
+
+    junk = tmp_path / "junk"
+    shutil.copy("/bin/ls", junk)
+    r = compare_artifact(junk, read_buildinfo(twins["a"]), "0" * 64, EXAMPLE)
+    assert r[0].status is Status.FAILED and "cannot be read as a Go binary" in r[0].message
