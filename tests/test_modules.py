@@ -1,0 +1,60 @@
+"""modules stage logic: go.sum against a clean tidy, fetch settings (no engine)."""
+
+from pathlib import Path
+
+from pipeline import config
+from pipeline.goinfo.gomod import parse_gosum
+from pipeline.results import Status
+from pipeline.stages.common import StageContext
+from pipeline.stages.modules import _build_list, _env_check, _gosum_check
+
+from conftest import EXAMPLE, write_config
+
+CLEAN = parse_gosum((EXAMPLE / "go.sum").read_text(), Path("clean"))
+
+
+def ctx(tmp_path, extra=""):
+    return StageContext(config.load(write_config(tmp_path, EXAMPLE, extra=extra)), "modules")
+
+
+def test_equal_gosum_passes(tmp_path):
+    assert _gosum_check(ctx(tmp_path), CLEAN, CLEAN).status is Status.PASSED
+
+
+def test_mismatch_missing_extra_are_named(tmp_path):
+    c = ctx(tmp_path)
+    tampered = parse_gosum((EXAMPLE / "go.sum").read_text().replace("h1:nAL+", "h1:AAA+"), Path("go.sum"))
+    r = _gosum_check(c, tampered, CLEAN)
+    assert r.status is Status.FAILED and "go.sum:1 records h1:AAA+" in r.message and "golang.org/x/text v0.3.8" in r.message
+    r = _gosum_check(c, CLEAN[1:], CLEAN)
+    assert r.status is Status.FAILED and r.message.startswith("go.sum lacks golang.org/x/text v0.3.8 h1:")
+    extra = parse_gosum((EXAMPLE / "go.sum").read_text() + "evil.example/m v1.0.0 h1:x=\n", Path("go.sum"))
+    r = _gosum_check(c, extra, CLEAN)
+    assert r.status is Status.FAILED and "evil.example/m v1.0.0" in r.message
+
+
+def test_insecure_settings(tmp_path):
+    assert _env_check(ctx(tmp_path)).status is Status.PASSED
+    (tmp_path / "a").mkdir()
+    r = _env_check(ctx(tmp_path / "a", '[modules]\ngoflags = "-insecure"\n'))
+    assert r.status is Status.FAILED and "GOFLAGS=-insecure" in r.message
+    (tmp_path / "b").mkdir()
+    r = _env_check(ctx(tmp_path / "b", '[modules]\ngosumdb = "off"\nallow_insecure_reason = "air-gapped mirror"\n'))
+    assert r.status is Status.PASSED and r.warning and "air-gapped mirror" in r.message
+    (tmp_path / "c").mkdir()
+    r = _env_check(ctx(tmp_path / "c", '[modules]\ngonosumdb = "corp.example"\n'))
+    assert r.status is Status.PASSED and r.warning
+
+
+def test_build_list_from_go_list_deps():
+    text = ("\n"  # stdlib packages print nothing
+            "example.com/fixdemo\t(devel)\n"
+            "golang.org/x/text\tv0.3.8\n"
+            "example.com/lib\tv1.0.0\t../lib\t\n"
+            "example.com/fork\tv1.0.0\texample.com/fork2\tv1.1.0\n")
+    sums = {("golang.org/x/text", "v0.3.8"): "h1:t", ("example.com/fork2", "v1.1.0"): "h1:f"}
+    bl = {d["path"]: d for d in _build_list(text, "example.com/fixdemo", sums)}
+    assert set(bl) == {"golang.org/x/text", "example.com/lib", "example.com/fork"}
+    assert bl["golang.org/x/text"]["sum"] == "h1:t"
+    assert bl["example.com/lib"]["replace"] == {"path": "../lib", "version": "", "sum": ""}
+    assert bl["example.com/fork"]["replace"]["sum"] == "h1:f"
