@@ -42,6 +42,17 @@ Levels (govulncheck's binary-mode semantics)
     ``goarch`` that exclude the binary's platform are dropped first; an entry
     left with no imports for the module is then not reported at all.
     Without function names (``functions=None``) every match is ``module``.
+    A linked package belongs to the standard library when its first path
+    element has no dot, else to the module with the longest path that is a
+    prefix of it at a ``/`` boundary (nested modules stay apart).
+
+Differences from ``govulncheck -mode=binary`` (1.9), on purpose
+    generic methods match (brackets stripped); stripped (``-s -w``) binaries
+    are matched on their pclntab names like any other, where govulncheck,
+    lacking the symbol table, treats every vulnerable symbol of an affected
+    module as present; ``toolchain`` advisories are reported (at module
+    level unless the binary links ``cmd/...`` packages), govulncheck skips
+    them in binaries.
 """
 
 from __future__ import annotations
