@@ -499,6 +499,11 @@ class VulnDB:
         assert self._index is not None
         return self._index.get(module, ())
 
+    def known(self, vuln_id: str) -> bool:
+        """Whether the database's index lists this id (under any module)."""
+        self.open()
+        return vuln_id in self._index_modified
+
     # -- entries
 
     def entry(self, vuln_id: str) -> Entry:

@@ -26,12 +26,9 @@ def load_listed(cfg: Config, notify: Callable[[str], None]) -> Listed:
     """Fetch the listed advisories; VulnDBError (exit 3) when the DB is unreachable with no cache."""
     with VulnDB(cfg.vulndb_url, notify=notify) as db:
         info = db.open()
-        known = set()
-        for mod_vulns in db._index.values() if db._index is not None else ():  # noqa: SLF001 - the index is loaded by open()
-            known.update(v.id for v in mod_vulns)
-        wanted = [a for a in cfg.fix.advisories if a in known]
+        wanted = [a for a in cfg.fix.advisories if db.known(a)]
         entries = db.entries(wanted) if wanted else {}
-    return Listed(info, dict(entries), tuple(a for a in cfg.fix.advisories if a not in known))
+    return Listed(info, dict(entries), tuple(a for a in cfg.fix.advisories if a not in entries))
 
 
 def db_check(listed: Listed) -> CheckResult:

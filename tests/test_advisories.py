@@ -1,0 +1,47 @@
+"""Listed advisories against the pinned Go and the build list, on the DB snapshot."""
+
+import dataclasses
+
+import pytest
+
+from pipeline import config
+from pipeline.results import Status
+from pipeline.stages.advisories import go_checks, load_listed, module_checks, unknown_checks
+
+from conftest import EXAMPLE, VULNDB, write_config
+
+pytestmark = pytest.mark.skipif(not (VULNDB / "index" / "db.json").is_file(), reason="no vulndb snapshot beside the checkout")
+
+
+def listed(tmp_path, *ids):
+    cfg = config.load(write_config(tmp_path, EXAMPLE))
+    cfg = dataclasses.replace(cfg, fix=dataclasses.replace(cfg.fix, advisories=ids))
+    return load_listed(cfg, lambda _m: None)
+
+
+def test_pinned_go_older_than_the_fix(tmp_path):
+    lst = listed(tmp_path, "GO-2024-2963")
+    bad = go_checks(lst, "1.22.4")[0]
+    assert bad.status is Status.FAILED and "go1.22.4" in bad.message and "go1.22.5" in bad.message
+    assert not bad.blocks
+    assert go_checks(lst, "1.22.5")[0].status is Status.PASSED
+    assert go_checks(lst, "1.21.12")[0].status is Status.PASSED
+    assert go_checks(lst, "1.21.11")[0].status is Status.FAILED
+
+
+def test_build_list_on_an_affected_module(tmp_path):
+    lst = listed(tmp_path, "GO-2022-1059")
+    old = [{"path": "golang.org/x/text", "version": "v0.3.7", "sum": "", "replace": None}]
+    r = module_checks(lst, old)[0]
+    assert r.status is Status.FAILED and "v0.3.7" in r.message and "v0.3.8" in r.message
+    new = [{"path": "golang.org/x/text", "version": "v0.3.8", "sum": "", "replace": None}]
+    assert module_checks(lst, new)[0].status is Status.PASSED
+    assert module_checks(lst, [])[0].status is Status.PASSED  # the module is not used at all
+    # stdlib advisories are the toolchain stage's business
+    assert module_checks(listed(tmp_path, "GO-2024-2963"), old) == []
+
+
+def test_unknown_advisory_is_a_configuration_error(tmp_path):
+    lst = listed(tmp_path, "GO-2099-9999")
+    (c,) = unknown_checks(lst)
+    assert c.status is Status.ERROR and c.evidence["exit_code"] == 2
