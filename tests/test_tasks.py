@@ -292,3 +292,18 @@ def test_artifact_missing_is_usage_error(happy, tmp_path):
     cfg, _ = happy
     p = verify(cfg, "--artifact", str(tmp_path / "nope"))
     assert p.returncode == 2 and "no such file" in p.stderr
+
+
+def test_image_impossible_to_build_is_exit_3(tmp_path, engine):
+    cfg = write_config(tmp_path, EXAMPLE, image="registry.invalid/nothing:1")
+    p = verify(cfg, "--only", "toolchain")
+    assert_no_traceback(p)
+    assert p.returncode == 3, p.stdout + p.stderr
+    assert "could not be pulled" in p.stdout + p.stderr
+
+
+def test_nonexistent_go_release_is_exit_3(tmp_path, engine):
+    cfg = write_config(tmp_path, EXAMPLE, image="golang:1.99.0-bookworm", go="1.99.0")
+    p = verify(cfg, "--only", "toolchain")
+    assert p.returncode == 3, p.stdout + p.stderr
+    assert "1.99.0" in p.stdout + p.stderr
