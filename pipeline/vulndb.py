@@ -208,7 +208,7 @@ def parse_entry(data: Any) -> Entry:
         modified=_time(d.get("modified"), "modified"),
         published=_time(d["published"], "published") if d.get("published") else None,
         withdrawn=_time(d["withdrawn"], "withdrawn") if d.get("withdrawn") else None,
-        aliases=_strs(d.get("aliases"), "aliases"),
+        aliases=tuple(dict.fromkeys(_strs(d.get("aliases"), "aliases"))),  # the DB repeats some
         affected=tuple(affected),
     )
 
