@@ -1,0 +1,204 @@
+"""BinFile: format detection, sections, address mapping, bad inputs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+import goinfo_corpus as gc
+from pipeline.errors import BinaryFormatError
+from pipeline.goinfo.binfile import BinFile
+
+
+@pytest.fixture(scope="module")
+def corpus() -> gc.Corpus:
+    return gc.corpus()
+
+
+PTR_SIZE = {"amd64": 8, "arm64": 8, "s390x": 8, "386": 4}
+
+
+@pytest.mark.parametrize("name", gc.recipe_names())
+def test_header_facts(corpus: gc.Corpus, name: str) -> None:
+    r = corpus.recipe(name)
+    with BinFile.open(corpus[name]) as bf:
+        assert bf.format == corpus.format_of(name)
+        assert bf.goarch == r.goarch
+        assert bf.goos == r.goos
+        assert bf.ptr_size == PTR_SIZE[r.goarch]
+        assert bf.little_endian == (r.goarch != "s390x")
+
+
+@pytest.mark.parametrize("name", gc.recipe_names(lambda r: r.goos != "windows"))
+def test_buildinfo_section_maps_like_segments(corpus: gc.Corpus, name: str) -> None:
+    sect = ".go.buildinfo" if corpus.format_of(name) == "elf" else "__go_buildinfo"
+    with BinFile.open(corpus[name]) as bf:
+        s = bf.section(sect)
+        assert s is not None and s.filesize >= 32
+        direct = bf.read(s.offset, 32)
+        assert direct.startswith(b"\xff Go buildinf:")
+        assert bf.read_va(s.addr, 32) == direct  # through the program headers / segments
+        loc = bf.va_to_offset(s.addr)
+        assert loc is not None and loc[0] == s.offset
+
+
+@pytest.mark.parametrize("name", ["go1.21.13-windows-amd64", "go1.26.8-windows-amd64-stripped"])
+def test_pe_data_section_and_image_base(corpus: gc.Corpus, name: str) -> None:
+    with BinFile.open(corpus[name]) as bf:
+        d = bf.pe_data_section()
+        assert d is not None and d.name == ".data" and d.writable
+        # 1.21 links at 0x400000, 1.26 at 0x140000000: nothing may be hard-coded.
+        assert bf.image_base == (0x400000 if "1.21" in name else 0x140000000)
+        assert d.addr > bf.image_base
+
+
+def test_pe_stripped_has_no_symbols(corpus: gc.Corpus) -> None:
+    with BinFile.open(corpus["go1.26.8-windows-amd64-stripped"]) as bf:
+        assert bf.symbols(frozenset({"runtime.pclntab"})) == {}
+    with BinFile.open(corpus["go1.26.8-windows-amd64"]) as bf:
+        assert "runtime.pclntab" in bf.symbols(frozenset({"runtime.pclntab"}))
+
+
+def test_elf_symbols_match_go_tool_nm(corpus: gc.Corpus) -> None:
+    path = corpus["go1.26.8-linux-amd64"]
+    out = subprocess.run(["go", "tool", "nm", str(path)], env=gc.host_go_env(), capture_output=True, text=True,
+                         check=True).stdout
+    want = {}
+    for line in out.splitlines():
+        parts = line.split(None, 2)
+        if len(parts) == 3 and parts[2] in ("runtime.pclntab", "runtime.firstmoduledata"):
+            want[parts[2]] = int(parts[0], 16)
+    with BinFile.open(path) as bf:
+        assert bf.symbols(frozenset(want)) == want
+
+
+def test_pyelftools_does_the_elf_parsing(corpus: gc.Corpus) -> None:
+    code = ("import sys; from pipeline.goinfo.binfile import BinFile; "
+            "assert 'elftools' not in sys.modules; "
+            f"bf = BinFile.open({str(corpus['go1.26.8-linux-amd64'])!r}); bf.section('.go.buildinfo'); "
+            "assert 'elftools.elf.structs' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_elf_without_section_headers_uses_segments(corpus: gc.Corpus, tmp_path: Path) -> None:
+    out = gc.drop_elf_section_headers(corpus["go1.26.8-linux-amd64"], tmp_path / "nosh")
+    with BinFile.open(out) as bf:
+        assert bf.sections == ()
+        assert bf.section(".go.buildinfo") is None
+        assert any(s.loadable and s.writable and not s.executable for s in bf.segments)
+
+
+def test_fat_macho_reads_first_arch(corpus: gc.Corpus, tmp_path: Path) -> None:
+    fat = gc.make_fat_macho([corpus["go1.27.4-darwin-amd64"], corpus["go1.26.8-darwin-arm64"]], tmp_path / "fat")
+    with BinFile.open(fat) as bf:
+        assert (bf.format, bf.goarch) == ("macho", "amd64")
+        assert bf.size == corpus["go1.27.4-darwin-amd64"].stat().st_size
+        s = bf.section("__go_buildinfo")
+        assert s is not None and bf.read(s.offset, 14) == b"\xff Go buildinf:"
+
+
+def test_reads_only_a_little(corpus: gc.Corpus) -> None:
+    from pipeline.goinfo.buildinfo import buildinfo_from
+
+    for name in corpus.names():
+        with BinFile.open(corpus[name]) as bf:
+            buildinfo_from(bf)
+            assert bf.bytes_read < 0.05 * bf.file_size, name
+
+
+# -- bad inputs -------------------------------------------------------------
+
+
+def _fails(path: Path | str, *words: str) -> str:
+    with pytest.raises(BinaryFormatError) as ei:
+        BinFile.open(path).close()
+    msg = str(ei.value)
+    assert "\n" not in msg and str(path) in msg
+    for w in words:
+        assert w in msg
+    return msg
+
+
+def test_missing_file() -> None:
+    _fails("/nonexistent/fixproof-test", "no such file")
+
+
+def test_directory(tmp_path: Path) -> None:
+    _fails(tmp_path, "is a directory")
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    p = tmp_path / "empty"
+    p.write_bytes(b"")
+    _fails(p, "empty")
+
+
+def test_fifo_does_not_hang(tmp_path: Path) -> None:
+    p = tmp_path / "fifo"
+    os.mkfifo(p)
+    result: list[str] = []
+    t = threading.Thread(target=lambda: result.append(_fails(p, "not a regular file")), daemon=True)
+    t.start()
+    t.join(10)
+    assert not t.is_alive(), "opening a FIFO hung"
+    assert result
+
+
+def test_broken_symlink(tmp_path: Path) -> None:
+    p = tmp_path / "dangling"
+    p.symlink_to(tmp_path / "nowhere")
+    _fails(p, "no such file")
+
+
+def test_garbage_and_truncated(corpus: gc.Corpus, tmp_path: Path) -> None:
+    p = tmp_path / "garbage"
+    p.write_bytes(os.urandom(4096))
+    _fails(p, "not a Go binary")
+    data = corpus["go1.26.8-linux-amd64"].read_bytes()
+    for cut, words in ((10, ("",)), (40, ("truncated",))):
+        q = tmp_path / f"cut{cut}"
+        q.write_bytes(data[:cut])
+        _fails(q, *words)
+    # Section headers live past the end: caught when the file is opened.
+    elf32 = corpus["go1.26.8-linux-386"].read_bytes()
+    q = tmp_path / "cut-elf32"
+    q.write_bytes(elf32[:52])
+    with pytest.raises(BinaryFormatError):
+        with BinFile.open(q) as bf:
+            bf.section(".go.buildinfo")
+
+
+def test_from_bytes_rejects_empty() -> None:
+    with pytest.raises(BinaryFormatError):
+        BinFile.from_bytes(b"")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv")
+def test_permission_denied_as_unprivileged_user(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # Root bypasses file modes, so open the file as `nobody` in a world-readable directory.
+    import tempfile
+
+    d = Path(tempfile.mkdtemp(prefix="fixproof-perm-"))
+    try:
+        d.chmod(0o755)
+        f = d / "secret"
+        f.write_bytes(b"\x7fELF" + b"\0" * 100)
+        f.chmod(0)
+        code = ("from pipeline.goinfo.binfile import BinFile\n"
+                "from pipeline.errors import BinaryFormatError\n"
+                "try:\n"
+                f"    BinFile.open({str(f)!r})\n"
+                "except BinaryFormatError as e:\n"
+                "    print(e)\n")
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
+                            code], capture_output=True, text=True, cwd=gc.REPO, timeout=60)
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.strip() == f"{f}: cannot open: permission denied"
+    finally:
+        shutil.rmtree(d)

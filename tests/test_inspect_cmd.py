@@ -1,0 +1,195 @@
+"""`fixproof inspect`: go version -m compatible text, the JSON contract, bad inputs."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import goinfo_corpus as gc
+from pipeline import inspect_cmd
+from pipeline.goinfo.pclntab import read_functions
+
+FIXPROOF = [sys.executable, "-m", "pipeline.cli"]
+SAMPLE = ["go1.26.8-linux-amd64", "go1.18.10-linux-386", "go1.21.13-windows-amd64-stripped",
+          "go1.27.4-darwin-amd64", "go1.17.13-linux-amd64", "go1.26.8-linux-amd64-xflag",
+          "go1.24.13-linux-amd64-vcs-dirty", "go1.26.8-linux-amd64-gopath"]
+
+
+@pytest.fixture(scope="module")
+def corpus() -> gc.Corpus:
+    return gc.corpus()
+
+
+def run(paths: list[str], as_json: bool = False, symbols: bool = False) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    rc = inspect_cmd.run([str(p) for p in paths], as_json=as_json, symbols=symbols, out=out, err=err)
+    return rc, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture()
+def fleet(corpus: gc.Corpus, tmp_path: Path) -> Path:
+    """A directory of sample binaries (hard links) plus files that are not Go."""
+    d = tmp_path / "fleet"
+    (d / "sub").mkdir(parents=True)
+    for i, name in enumerate(SAMPLE):
+        os.link(corpus[name], (d if i % 2 else d / "sub") / corpus[name].name)
+    (d / "README.txt").write_text("not a binary, not executable: skipped silently\n")
+    return d
+
+
+def test_text_is_go_version_m(corpus: gc.Corpus, fleet: Path) -> None:
+    rc, out, err = run([str(fleet)])
+    assert (rc, err) == (0, "")
+    assert out == gc.go_version_m_text(fleet)
+    one = corpus["go1.26.8-linux-amd64-xflag"]
+    assert run([str(one)])[1] == gc.go_version_m_text(one)
+
+
+def test_json_contract(corpus: gc.Corpus, fleet: Path) -> None:
+    rc, out, err = run([str(fleet)], as_json=True)
+    assert (rc, err) == (0, "")
+    got = json.loads(out)
+    assert [o["file"] for o in got] == [line.split(": ")[0] for line in gc.go_version_m_text(fleet).splitlines()
+                                        if not line.startswith("\t")]
+    for obj in got:
+        name = Path(obj["file"]).name.removesuffix(".exe")
+        assert obj == corpus.expected(name, Path(obj["file"]))
+
+
+def test_symbols(corpus: gc.Corpus) -> None:
+    path = corpus["go1.26.8-linux-amd64-stripped"]
+    rc, out, _ = run([str(path)], as_json=True, symbols=True)
+    assert rc == 0
+    (obj,) = json.loads(out)
+    assert obj["functions"] == list(read_functions(path))
+    assert gc.INLINE_ONLY in obj["functions"]
+    rc, text, _ = run([str(path)], symbols=True)
+    assert rc == 0 and f"\tfunc\t{gc.INLINE_ONLY}\n" in text
+    assert text.startswith(gc.go_version_m_text(path))
+
+
+def _bad_inputs(corpus: gc.Corpus, tmp_path: Path) -> dict[str, Path]:
+    data = corpus["go1.26.8-linux-amd64"].read_bytes()
+    bad = {
+        "empty": tmp_path / "empty",
+        "truncated": tmp_path / "truncated",
+        "corrupt": tmp_path / "corrupt",
+        "ls": tmp_path / "ls",
+        "missing": tmp_path / "missing",
+        "fifo": tmp_path / "fifo",
+        "dangling": tmp_path / "dangling",
+    }
+    bad["empty"].write_bytes(b"")
+    bad["truncated"].write_bytes(data[:300])
+    bad["corrupt"].write_bytes(data[:64] + os.urandom(4096))
+    shutil.copyfile("/bin/ls", bad["ls"])
+    os.mkfifo(bad["fifo"])
+    bad["dangling"].symlink_to(tmp_path / "nowhere")
+    return bad
+
+
+def test_bad_inputs_one_line_each_rest_processed(corpus: gc.Corpus, tmp_path: Path) -> None:
+    bad = _bad_inputs(corpus, tmp_path)
+    good = corpus["go1.22.12-linux-amd64"]
+    paths = [str(good), *map(str, bad.values()), str(good)]
+    rc, out, err = run(paths)
+    assert rc == 1
+    assert out == gc.go_version_m_text(good) * 2
+    lines = err.splitlines()
+    assert len(lines) == len(bad)
+    for line, p in zip(lines, bad.values()):
+        assert line.startswith(f"fixproof: {p}: ")
+    assert "not a Go binary" in lines[list(bad).index("ls")]
+    assert "no such file" in lines[list(bad).index("missing")]
+    assert "not a regular file" in lines[list(bad).index("fifo")]
+
+    rc, out, err = run(paths, as_json=True)
+    objs = json.loads(out)
+    assert rc == 1 and len(objs) == len(paths)
+    assert objs[0]["go_version"] == "go1.22.12"
+    assert [set(o) for o in objs[1:-1]] == [{"file", "error"}] * len(bad)
+    assert objs[1]["file"] == str(bad["empty"]) and not objs[1]["error"].startswith(str(bad["empty"]))
+
+
+def test_directory_of_mixed_files(corpus: gc.Corpus, fleet: Path) -> None:
+    shutil.copy2("/bin/ls", fleet / "ls-copy")  # executable: reported, like `go version -v`
+    (fleet / "data.bin").write_bytes(b"\x7fELF junk")  # not executable: skipped, like go
+    (fleet / "broken.exe").write_bytes(b"MZ")  # named like a binary: reported
+    rc, out, err = run([str(fleet)])
+    assert rc == 1
+    assert out == gc.go_version_m_text(fleet)
+    lines = err.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"fixproof: {fleet / 'broken.exe'}: truncated file")
+    assert lines[1].startswith(f"fixproof: {fleet / 'ls-copy'}: not a Go binary")
+
+
+def test_cli_never_tracebacks(corpus: gc.Corpus, tmp_path: Path) -> None:
+    bad = _bad_inputs(corpus, tmp_path)
+    p = subprocess.run([*FIXPROOF, "inspect", *map(str, bad.values()), str(tmp_path)], cwd=gc.REPO,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1
+    assert "Traceback" not in p.stderr
+    assert all(line.startswith("fixproof: ") for line in p.stderr.splitlines())
+    p = subprocess.run([*FIXPROOF, "inspect", "--json", str(corpus["go1.26.8-linux-amd64"])], cwd=gc.REPO,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and json.loads(p.stdout)[0]["goarch"] == "amd64"
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv")
+def test_permission_denied(corpus: gc.Corpus) -> None:
+    import tempfile
+
+    d = Path(tempfile.mkdtemp(prefix="fixproof-perm-"))
+    try:
+        d.chmod(0o755)
+        secret = d / "secret"
+        shutil.copyfile(corpus["go1.26.8-linux-amd64"], secret)
+        secret.chmod(0)
+        ok = d / "ok"
+        shutil.copyfile(corpus["go1.26.8-linux-amd64"], ok)
+        ok.chmod(0o755)
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *FIXPROOF, "inspect",
+                            str(secret), str(ok)], cwd=gc.REPO, capture_output=True, text=True, timeout=120)
+        assert p.returncode == 1
+        assert p.stderr == f"fixproof: {secret}: cannot open: permission denied\n"
+        assert p.stdout.startswith(f"{ok}: go1.26.8\n")
+    finally:
+        shutil.rmtree(d)
+
+
+def test_parallel_matches_sequential(corpus: gc.Corpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    d = tmp_path / "many"
+    d.mkdir()
+    names = corpus.names()
+    for i in range(3 * inspect_cmd.PARALLEL_MIN_FILES):
+        os.link(corpus[names[i % len(names)]], d / f"b{i:03d}")
+    (d / "b999").write_bytes(b"MZ")  # an error in the last worker's slice
+    (d / "b999").chmod(0o755)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    parallel = run([str(d)], as_json=True)
+    assert parallel[0] == 1 and parallel[2].count("\n") == 1
+    monkeypatch.setattr(inspect_cmd, "PARALLEL_MIN_FILES", 10**9)
+    assert run([str(d)], as_json=True) == parallel
+
+
+def test_parallel_worker_failure_falls_back(corpus: gc.Corpus, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    d = tmp_path / "many"
+    d.mkdir()
+    for i in range(2 * inspect_cmd.PARALLEL_MIN_FILES):
+        os.link(corpus["go1.26.8-linux-amd64"], d / f"b{i:03d}")
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    # Drop each worker's results unread: closing first lets it exit (EPIPE).
+    monkeypatch.setattr(inspect_cmd, "_collect", lambda child: (os.close(child[1]), os.waitpid(child[0], 0),
+                                                                 None)[-1])
+    rc, out, err = run([str(d)])
+    assert (rc, err) == (0, "")
+    assert out == gc.go_version_m_text(d)
