@@ -192,3 +192,18 @@ def test_functions_when_pcvalue_tables_are_corrupt(corpus: gc.Corpus, tmp_path: 
     p.write_bytes(bytes(data))
     with pytest.raises(BinaryFormatError):
         read_functions(p)
+
+
+def test_function_offset_beyond_any_size(corpus: gc.Corpus) -> None:
+    """Found by tests/fuzz: a 1.2-1.15 functab entry whose func offset does
+    not fit a C ssize_t (struct raised OverflowError)."""
+    name = "go1.15.15-linux-amd64-file"
+    data = bytearray(corpus[name].read_bytes())
+    with BinFile.open(corpus[name]) as bf:
+        tab = locate(bf)
+        s = bf.section(".gopclntab")
+        assert s is not None and tab.magic == pclntab.MAGIC_12
+    # functab: (entry pc, func offset) pairs of pointer size; break the first offset.
+    struct.pack_into("<Q", data, s.offset + tab.functab_off + 8, 0xFFFF_FFFF_FFFF_FF00)
+    with BinFile.from_bytes(bytes(data), "huge") as bf, pytest.raises(BinaryFormatError, match="corrupt"):
+        functions_from(bf)

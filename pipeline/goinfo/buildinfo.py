@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +85,9 @@ class BuildInfo:
         }
 
 
+_CORRUPT = (struct.error, IndexError, ValueError, OverflowError)
+
+
 class _NotGo(Exception):
     """Internal: the reason a file is not a Go executable (becomes BinaryFormatError)."""
 
@@ -103,6 +107,8 @@ def buildinfo_from(bf: BinFile) -> BuildInfo:
         version, modinfo = _read_raw(bf)
     except _NotGo as e:
         raise bf.fail(f"not a Go binary ({e})") from None
+    except _CORRUPT as e:  # offsets or sizes no real binary has
+        raise bf.fail(f"corrupt Go build info: {e}") from e
     try:
         path, main, deps, settings = parse_modinfo(modinfo)
     except ValueError as e:

@@ -74,11 +74,11 @@ def read_functions(path: str | os.PathLike[str]) -> tuple[str, ...]:
 
 
 def functions_from(bf: BinFile) -> tuple[str, ...]:
-    tab = locate(bf)
     try:
+        tab = locate(bf)
         names = dict.fromkeys(_functab_names(bf, tab))
         names.update(dict.fromkeys(_inline_names(bf, tab)))
-    except (struct.error, IndexError, ValueError) as e:
+    except (struct.error, IndexError, ValueError, OverflowError) as e:
         raise bf.fail(f"corrupt Go function table (pclntab): {e}") from e
     return tuple(names)
 
