@@ -35,15 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--only", nargs="+", default=None, metavar="STAGE", help="run only these stages (and what they need)")
 
     i = sub.add_parser("inspect", help="what a Go binary says about itself")
-    i.add_argument("paths", nargs="+", metavar="BIN")
-    i.add_argument("--json", action="store_true", dest="as_json")
+    i.add_argument("paths", nargs="+", metavar="BIN", help="Go binaries (ELF, PE, Mach-O) or directories to walk")
+    i.add_argument("--json", action="store_true", dest="as_json", help="a JSON list, one object per file")
     i.add_argument("--symbols", action="store_true", help="also list the functions in the binary (pclntab)")
 
     u = sub.add_parser("vulns", help="known vulnerabilities in Go binaries")
-    u.add_argument("paths", nargs="+", metavar="BIN")
+    u.add_argument("paths", nargs="+", metavar="BIN", help="Go binaries")
     u.add_argument("--db", default=None, help="vulnerability database URL (https://, http:// or file://)")
     u.add_argument("--waivers", default=None, help="waivers file (TOML)")
-    u.add_argument("--json", action="store_true", dest="as_json")
+    u.add_argument("--json", action="store_true", dest="as_json", help="a JSON list of findings")
     return p
 
 
