@@ -15,9 +15,9 @@ from typing import Any, Callable, Iterable, Sequence
 
 from doit.tools import config_changed
 
-from pipeline.config import Config, load
+from pipeline.config import Config
 from pipeline.errors import EngineError, FixproofError
-from pipeline.results import StageResult, Status, error
+from pipeline.results import StageResult, error
 from pipeline.stages import report
 from pipeline.stages.common import StageContext, app_files
 

@@ -12,6 +12,7 @@ Ground truth comes from the host `go` (GOTOOLCHAIN=local): `go version -m`
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -23,6 +24,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE_DIR = REPO / ".fixproof-cache" / "corpus"
@@ -549,6 +551,24 @@ class Corpus:
 def recipe_names(pred=lambda r: True) -> list[str]:
     """Recipe names for parametrize (known without building anything)."""
     return [r.name for r in recipes() if pred(r)]
+
+
+# -- running as an unprivileged user ----------------------------------------
+
+AS_NOBODY = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+CAN_DROP_PRIVILEGES = os.geteuid() == 0 and shutil.which("setpriv") is not None
+
+
+@contextlib.contextmanager
+def world_readable_dir() -> Iterator[Path]:
+    """A temporary directory `nobody` can enter (pytest's tmp_path is not), removed after.
+    Root bypasses file modes, so permission tests run their command AS_NOBODY in it."""
+    d = Path(tempfile.mkdtemp(prefix="fixproof-perm-"))
+    try:
+        d.chmod(0o755)
+        yield d
+    finally:
+        shutil.rmtree(d)
 
 
 def go_version_fails(path: Path) -> bool:

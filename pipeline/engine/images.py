@@ -15,7 +15,6 @@ import os
 import platform
 import re
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
@@ -231,15 +230,12 @@ def _build_from_dockerfile(
                 path=str(ctx), dockerfile=str(dockerfile), tag=ref, buildargs=dict(buildargs), labels=dict(labels),
                 rm=True, forcerm=True, decode=True, timeout=int(timeout), pull=False,
             )
-            last = ""
             for chunk in stream:
                 if "error" in chunk:
                     raise ImageError(f"docker build of {ref} failed: {chunk['error'].strip()}")
                 line = (chunk.get("stream") or "").strip()
                 if line.startswith("Step "):
                     progress.say(f"build {ref}: {line}")
-                if line:
-                    last = line
         except (APIError, BuildError) as e:
             raise ImageError(f"docker build of {ref} failed: {e}") from e
         except FixproofError:

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from pipeline.errors import BinaryFormatError
 from pipeline.goinfo.binfile import BinFile, Section
 
 MAGIC = b"\xff Go buildinf:"
