@@ -18,7 +18,7 @@ from typing import Any, Mapping, get_origin, get_type_hints
 from pipeline.errors import ConfigError
 
 GO_VERSION_RE = re.compile(r"^1\.\d+(\.\d+)?((rc|beta)\d+)?$")
-STAGES = ("toolchain", "modules", "build", "test", "binary", "vulns")
+STAGES = ("toolchain", "modules", "build", "test", "binary", "vulns", "gdb")
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,35 @@ class DockerConfig:
     privileged: bool = False
 
 
+GDB_KINDS = ("path", "panic", "memory", "interface")
+_HITS_RE = re.compile(r"^\s*(>=|<=|==|>|<)?\s*(\d+)\s*$")
+
+
+@dataclass(frozen=True)
+class GdbCheckConfig:
+    """One [[gdb]] entry: a runtime fact about the built binary, seen by gdb."""
+
+    name: str = ""
+    kind: str = "path"  # path | panic | memory | interface
+    run: tuple[str, ...] = ()  # arguments of the built binary while gdb watches
+    breakpoint: str = ""  # path, memory: a Go function, e.g. "example.com/app/pkg.(*T).M"
+    condition: str = ""  # path: stop only when this gdb expression holds
+    expect_hits: str = ">=1"  # path: ">=N", "==N", "<=N", ">N", "<N" or "N"
+    expression: str = ""  # memory: an integer expression read at two moments
+    first_hit: int = 1  # memory: first moment = this hit of `breakpoint`
+    last_hit: int = 0  # memory: second moment = this hit of `breakpoint` ...
+    end_breakpoint: str = ""  # ... or the first hit of this function
+    max_growth: int = field(default=0, metadata={"min": 0})  # memory: allowed second - first
+    require_itab: tuple[str, ...] = ()  # interface: "pkg.T,pkg.I" pairs that must be in the binary
+    forbid_itab: tuple[str, ...] = ()  # interface: pairs that must not
+    timeout: int = 120  # seconds for this check, gdb and program included
+
+    def hits_bound(self) -> tuple[str, int]:
+        m = _HITS_RE.match(self.expect_hits)
+        assert m is not None  # validated at load
+        return m.group(1) or "==", int(m.group(2))
+
+
 @dataclass(frozen=True)
 class Config:
     path: Path
@@ -104,6 +133,7 @@ class Config:
     report: ReportConfig = ReportConfig()
     timeouts: TimeoutsConfig = TimeoutsConfig()
     docker: DockerConfig = DockerConfig()
+    gdb: tuple[GdbCheckConfig, ...] = ()
     artifact: Path | None = None  # a shipped binary to compare (command line only)
 
     # Derived paths -------------------------------------------------------
@@ -198,15 +228,16 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
-def _coerce(value: Any, typ: Any, where: str) -> Any:
+def _coerce(value: Any, typ: Any, where: str, minimum: int = 1) -> Any:
     origin = get_origin(typ)
     if typ is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{where} must be true or false, not {value!r}.")
         return value
     if typ is int:
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ConfigError(f"{where} must be a positive whole number of seconds, not {value!r}.")
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            what = "a positive whole number" if minimum == 1 else f"a whole number >= {minimum}"
+            raise ConfigError(f"{where} must be {what}, not {value!r}.")
         return value
     if typ is str:
         if not isinstance(value, str):
@@ -233,8 +264,48 @@ def _section(cls: type, data: Any, name: str, file: Path) -> Any:
         raise ConfigError(
             f"{file}: unknown key {name}.{unknown[0]}; allowed keys in [{name}] are: {', '.join(sorted(allowed))}."
         )
-    values = {k: _coerce(v, hints[k], f"{file}: {name}.{k}") for k, v in data.items()}
+    mins = {f.name: f.metadata.get("min", 1) for f in dataclasses.fields(cls)}
+    values = {k: _coerce(v, hints[k], f"{file}: {name}.{k}", mins[k]) for k, v in data.items()}
     return cls(**values)
+
+
+def _gdb_checks(data: Any, file: Path) -> tuple[GdbCheckConfig, ...]:
+    if not isinstance(data, list):
+        raise ConfigError(f"{file}: gdb checks are written as [[gdb]] tables (an array of tables).")
+    checks = tuple(_section(GdbCheckConfig, d, f"gdb[{i}]", file) for i, d in enumerate(data))
+    seen: set[str] = set()
+    for i, c in enumerate(checks):
+        where = f"{file}: [[gdb]] #{i + 1}"
+        if not c.name:
+            raise ConfigError(f"{where} needs a name.")
+        if c.name in seen:
+            raise ConfigError(f"{where}: the name {c.name!r} is used twice; names identify checks in the report.")
+        seen.add(c.name)
+        where = f"{file}: [[gdb]] {c.name!r}"
+        if c.kind not in GDB_KINDS:
+            raise ConfigError(f"{where}: kind must be one of {', '.join(GDB_KINDS)}, not {c.kind!r}.")
+        if c.kind in ("path", "memory") and not c.breakpoint:
+            raise ConfigError(f"{where}: a {c.kind} check needs breakpoint = \"<Go function>\".")
+        if c.kind in ("path", "memory", "panic") and not c.run:
+            raise ConfigError(f"{where}: a {c.kind} check needs run = [...], the arguments of the binary while gdb watches.")
+        if c.kind == "path" and not _HITS_RE.match(c.expect_hits):
+            raise ConfigError(f"{where}: expect_hits must look like \">=1\", \"==3\" or \"0\", not {c.expect_hits!r}.")
+        if c.kind == "memory":
+            if not c.expression:
+                raise ConfigError(f"{where}: a memory check needs expression = \"<integer gdb expression>\".")
+            if bool(c.last_hit) == bool(c.end_breakpoint):
+                raise ConfigError(f"{where}: give exactly one of last_hit (a later hit of the same breakpoint) "
+                                  "or end_breakpoint (a second function) for the second moment.")
+            if c.last_hit and c.last_hit <= c.first_hit:
+                raise ConfigError(f"{where}: last_hit must be greater than first_hit.")
+        if c.kind == "interface":
+            if not (c.require_itab or c.forbid_itab or c.run):
+                raise ConfigError(f"{where}: an interface check needs require_itab, forbid_itab or run.")
+            for pair in (*c.require_itab, *c.forbid_itab):
+                if pair.count(",") != 1 or not all(pair.split(",")):
+                    raise ConfigError(f"{where}: {pair!r} must be \"<concrete type>,<interface>\", "
+                                      "e.g. \"*example.com/app/pkg.T,io.Closer\".")
+    return checks
 
 
 def _validate(cfg: Config) -> None:
@@ -274,16 +345,17 @@ def parse(text: str, path: Path) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML ({e}); fix the file and retry.") from e
-    unknown = sorted(set(data) - set(_SECTIONS))
+    unknown = sorted(set(data) - set(_SECTIONS) - {"gdb"})
     if unknown:
         raise ConfigError(
-            f"{path}: unknown section [{unknown[0]}]; known sections are: {', '.join(_SECTIONS)}."
+            f"{path}: unknown section [{unknown[0]}]; known sections are: {', '.join(_SECTIONS)}, [[gdb]]."
         )
     for required in ("app", "toolchain"):
         if required not in data:
             raise ConfigError(f"{path}: the [{required}] section is required.")
     sections = {name: _section(cls, data[name], name, path) for name, cls in _SECTIONS.items() if name in data}
-    cfg = Config(path=path, base_dir=path.parent.resolve(), **sections)
+    gdb = _gdb_checks(data["gdb"], path) if "gdb" in data else ()
+    cfg = Config(path=path, base_dir=path.parent.resolve(), gdb=gdb, **sections)
     _validate(cfg)
     return cfg
 

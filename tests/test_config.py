@@ -107,3 +107,67 @@ def test_ca_bundle_modes(tmp_path):
     ca = tmp_path / "ca.pem"
     ca.write_text("x")
     assert parse(tmp_path, BASE + f'[modules]\nca_bundle = "{ca}"\n').ca_bundle_path == ca
+
+
+GDB_OK = """
+[[gdb]]
+name = "fixed path"
+breakpoint = "example.com/fixdemo/internal/chunk.limit"
+condition = "n > 4096"
+run = ["-read", "10000"]
+expect_hits = ">= 1"
+
+[[gdb]]
+name = "bounded cache"
+kind = "memory"
+breakpoint = "example.com/fixdemo/internal/cache.(*Cache).Put"
+expression = "c.size"
+first_hit = 100
+last_hit = 1000
+run = ["-cache", "1000"]
+
+[[gdb]]
+name = "contract"
+kind = "interface"
+require_itab = ["example.com/fixdemo/internal/shapes.Blob,example.com/fixdemo/internal/shapes.Sizer"]
+"""
+
+
+def test_gdb_checks_load(tmp_path):
+    cfg = parse(tmp_path, BASE + GDB_OK)
+    assert [c.name for c in cfg.gdb] == ["fixed path", "bounded cache", "contract"]
+    assert cfg.gdb[0].hits_bound() == (">=", 1)
+    assert cfg.gdb[1].max_growth == 0 and cfg.gdb[1].last_hit == 1000
+    assert cfg.section("gdb")[2]["require_itab"][0].endswith("shapes.Sizer")
+
+
+@pytest.mark.parametrize("entry, message", [
+    ('name = "x"\nkind = "magic"\nrun = ["a"]', "kind must be one of"),
+    ('name = "x"\nrun = ["a"]', "needs breakpoint"),
+    ('name = "x"\nbreakpoint = "main.f"', "needs run"),
+    ('breakpoint = "main.f"\nrun = ["a"]', "needs a name"),
+    ('name = "x"\nbreakpoint = "main.f"\nrun = ["a"]\nexpect_hits = "lots"', "expect_hits must look like"),
+    ('name = "x"\nkind = "memory"\nbreakpoint = "main.f"\nrun = ["a"]', "needs expression"),
+    ('name = "x"\nkind = "memory"\nbreakpoint = "main.f"\nrun = ["a"]\nexpression = "n"', "exactly one of last_hit"),
+    ('name = "x"\nkind = "memory"\nbreakpoint = "main.f"\nrun = ["a"]\nexpression = "n"\nlast_hit = 3\nfirst_hit = 5',
+     "last_hit must be greater"),
+    ('name = "x"\nkind = "memory"\nbreakpoint = "main.f"\nrun = ["a"]\nexpression = "n"\nlast_hit = 3\nmax_growth = -1',
+     "whole number >= 0"),
+    ('name = "x"\nkind = "interface"', "needs require_itab"),
+    ('name = "x"\nkind = "interface"\nrequire_itab = ["T"]', "<concrete type>,<interface>"),
+    ('name = "x"\nbreakpoint = "main.f"\nrun = ["a"]\ncolour = "red"', "unknown key gdb[0].colour"),
+])
+def test_gdb_check_errors(tmp_path, entry, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(")):
+        parse(tmp_path, BASE + "[[gdb]]\n" + entry + "\n")
+
+
+def test_gdb_names_are_unique(tmp_path):
+    one = '[[gdb]]\nname = "x"\nkind = "panic"\nrun = ["a"]\n'
+    with pytest.raises(ConfigError, match="used twice"):
+        parse(tmp_path, BASE + one + one)
+
+
+def test_gdb_must_be_an_array_of_tables(tmp_path):
+    with pytest.raises(ConfigError, match="array of tables"):
+        parse(tmp_path, BASE + '[gdb]\nname = "x"\n')

@@ -5,19 +5,26 @@
 package main
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"os"
 	"strings"
 
+	"example.com/fixdemo/internal/cache"
+	"example.com/fixdemo/internal/chunk"
 	"example.com/fixdemo/internal/fetch"
 	"example.com/fixdemo/internal/negotiate"
+	"example.com/fixdemo/internal/shapes"
 )
 
 func main() {
 	lang := flag.String("lang", "", "Accept-Language header to negotiate")
 	upload := flag.String("upload", "", "URL to upload a payload to (Expect: 100-continue)")
 	selftest := flag.Bool("selftest", false, "negotiate a few headers, including an over-long one, and exit")
+	cacheN := flag.Int("cache", 0, "put `N` distinct keys into a 64-entry cache and print its final size")
+	readN := flag.Int("read", 0, "request `N` bytes from an in-memory stream and print how many were read")
+	shapesDemo := flag.Bool("shapes", false, "describe a square made by shapes.NewSquare and print the outcome")
 	flag.Parse()
 
 	switch {
@@ -39,8 +46,40 @@ func main() {
 			os.Exit(1)
 		}
 		fmt.Println(code, body)
+	case *cacheN > 0:
+		c := cache.New(64)
+		for i := 0; i < *cacheN; i++ {
+			c.Put(fmt.Sprintf("key-%d", i), []byte{byte(i)})
+		}
+		fmt.Println("cache size", cacheDone(c))
+	case *readN > 0:
+		src := bytes.NewReader(bytes.Repeat([]byte{'x'}, *readN))
+		b, err := chunk.Read(src, *readN)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fixdemo:", err)
+			os.Exit(1)
+		}
+		fmt.Println("read", len(b), "bytes")
+	case *shapesDemo:
+		var v any = shapes.Square{Side: 2}
+		_, ok := v.(shapes.Shape)
+		fmt.Println("Square satisfies Shape:", ok)
+		desc, err := shapes.Describe(shapes.NewSquare(2))
+		if err != nil {
+			fmt.Println("describe failed:", err)
+		} else {
+			fmt.Println(desc)
+		}
 	default:
 		flag.Usage()
 		os.Exit(2)
 	}
+}
+
+// cacheDone is called once the -cache run has filled the cache; it is kept
+// out of line so a debugger can stop here and inspect the final cache.
+//
+//go:noinline
+func cacheDone(c *cache.Cache) int {
+	return c.Len()
 }
