@@ -39,6 +39,7 @@ STAGES: dict[str, tuple[Callable[[StageContext], StageResult], tuple[str, ...], 
     "test": (_lazy("gotest"), ("toolchain", "modules"), "The app's own Go tests (go test -json), each one a JUnit testcase."),
     "binary": (_lazy("binary"), ("build", "modules"), "Read the built binary: embedded Go version, modules and sums vs the clean build list (and vs --artifact)."),
     "vulns": (_lazy("vulns"), ("build",), "The built binary against the Go vulnerability database, to the function; policy and waivers."),
+    "gdb": (_lazy("gdb"), ("build",), "The built binary under real gdb in a probe container: fixed paths hit, no panics, bounded growth, interface contracts."),
 }
 
 
@@ -174,12 +175,14 @@ def task_dicts(cfg: Config, stages: Sequence[str], junit_path: Path) -> dict[str
         "vulns": {"file_dep": [out("build"), *waivers],
                   # the DB changes and waivers expire: the result holds for one day
                   "uptodate": [config_changed({**base_cfg, "day": dt.date.today().isoformat()})]},
+        "gdb": {"file_dep": [out("build")],
+                "uptodate": [config_changed({**base_cfg, "gdb": cfg.section("gdb")})]},
     }
     tasks: dict[str, dict[str, Any]] = {}
     for s in stages:
         d = deps[s]
         targets = [out(s)]
-        if s in ("binary", "vulns"):
+        if s in ("binary", "vulns", "gdb"):
             d["uptodate"].append(_binary_unchanged(cfg))
         tasks[s] = {
             "doc": DOCS[s],

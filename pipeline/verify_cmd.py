@@ -55,6 +55,7 @@ def _bundle(cfg, dest: Path, summary: dict) -> None:
     if cfg.gosum_path.exists():
         inputs["app/" + cfg.gosum_path.name] = cfg.gosum_path
     reports = sorted(cfg.stages_dir.glob("*.json")) + [Path(summary["junit"]), cfg.reports_dir / "summary.json"]
+    reports += sorted((cfg.reports_dir / "gdb").glob("*.mi.log"))  # gdb MI transcripts, one per check
     images: dict = {}
     tc = cfg.stages_dir / "toolchain.json"
     if tc.exists():
@@ -63,6 +64,12 @@ def _bundle(cfg, dest: Path, summary: dict) -> None:
             images[image["ref"]] = {"id": image["id"], "source": image["source"],
                                     "repo_digests": ",".join(image["repo_digests"]),
                                     **{k: str(v) for k, v in image.get("labels", {}).items()}}
+    gdb = cfg.stages_dir / "gdb.json"
+    if gdb.exists():
+        probe = StageResult.read(gdb).facts.get("probe_image")
+        if probe:
+            images[probe["ref"]] = {"id": probe["id"], "source": probe["source"],
+                                    **{k: str(v) for k, v in probe.get("labels", {}).items()}}
     build = cfg.stages_dir / "build.json"
     if build.exists():
         binpath = StageResult.read(build).facts.get("binary")

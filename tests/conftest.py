@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -87,3 +90,24 @@ def container_events(engine):
 
 def now() -> float:
     return time.time()
+
+
+# The [[gdb]] checks of the repository's default config, for configs written by tests.
+GDB_CHECKS = "\n[[gdb]]" + (ROOT / "fixproof.toml").read_text().split("\n[[gdb]]", 1)[1]
+
+
+def verify(cfg: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", "verify", "-c", str(cfg), *args],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def stage(cfg: Path, name: str) -> dict:
+    return json.loads((cfg.parent / "reports" / "stages" / f"{name}.json").read_text())
+
+
+def check(cfg: Path, stage_name: str, check_name: str) -> dict:
+    return next(c for c in stage(cfg, stage_name)["checks"] if c["name"] == check_name)
+
+
+def assert_no_traceback(p):
+    assert "Traceback" not in p.stdout + p.stderr, p.stdout + p.stderr

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -12,34 +11,17 @@ from pathlib import Path
 import pytest
 import xmlschema
 
-from conftest import EXAMPLE, ROOT, write_config
+from conftest import EXAMPLE, GDB_CHECKS, ROOT, assert_no_traceback, check, stage, verify, write_config
 
 pytestmark = pytest.mark.docker
 XSD = ROOT / "tests" / "data" / "junit.xsd"
-
-
-def verify(cfg: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", "verify", "-c", str(cfg), *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
-
-
-def stage(cfg: Path, name: str) -> dict:
-    return json.loads((cfg.parent / "reports" / "stages" / f"{name}.json").read_text())
-
-
-def check(cfg: Path, stage_name: str, check_name: str) -> dict:
-    return next(c for c in stage(cfg, stage_name)["checks"] if c["name"] == check_name)
-
-
-def assert_no_traceback(p):
-    assert "Traceback" not in p.stdout + p.stderr, p.stdout + p.stderr
 
 
 @pytest.fixture(scope="module")
 def happy(tmp_path_factory, golang_image):
     """One full run of the default example, shared by the tests that read its outputs."""
     tmp = tmp_path_factory.mktemp("happy")
-    cfg = write_config(tmp, EXAMPLE, extra='[fix]\nadvisories = ["GO-2024-2963", "GO-2022-1059"]\n')
+    cfg = write_config(tmp, EXAMPLE, extra='[fix]\nadvisories = ["GO-2024-2963", "GO-2022-1059"]\n' + GDB_CHECKS)
     p = verify(cfg, "--evidence", str(tmp / "evidence"))
     return cfg, p
 
@@ -52,7 +34,7 @@ def test_happy_path_passes_with_one_testcase_per_check(happy):
     junit = cfg.parent / "reports" / "junit.xml"
     xmlschema.XMLSchema(str(XSD)).validate(str(junit))
     text = junit.read_text()
-    stages = {"toolchain", "modules", "build", "test", "binary", "vulns"}
+    stages = {"toolchain", "modules", "build", "test", "binary", "vulns", "gdb"}
     for s in stages:
         assert f'name="fixproof.{s}"' in text
         result = stage(cfg, s)
@@ -96,7 +78,7 @@ def test_noop_rerun_starts_no_container(happy, container_events):
     p = verify(cfg)
     t1 = time.time()
     assert p.returncode == 0, p.stdout + p.stderr
-    for s in ("toolchain", "modules", "build", "test", "binary", "vulns"):
+    for s in ("toolchain", "modules", "build", "test", "binary", "vulns", "gdb"):
         assert f"-- {s}" in p.stdout  # up to date, not rerun
     time.sleep(1)
     assert container_events(t0, t1) == 0

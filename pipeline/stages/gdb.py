@@ -1,0 +1,351 @@
+"""Stage gdb: the built binary runs under real gdb in a probe container, and
+each [[gdb]] check turns what gdb saw into a result.
+
+Kinds of check:
+
+* path: a breakpoint on the fixed function (optionally conditional) must be
+  hit as often as `expect_hits` says while the binary runs with `run`.
+* panic: breakpoints on runtime.gopanic, runtime.fatalpanic and
+  runtime.throw; any hit (recovered panics included) fails, with the Go
+  backtrace.
+* memory: an integer expression read at two moments (two hits of one
+  breakpoint, or a breakpoint and an end breakpoint); the growth between
+  them must stay within `max_growth`.
+* interface: the binary's itab symbols must include `require_itab` pairs and
+  exclude `forbid_itab` pairs; with `run`, breakpoints on the runtime's
+  failed type assertion paths fail the check when hit.
+
+A check passes only on positive evidence: a run that ends before a moment is
+reached, a value gdb cannot read, or a stripped symbol table is an error or
+a failure, never a pass. Each check's full MI transcript is written to
+reports/gdb/<check>.mi.log and named in its evidence.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import time
+from pathlib import Path
+from typing import Callable
+
+from pipeline.config import GdbCheckConfig
+from pipeline.errors import BinaryFormatError, ConfigError, FixproofError
+from pipeline.goinfo.binfile import BinFile
+from pipeline.goinfo.pclntab import read_functions
+from pipeline.results import CheckResult, StageResult, Status, error, failed, passed, skipped
+from pipeline.stages.common import StageContext
+
+STAGE = "gdb"
+PANIC_FUNCS = ("runtime.gopanic", "runtime.fatalpanic", "runtime.throw")
+# Called only when a type assertion to a concrete type fails. (A failed
+# assertion to an interface type panics from runtime.typeAssert/assertE2I,
+# which also run for assertions that succeed: the panic check sees those.)
+ASSERT_FUNCS = ("runtime.panicdottypeE", "runtime.panicdottypeI", "runtime.panicnildottype")
+_COMPARE: dict[str, Callable[[int, int], bool]] = {
+    ">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, "==": lambda a, b: a == b,
+    ">": lambda a, b: a > b, "<": lambda a, b: a < b,
+}
+
+
+def run(ctx: StageContext) -> StageResult:
+    cfg = ctx.cfg
+    if not cfg.gdb:
+        return StageResult(STAGE, (skipped("gdb checks", "no [[gdb]] checks in the config"),))
+    gate = ctx.gate("build")
+    if gate:
+        return StageResult(STAGE, (gate,))
+    binary = Path(ctx.upstream("build").facts["binary"])  # type: ignore[union-attr]
+    try:
+        functions = frozenset(read_functions(binary))
+    except BinaryFormatError as e:
+        return StageResult(STAGE, (error("gdb: function table", f"cannot read the function table of {binary}: {e}"),))
+
+    from pipeline.engine import images
+
+    info = images.ensure_image(ctx.engine, images.PROBE_REF, timeout=cfg.timeouts.image, progress=ctx.progress)
+    logs = cfg.reports_dir / "gdb"
+    logs.mkdir(parents=True, exist_ok=True)
+    checks = [_run_check(ctx, c, binary, functions, logs) for c in cfg.gdb]
+    facts = {"binary": str(binary), "probe_image": info.to_json()}
+    return StageResult(STAGE, tuple(checks), facts)
+
+
+def _run_check(ctx: StageContext, c: GdbCheckConfig, binary: Path, functions: frozenset[str],
+               logs: Path) -> CheckResult:
+    start = time.monotonic()
+    name = c.name
+    try:
+        for fn in _functions_named(c):
+            _require_function(fn, functions, c.name)
+    except ConfigError as e:
+        return error(name, str(e), evidence={"exit_code": e.exit_code})
+    itab = None
+    if c.kind == "interface" and (c.require_itab or c.forbid_itab):
+        itab = _itab_check(c, binary)
+        if itab.status is not Status.PASSED or not c.run:
+            return _timed(itab, start)
+    ctx.progress.say(f"{name}: {binary.name} {' '.join(c.run)} under gdb")
+    log = logs / (_slug(name) + ".mi.log")
+    from pipeline.engine.gdb import GdbError, UnknownFunction, probe_session
+
+    session = None
+    output = ""
+    try:
+        with probe_session(ctx.engine, _probe_ref(), str(binary), timeout=c.timeout,
+                           profile=_profile(ctx), progress=ctx.progress) as session:
+            try:
+                result = _KINDS[c.kind](session, c, functions)
+            except _ProgramTimeout as e:
+                result = failed(name, f"{_runline(c, binary)} {e} within the check's {c.timeout} s (timeout); "
+                                "the program was killed. Raise [[gdb]] timeout if it is legitimately slow.")
+            output = _program_output(session)
+    except UnknownFunction as e:
+        if e.name in functions:  # in pclntab, so the binary has it: gdb lacks the symbol table
+            result = error(name, f"{binary.name} contains {e.name} but has no symbol table (built with "
+                           "-ldflags=-s?), so gdb cannot place a breakpoint by name; build without -s for the gdb stage.",
+                           evidence={"exit_code": ConfigError.exit_code})
+        else:
+            close = f"; close names: {', '.join(e.close)}" if e.close else ""
+            result = error(name, f"[[gdb]] {name!r}: gdb finds no function {e.name}{close}.",
+                           evidence={"exit_code": ConfigError.exit_code})
+    except GdbError as e:
+        result = error(name, f"gdb could not complete the check: {e}", evidence={"exit_code": e.exit_code})
+    except FixproofError as e:
+        result = error(name, str(e), evidence={"exit_code": e.exit_code})
+    finally:
+        if session is not None:
+            log.write_text("\n".join(session.transcript) + "\n")
+    evidence = {**result.evidence, "kind": c.kind, "run": [binary.name, *c.run]}
+    if itab is not None:
+        evidence.update(itab.evidence)
+        if result.status is Status.PASSED:
+            result = passed(name, f"{itab.message}; {result.message}")
+    if session is not None:
+        evidence["transcript"] = str(log)
+    details = "\n\n".join(p for p in (result.details, output) if p)
+    return _timed(CheckResult(result.name, result.status, result.message, evidence=evidence,
+                              details=details), start)
+
+
+# -- kinds -----------------------------------------------------------------------
+
+
+def _path(s, c: GdbCheckConfig, functions: frozenset[str]) -> CheckResult:
+    bp = s.break_insert(c.breakpoint, condition=c.condition or None)
+    s.run(c.run)
+    stop = _wait(s, "did not stop or exit", started=True)
+    evidence: dict = {"breakpoint": c.breakpoint, "condition": c.condition}
+    if stop.bkptno == bp:
+        evidence["first_stop"] = {"args": _args(s, stop), "backtrace": [f.to_json() for f in s.backtrace(limit=12)]}
+        # Count the remaining hits without stopping at each one.
+        _mi_ok(s, f"-break-after {bp} 1000000000")
+        stop = _wait(s, "did not exit")
+    if not stop.exited:
+        return failed(c.name, f"{_runline(c, s)} did not exit normally under gdb (stopped: {stop.reason})",
+                      evidence=evidence)
+    hits = s.hit_count(bp)
+    op, n = c.hits_bound()
+    evidence.update(hits=hits, expect_hits=c.expect_hits, exit_code=stop.exit_code)
+    cond = f" with {c.condition}" if c.condition else ""
+    msg = f"{c.breakpoint}{cond} was hit {hits} time(s) while {_runline(c, s)} ran (expected {op}{n})"
+    if _COMPARE[op](hits, n):
+        return passed(c.name, msg, evidence=evidence)
+    return failed(c.name, msg, evidence=evidence)
+
+
+def _panic(s, c: GdbCheckConfig, functions: frozenset[str]) -> CheckResult:
+    return _no_hits(s, c, [f for f in PANIC_FUNCS if f in functions],
+                    "no panic (recovered or not), fatal error or runtime throw")
+
+
+def _interface(s, c: GdbCheckConfig, functions: frozenset[str]) -> CheckResult:
+    return _no_hits(s, c, [f for f in ASSERT_FUNCS if f in functions] or [], "no failed type assertion")
+
+
+def _no_hits(s, c: GdbCheckConfig, watched: list[str], what: str) -> CheckResult:
+    if not watched:
+        return error(c.name, "none of the runtime functions to watch is in the binary "
+                     f"({', '.join(PANIC_FUNCS if c.kind == 'panic' else ASSERT_FUNCS)}); nothing can be proven")
+    bps = {s.break_insert(f): f for f in watched}
+    s.run(c.run)
+    stop = _wait(s, "did not stop or exit", started=True)
+    evidence: dict = {"watched": watched}
+    if stop.bkptno in bps:
+        trace = s.backtrace(limit=20)
+        evidence["backtrace"] = [f.to_json() for f in trace]
+        where = next((f.func for f in trace[1:] if not f.func.startswith("runtime.")), "?")
+        return failed(c.name, f"{bps[stop.bkptno]} was called from {where} while {_runline(c, s)} ran",
+                      evidence=evidence, details="\n".join(f"#{f.level} {f.func} {f.file}:{f.line}" for f in trace))
+    if not stop.exited:
+        return failed(c.name, f"{_runline(c, s)} did not exit normally under gdb (stopped: {stop.reason})",
+                      evidence=evidence)
+    evidence["exit_code"] = stop.exit_code
+    return passed(c.name, f"{what} while {_runline(c, s)} ran to exit code {stop.exit_code} "
+                  f"(watched {', '.join(watched)})", evidence=evidence)
+
+
+def _memory(s, c: GdbCheckConfig, functions: frozenset[str]) -> CheckResult:
+    bp = s.break_insert(c.breakpoint, ignore_count=c.first_hit - 1)
+    s.run(c.run)
+    first = _value_at(s, c, bp, f"hit {c.first_hit} of {c.breakpoint}", started=True)
+    if isinstance(first, CheckResult):
+        return first
+    if c.end_breakpoint:
+        _mi_ok(s, f"-break-delete {bp}")
+        bp = s.break_insert(c.end_breakpoint)
+        moment = f"the first hit of {c.end_breakpoint}"
+    else:
+        _mi_ok(s, f"-break-after {bp} {c.last_hit - c.first_hit - 1}")
+        moment = f"hit {c.last_hit} of {c.breakpoint}"
+    second = _value_at(s, c, bp, moment)
+    if isinstance(second, CheckResult):
+        return second
+    growth = second - first
+    evidence = {"expression": c.expression, "first": first, "second": second, "growth": growth,
+                "max_growth": c.max_growth, "first_moment": f"hit {c.first_hit} of {c.breakpoint}",
+                "second_moment": moment}
+    msg = (f"{c.expression} went from {first} (hit {c.first_hit} of {c.breakpoint}) to {second} "
+           f"({moment}): growth {growth}, allowed {c.max_growth}")
+    if growth <= c.max_growth:
+        return passed(c.name, msg, evidence=evidence)
+    return failed(c.name, msg, evidence=evidence)
+
+
+def _value_at(s, c: GdbCheckConfig, bp: int, moment: str, started: bool = False) -> int | CheckResult:
+    from pipeline.engine.gdb import MiError
+
+    stop = _wait(s, f"did not reach {moment}", started=started)
+    if stop.bkptno != bp:
+        return failed(c.name, f"{_runline(c, s)} never reached {moment} (gdb stopped: {stop.reason}); "
+                      "the moment to measure did not happen", evidence={"expression": c.expression})
+    try:
+        raw = s.evaluate(c.expression)
+    except MiError as e:
+        return error(c.name, f"gdb cannot evaluate {c.expression} at {moment}: {e.msg}",
+                     evidence={"expression": c.expression, "exit_code": ConfigError.exit_code})
+    try:
+        return int(raw, 0)
+    except ValueError:
+        return error(c.name, f"{c.expression} at {moment} is {raw!r}, not an integer; "
+                     "give an integer expression (a length, a counter, a field)",
+                     evidence={"expression": c.expression, "value": raw, "exit_code": ConfigError.exit_code})
+
+
+_KINDS = {"path": _path, "panic": _panic, "memory": _memory, "interface": _interface}
+
+
+# -- interface: static itabs ---------------------------------------------------------
+
+
+def _itab_check(c: GdbCheckConfig, binary: Path) -> CheckResult:
+    wanted = {f"go:itab.{p}": p for p in (*c.require_itab, *c.forbid_itab)}
+    try:
+        with BinFile.open(binary) as bf:
+            found = bf.symbols(frozenset(wanted))
+            any_itab = bool(found) or bool(bf.symbols(frozenset({"runtime.itabsinit", "runtime.main"})))
+    except BinaryFormatError as e:
+        return error(c.name, f"cannot read the symbol table of {binary}: {e}")
+    if not any_itab:
+        return error(c.name, f"{binary.name} has no symbol table (stripped with -s?), so its itabs cannot be "
+                     "checked; build without -ldflags=-s for this check", evidence={"exit_code": ConfigError.exit_code})
+    missing = [p for p in c.require_itab if f"go:itab.{p}" not in found]
+    present = [p for p in c.forbid_itab if f"go:itab.{p}" in found]
+    evidence = {"require_itab": list(c.require_itab), "forbid_itab": list(c.forbid_itab),
+                "found": sorted(wanted[k] for k in found)}
+    if missing or present:
+        parts = [f"no itab for {p} (the type does not satisfy the interface where the code converts it)"
+                 for p in missing] + [f"forbidden itab {p} is in the binary" for p in present]
+        return failed(c.name, "; ".join(parts), evidence=evidence)
+    return passed(c.name, f"itabs as required: {len(c.require_itab)} present, {len(c.forbid_itab)} absent",
+                  evidence=evidence)
+
+
+# -- helpers ----------------------------------------------------------------------
+
+
+class _ProgramTimeout(Exception):
+    """The program under gdb did not reach the next stop in time (a check failure)."""
+
+
+def _wait(s, what: str, started: bool = False):
+    """The next stop; _ProgramTimeout when the program runs past the check's deadline."""
+    from pipeline.engine.gdb import GdbTimeout
+
+    try:
+        return s.continue_until_stop(None, started=started)
+    except GdbTimeout as e:
+        raise _ProgramTimeout(what) from e
+
+
+def _mi_ok(s, command: str) -> None:
+    from pipeline.engine.gdb import MiError
+
+    res = s.mi(command)
+    if res.klass == "error":
+        raise MiError(command, str(res.payload.get("msg", "")))
+
+
+def _args(s, stop) -> list[dict[str, str]]:
+    """The first stop's arguments: DWARF values, else integer registers at entry."""
+    if stop.args:
+        return [{"name": n, "value": v, "source": "dwarf"} for n, v in stop.args]
+    try:
+        regs = s.entry_args_from_registers(4)
+    except FixproofError:
+        return []
+    return [{"name": f"arg{i}", "value": str(v), "source": "register"} for i, v in enumerate(regs)]
+
+
+def _program_output(s) -> str:
+    try:
+        out, err = s.inferior_output()
+    except FixproofError:
+        return ""
+    parts = [f"program stdout:\n{out.strip()}" if out.strip() else "",
+             f"program stderr:\n{err.strip()}" if err.strip() else ""]
+    return "\n".join(p for p in parts if p)[:8000]
+
+
+def _functions_named(c: GdbCheckConfig) -> list[str]:
+    return [f for f in (c.breakpoint, c.end_breakpoint) if f]
+
+
+def _require_function(fn: str, functions: frozenset[str], check: str) -> None:
+    if fn in functions:
+        return
+    close = difflib.get_close_matches(fn, functions, n=5, cutoff=0.6)
+    if not close:  # try the last path element: "pkg.(*T).M" for "example.com/x/pkg.(*T).M"
+        tail = fn.rsplit("/", 1)[-1]
+        close = sorted(f for f in functions if f.endswith(tail))[:5]
+    hint = f"; close names: {', '.join(close)}" if close else ""
+    raise ConfigError(f"[[gdb]] {check!r}: the binary has no function {fn}{hint}.")
+
+
+def _probe_ref() -> str:
+    from pipeline.engine import images
+
+    return images.PROBE_REF
+
+
+def _profile(ctx: StageContext):
+    from pipeline.engine.docker import GDB_PROFILE, Profile
+
+    if ctx.cfg.docker.privileged:
+        return Profile(cap_add=GDB_PROFILE.cap_add, privileged=True)
+    return GDB_PROFILE
+
+
+def _runline(c: GdbCheckConfig, where) -> str:
+    """`fixdemo -read 10000`: the command line of the check (where: the binary or the session)."""
+    name = where.name if isinstance(where, Path) else Path(where.host_binary).name
+    return "`" + " ".join([name, *c.run]) + "`"
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "check"
+
+
+def _timed(r: CheckResult, start: float) -> CheckResult:
+    return CheckResult(r.name, r.status, r.message, evidence=r.evidence, duration_s=time.monotonic() - start,
+                       classname=r.classname, details=r.details, warning=r.warning, blocks=r.blocks)
