@@ -94,6 +94,7 @@ def _run_check(ctx: StageContext, c: GdbCheckConfig, binary: Path, functions: fr
     try:
         with probe_session(ctx.engine, _probe_ref(), str(binary), timeout=c.timeout,
                            profile=_profile(ctx), progress=ctx.progress) as session:
+            session.load_go_support()  # the checks need no Go helpers; evidence says whether they were there
             try:
                 result = _KINDS[c.kind](session, c, functions)
             except _ProgramTimeout as e:
@@ -123,6 +124,7 @@ def _run_check(ctx: StageContext, c: GdbCheckConfig, binary: Path, functions: fr
             result = passed(name, f"{itab.message}; {result.message}")
     if session is not None:
         evidence["transcript"] = str(log)
+        evidence["go_support"] = session.go_support
     details = "\n\n".join(p for p in (result.details, output) if p)
     return _timed(CheckResult(result.name, result.status, result.message, evidence=evidence,
                               details=details), start)
