@@ -18,7 +18,7 @@ from typing import Any, Mapping, get_origin, get_type_hints
 from pipeline.errors import ConfigError
 
 GO_VERSION_RE = re.compile(r"^1\.\d+(\.\d+)?((rc|beta)\d+)?$")
-STAGES = ("toolchain", "modules", "build", "test", "binary", "vulns", "gdb")
+STAGES = ("toolchain", "modules", "build", "test", "binary", "vulns", "gdb", "race")
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,15 @@ class DockerConfig:
     privileged: bool = False
 
 
+@dataclass(frozen=True)
+class RaceConfig:
+    """Stage race: a -race build of the app exercised with `run`, and `go test -race` of `test_packages`."""
+
+    run: tuple[str, ...] = ()  # arguments of the -race binary; empty: no exercise
+    test_packages: tuple[str, ...] = ()  # packages for go test -race; empty: none
+    timeout: int = 600
+
+
 GDB_KINDS = ("path", "panic", "memory", "interface")
 _HITS_RE = re.compile(r"^\s*(>=|<=|==|>|<)?\s*(\d+)\s*$")
 
@@ -133,6 +142,7 @@ class Config:
     report: ReportConfig = ReportConfig()
     timeouts: TimeoutsConfig = TimeoutsConfig()
     docker: DockerConfig = DockerConfig()
+    race: RaceConfig = RaceConfig()
     gdb: tuple[GdbCheckConfig, ...] = ()
     artifact: Path | None = None  # a shipped binary to compare (command line only)
 
@@ -213,6 +223,7 @@ _SECTIONS = {
     "report": ReportConfig,
     "timeouts": TimeoutsConfig,
     "docker": DockerConfig,
+    "race": RaceConfig,
 }
 
 

@@ -40,6 +40,7 @@ STAGES: dict[str, tuple[Callable[[StageContext], StageResult], tuple[str, ...], 
     "binary": (_lazy("binary"), ("build", "modules"), "Read the built binary: embedded Go version, modules and sums vs the clean build list (and vs --artifact)."),
     "vulns": (_lazy("vulns"), ("build",), "The built binary against the Go vulnerability database, to the function; policy and waivers."),
     "gdb": (_lazy("gdb"), ("build",), "The built binary under real gdb in a probe container: fixed paths hit, no panics, bounded growth, interface contracts."),
+    "race": (_lazy("race"), ("toolchain", "modules"), "A -race build exercised in the pinned image, and go test -race: every data race report fails."),
 }
 
 
@@ -175,6 +176,8 @@ def task_dicts(cfg: Config, stages: Sequence[str], junit_path: Path) -> dict[str
         "vulns": {"file_dep": [out("build"), *waivers],
                   # the DB changes and waivers expire: the result holds for one day
                   "uptodate": [config_changed({**base_cfg, "day": dt.date.today().isoformat()})]},
+        "race": {"file_dep": [*sources, out("toolchain"), out("modules")],
+                 "uptodate": [config_changed({**base_cfg, "build": cfg.section("build"), "race": cfg.section("race")})]},
         "gdb": {"file_dep": [out("build")],
                 "uptodate": [config_changed({**base_cfg, "gdb": cfg.section("gdb")})]},
     }

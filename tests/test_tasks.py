@@ -34,7 +34,7 @@ def test_happy_path_passes_with_one_testcase_per_check(happy):
     junit = cfg.parent / "reports" / "junit.xml"
     xmlschema.XMLSchema(str(XSD)).validate(str(junit))
     text = junit.read_text()
-    stages = {"toolchain", "modules", "build", "test", "binary", "vulns", "gdb"}
+    stages = {"toolchain", "modules", "build", "test", "binary", "vulns", "gdb", "race"}
     for s in stages:
         assert f'name="fixproof.{s}"' in text
         result = stage(cfg, s)
@@ -78,7 +78,7 @@ def test_noop_rerun_starts_no_container(happy, container_events):
     p = verify(cfg)
     t1 = time.time()
     assert p.returncode == 0, p.stdout + p.stderr
-    for s in ("toolchain", "modules", "build", "test", "binary", "vulns", "gdb"):
+    for s in ("toolchain", "modules", "build", "test", "binary", "vulns", "gdb", "race"):
         assert f"-- {s}" in p.stdout  # up to date, not rerun
     time.sleep(1)
     assert container_events(t0, t1) == 0
