@@ -6,16 +6,22 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
+	"sync"
+	"time"
 
 	"example.com/fixdemo/internal/cache"
 	"example.com/fixdemo/internal/chunk"
+	"example.com/fixdemo/internal/counter"
 	"example.com/fixdemo/internal/fetch"
 	"example.com/fixdemo/internal/negotiate"
 	"example.com/fixdemo/internal/shapes"
+	"example.com/fixdemo/internal/worker"
 )
 
 func main() {
@@ -25,6 +31,8 @@ func main() {
 	cacheN := flag.Int("cache", 0, "put `N` distinct keys into a 64-entry cache and print its final size")
 	readN := flag.Int("read", 0, "request `N` bytes from an in-memory stream and print how many were read")
 	shapesDemo := flag.Bool("shapes", false, "describe a square made by shapes.NewSquare and print the outcome")
+	workersN := flag.Int("workers", 0, "start `N` pool workers, run a few jobs, cancel, and print the goroutine count")
+	countN := flag.Int("count", 0, "have `N` goroutines each increment a shared counter 1000 times and print the total")
 	flag.Parse()
 
 	switch {
@@ -70,6 +78,10 @@ func main() {
 		} else {
 			fmt.Println(desc)
 		}
+	case *workersN > 0:
+		fmt.Println("goroutines:", runWorkers(*workersN))
+	case *countN > 0:
+		fmt.Println("total:", runCount(*countN))
 	default:
 		flag.Usage()
 		os.Exit(2)
@@ -82,4 +94,43 @@ func main() {
 //go:noinline
 func cacheDone(c *cache.Cache) int {
 	return c.Len()
+}
+
+// runWorkers starts a pool of n workers, runs a few jobs on it, cancels it
+// and waits (at most 200ms) for the goroutine count to drop back to what it
+// was before; it returns the count at the end.
+func runWorkers(n int) int {
+	base := runtime.NumGoroutine()
+	ctx, cancel := context.WithCancel(context.Background())
+	p := worker.Start(ctx, n)
+	for i := 0; i < 5; i++ {
+		if err := p.Submit(func() {}); err != nil {
+			break
+		}
+	}
+	cancel()
+	deadline := time.Now().Add(200 * time.Millisecond)
+	p.Wait(time.Until(deadline))
+	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	return runtime.NumGoroutine()
+}
+
+// runCount has n goroutines each call Inc 1000 times on one shared counter
+// and returns the final value.
+func runCount(n int) int64 {
+	var c counter.Counter
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 1000; j++ {
+				c.Inc()
+			}
+		}()
+	}
+	wg.Wait()
+	return c.Value()
 }
