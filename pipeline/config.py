@@ -18,7 +18,7 @@ from typing import Any, Mapping, get_origin, get_type_hints
 from pipeline.errors import ConfigError
 
 GO_VERSION_RE = re.compile(r"^1\.\d+(\.\d+)?((rc|beta)\d+)?$")
-STAGES = ("toolchain", "modules", "build", "test", "binary", "vulns", "gdb", "race")
+STAGES = ("toolchain", "modules", "build", "test", "binary", "vulns", "gdb", "trace", "race")
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,39 @@ class RaceConfig:
     timeout: int = 600
 
 
+TRACE_PROBES = ("goroutines", "gc", "panics", "calls", "alloc", "syscalls")
+_UNSET = -1
+
+
+@dataclass(frozen=True)
+class TraceCheckConfig:
+    """One [[trace]] entry: a standard probe (or a .bt file) and bounds on what it measured.
+
+    A bound left at -1 is not checked; at least one must be set.
+    """
+
+    name: str = ""
+    probe: str = ""  # goroutines | gc | panics | calls | alloc | syscalls, or a path to a .bt file
+    run: tuple[str, ...] = ()  # arguments of the built binary while the probe watches
+    functions: tuple[str, ...] = ()  # calls: the Go functions to count
+    max_leaked: int = field(default=_UNSET, metadata={"min": 0})  # goroutines: created - exited
+    max_gc: int = field(default=_UNSET, metadata={"min": 0})  # gc: cycles started
+    max_gc_jitter_ms: int = field(default=_UNSET, metadata={"min": 0})  # gc: max - min interval between cycles
+    max_panics: int = field(default=_UNSET, metadata={"min": 0})  # panics: runtime.gopanic calls
+    max_defers_before_panic: int = field(default=_UNSET, metadata={"min": 0})  # panics: defers registered in the run
+    min_hits: int = field(default=_UNSET, metadata={"min": 0})  # calls: each function at least
+    max_hits: int = field(default=_UNSET, metadata={"min": 0})  # calls: each function at most
+    max_alloc_bytes: int = field(default=_UNSET, metadata={"min": 0})  # alloc: largest single allocation
+    forbid_syscalls: tuple[str, ...] = ()  # syscalls: names that must not appear (e.g. "connect", "execve")
+    allow_syscalls: tuple[str, ...] = ()  # syscalls: if set, any other syscall fails
+    required: bool = False  # BPF denied: error instead of skipped
+    timeout: int = 120
+
+    def bounds(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.type in ("int", int) and f.name.startswith(("max_", "min_")) and getattr(self, f.name) != _UNSET}
+
+
 GDB_KINDS = ("path", "panic", "memory", "interface")
 _HITS_RE = re.compile(r"^\s*(>=|<=|==|>|<)?\s*(\d+)\s*$")
 
@@ -144,6 +177,7 @@ class Config:
     docker: DockerConfig = DockerConfig()
     race: RaceConfig = RaceConfig()
     gdb: tuple[GdbCheckConfig, ...] = ()
+    trace: tuple[TraceCheckConfig, ...] = ()
     artifact: Path | None = None  # a shipped binary to compare (command line only)
 
     # Derived paths -------------------------------------------------------
@@ -280,18 +314,44 @@ def _section(cls: type, data: Any, name: str, file: Path) -> Any:
     return cls(**values)
 
 
-def _gdb_checks(data: Any, file: Path) -> tuple[GdbCheckConfig, ...]:
+def _entries(cls: type, data: Any, key: str, file: Path) -> tuple[Any, ...]:
+    """[[key]] tables as dataclasses, each with a unique name."""
     if not isinstance(data, list):
-        raise ConfigError(f"{file}: gdb checks are written as [[gdb]] tables (an array of tables).")
-    checks = tuple(_section(GdbCheckConfig, d, f"gdb[{i}]", file) for i, d in enumerate(data))
+        raise ConfigError(f"{file}: {key} checks are written as [[{key}]] tables (an array of tables).")
+    checks = tuple(_section(cls, d, f"{key}[{i}]", file) for i, d in enumerate(data))
     seen: set[str] = set()
     for i, c in enumerate(checks):
-        where = f"{file}: [[gdb]] #{i + 1}"
         if not c.name:
-            raise ConfigError(f"{where} needs a name.")
+            raise ConfigError(f"{file}: [[{key}]] #{i + 1} needs a name.")
         if c.name in seen:
-            raise ConfigError(f"{where}: the name {c.name!r} is used twice; names identify checks in the report.")
+            raise ConfigError(f"{file}: [[{key}]] #{i + 1}: the name {c.name!r} is used twice; "
+                              "names identify checks in the report.")
         seen.add(c.name)
+    return checks
+
+
+def _trace_checks(data: Any, file: Path) -> tuple[TraceCheckConfig, ...]:
+    checks = _entries(TraceCheckConfig, data, "trace", file)
+    for c in checks:
+        where = f"{file}: [[trace]] {c.name!r}"
+        if not c.probe:
+            raise ConfigError(f"{where} needs probe = one of {', '.join(TRACE_PROBES)} or a path to a .bt file.")
+        if c.probe not in TRACE_PROBES and not c.probe.endswith(".bt"):
+            raise ConfigError(f"{where}: probe {c.probe!r} is neither a standard probe "
+                              f"({', '.join(TRACE_PROBES)}) nor a .bt file.")
+        if not c.run:
+            raise ConfigError(f"{where} needs run = [...], the arguments of the binary while the probe watches.")
+        if c.probe == "calls" and not c.functions:
+            raise ConfigError(f"{where}: the calls probe needs functions = [\"<Go function>\", ...].")
+        if not c.bounds() and not c.forbid_syscalls and not c.allow_syscalls:
+            raise ConfigError(f"{where} asserts nothing: set a bound such as max_leaked, max_gc, min_hits, "
+                              "max_alloc_bytes, max_panics, forbid_syscalls or allow_syscalls.")
+    return checks
+
+
+def _gdb_checks(data: Any, file: Path) -> tuple[GdbCheckConfig, ...]:
+    checks = _entries(GdbCheckConfig, data, "gdb", file)
+    for c in checks:
         where = f"{file}: [[gdb]] {c.name!r}"
         if c.kind not in GDB_KINDS:
             raise ConfigError(f"{where}: kind must be one of {', '.join(GDB_KINDS)}, not {c.kind!r}.")
@@ -356,17 +416,18 @@ def parse(text: str, path: Path) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML ({e}); fix the file and retry.") from e
-    unknown = sorted(set(data) - set(_SECTIONS) - {"gdb"})
+    unknown = sorted(set(data) - set(_SECTIONS) - {"gdb", "trace"})
     if unknown:
         raise ConfigError(
-            f"{path}: unknown section [{unknown[0]}]; known sections are: {', '.join(_SECTIONS)}, [[gdb]]."
+            f"{path}: unknown section [{unknown[0]}]; known sections are: {', '.join(_SECTIONS)}, [[gdb]], [[trace]]."
         )
     for required in ("app", "toolchain"):
         if required not in data:
             raise ConfigError(f"{path}: the [{required}] section is required.")
     sections = {name: _section(cls, data[name], name, path) for name, cls in _SECTIONS.items() if name in data}
     gdb = _gdb_checks(data["gdb"], path) if "gdb" in data else ()
-    cfg = Config(path=path, base_dir=path.parent.resolve(), gdb=gdb, **sections)
+    trace = _trace_checks(data["trace"], path) if "trace" in data else ()
+    cfg = Config(path=path, base_dir=path.parent.resolve(), gdb=gdb, trace=trace, **sections)
     _validate(cfg)
     return cfg
 

@@ -40,6 +40,7 @@ STAGES: dict[str, tuple[Callable[[StageContext], StageResult], tuple[str, ...], 
     "binary": (_lazy("binary"), ("build", "modules"), "Read the built binary: embedded Go version, modules and sums vs the clean build list (and vs --artifact)."),
     "vulns": (_lazy("vulns"), ("build",), "The built binary against the Go vulnerability database, to the function; policy and waivers."),
     "gdb": (_lazy("gdb"), ("build",), "The built binary under real gdb in a probe container: fixed paths hit, no panics, bounded growth, interface contracts."),
+    "trace": (_lazy("trace"), ("build",), "The built binary under bpftrace probes in a probe container: goroutines, GC, panics, calls, allocations, syscalls."),
     "race": (_lazy("race"), ("toolchain", "modules"), "A -race build exercised in the pinned image, and go test -race: every data race report fails."),
 }
 
@@ -178,6 +179,8 @@ def task_dicts(cfg: Config, stages: Sequence[str], junit_path: Path) -> dict[str
                   "uptodate": [config_changed({**base_cfg, "day": dt.date.today().isoformat()})]},
         "race": {"file_dep": [*sources, out("toolchain"), out("modules")],
                  "uptodate": [config_changed({**base_cfg, "build": cfg.section("build"), "race": cfg.section("race")})]},
+        "trace": {"file_dep": [out("build")],
+                  "uptodate": [config_changed({**base_cfg, "trace": cfg.section("trace")})]},
         "gdb": {"file_dep": [out("build")],
                 "uptodate": [config_changed({**base_cfg, "gdb": cfg.section("gdb")})]},
     }
@@ -185,7 +188,7 @@ def task_dicts(cfg: Config, stages: Sequence[str], junit_path: Path) -> dict[str
     for s in stages:
         d = deps[s]
         targets = [out(s)]
-        if s in ("binary", "vulns", "gdb"):
+        if s in ("binary", "vulns", "gdb", "trace"):
             d["uptodate"].append(_binary_unchanged(cfg))
         tasks[s] = {
             "doc": DOCS[s],

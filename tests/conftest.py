@@ -92,8 +92,12 @@ def now() -> float:
     return time.time()
 
 
-# The [[gdb]] checks of the repository's default config, for configs written by tests.
-GDB_CHECKS = "\n[[gdb]]" + (ROOT / "fixproof.toml").read_text().split("\n[[gdb]]", 1)[1]
+# The [[gdb]] and [[trace]] checks of the repository's default config, for configs written by tests
+# (in fixproof.toml the [[trace]] tables come first, then the [[gdb]] ones to the end of the file).
+_DEFAULT = (ROOT / "fixproof.toml").read_text()
+GDB_CHECKS = "\n[[gdb]]" + _DEFAULT.split("\n[[gdb]]", 1)[1]
+TRACE_CHECKS = "\n[[trace]]" + _DEFAULT.split("\n[[trace]]", 1)[1].split("\n[[gdb]]", 1)[0]
+RACE_CHECKS = '\n[race]\nrun = ["-count", "8"]\ntest_packages = ["./internal/counter/"]\n'  # as in fixproof.toml
 
 
 def verify(cfg: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:

@@ -72,7 +72,7 @@ def test_doit_list_shows_stages_with_docstrings():
     p = subprocess.run([str(Path(sys.executable).parent / "doit"), "list"], cwd=ROOT, capture_output=True,
                        text=True, timeout=60)
     assert p.returncode == 0, p.stderr
-    for stage in ("toolchain", "modules", "build", "test", "binary", "vulns", "gdb", "race", "report", "verify"):
+    for stage in ("toolchain", "modules", "build", "test", "binary", "vulns", "gdb", "trace", "race", "report", "verify"):
         assert stage in p.stdout
     assert "go version inside equals the pin" in p.stdout
 

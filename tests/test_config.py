@@ -171,3 +171,36 @@ def test_gdb_names_are_unique(tmp_path):
 def test_gdb_must_be_an_array_of_tables(tmp_path):
     with pytest.raises(ConfigError, match="array of tables"):
         parse(tmp_path, BASE + '[gdb]\nname = "x"\n')
+
+
+def test_trace_checks_load(tmp_path):
+    cfg = parse(tmp_path, BASE + '''
+[[trace]]
+name = "no goroutine leak"
+probe = "goroutines"
+run = ["-workers", "100"]
+max_leaked = 0
+
+[[trace]]
+name = "no network"
+probe = "syscalls"
+run = ["-read", "10"]
+forbid_syscalls = ["connect", "execve"]
+required = true
+''')
+    assert [t.name for t in cfg.trace] == ["no goroutine leak", "no network"]
+    assert cfg.trace[0].bounds() == {"max_leaked": 0}
+    assert cfg.trace[1].required and cfg.trace[1].bounds() == {}
+
+
+@pytest.mark.parametrize("entry, message", [
+    ('name = "x"\nrun = ["a"]\nmax_gc = 1', "needs probe"),
+    ('name = "x"\nprobe = "magic"\nrun = ["a"]\nmax_gc = 1', "neither a standard probe"),
+    ('name = "x"\nprobe = "gc"\nmax_gc = 1', "needs run"),
+    ('name = "x"\nprobe = "calls"\nrun = ["a"]\nmin_hits = 1', "needs functions"),
+    ('name = "x"\nprobe = "gc"\nrun = ["a"]', "asserts nothing"),
+    ('name = "x"\nprobe = "gc"\nrun = ["a"]\nmax_gc = -3', "whole number >= 0"),
+])
+def test_trace_check_errors(tmp_path, entry, message):
+    with pytest.raises(ConfigError, match=message):
+        parse(tmp_path, BASE + "[[trace]]\n" + entry + "\n")

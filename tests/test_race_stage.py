@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import EXAMPLE, assert_no_traceback, stage, verify, write_config
+from conftest import EXAMPLE, RACE_CHECKS as RACE, assert_no_traceback, stage, verify, write_config
 
 pytestmark = pytest.mark.docker
 
-RACE = '[race]\nrun = ["-count", "8"]\ntest_packages = ["./internal/counter/"]\n'
 
 
 def test_fixed_counter_has_no_race(tmp_path, golang_image):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import xmlschema
 
-from conftest import EXAMPLE, GDB_CHECKS, ROOT, assert_no_traceback, check, stage, verify, write_config
+from conftest import EXAMPLE, GDB_CHECKS, RACE_CHECKS, ROOT, TRACE_CHECKS, assert_no_traceback, check, stage, verify, write_config
 
 pytestmark = pytest.mark.docker
 XSD = ROOT / "tests" / "data" / "junit.xsd"
@@ -21,7 +21,8 @@ XSD = ROOT / "tests" / "data" / "junit.xsd"
 def happy(tmp_path_factory, golang_image):
     """One full run of the default example, shared by the tests that read its outputs."""
     tmp = tmp_path_factory.mktemp("happy")
-    cfg = write_config(tmp, EXAMPLE, extra='[fix]\nadvisories = ["GO-2024-2963", "GO-2022-1059"]\n' + GDB_CHECKS)
+    cfg = write_config(tmp, EXAMPLE, extra='[fix]\nadvisories = ["GO-2024-2963", "GO-2022-1059"]\n'
+                       + RACE_CHECKS + TRACE_CHECKS + GDB_CHECKS)
     p = verify(cfg, "--evidence", str(tmp / "evidence"))
     return cfg, p
 
@@ -34,7 +35,7 @@ def test_happy_path_passes_with_one_testcase_per_check(happy):
     junit = cfg.parent / "reports" / "junit.xml"
     xmlschema.XMLSchema(str(XSD)).validate(str(junit))
     text = junit.read_text()
-    stages = {"toolchain", "modules", "build", "test", "binary", "vulns", "gdb", "race"}
+    stages = {"toolchain", "modules", "build", "test", "binary", "vulns", "gdb", "trace", "race"}
     for s in stages:
         assert f'name="fixproof.{s}"' in text
         result = stage(cfg, s)
@@ -78,7 +79,7 @@ def test_noop_rerun_starts_no_container(happy, container_events):
     p = verify(cfg)
     t1 = time.time()
     assert p.returncode == 0, p.stdout + p.stderr
-    for s in ("toolchain", "modules", "build", "test", "binary", "vulns", "gdb", "race"):
+    for s in ("toolchain", "modules", "build", "test", "binary", "vulns", "gdb", "trace", "race"):
         assert f"-- {s}" in p.stdout  # up to date, not rerun
     time.sleep(1)
     assert container_events(t0, t1) == 0

@@ -51,10 +51,12 @@ class Profile:
 
 DEFAULT_PROFILE = Profile()
 GDB_PROFILE = Profile(cap_add=("SYS_PTRACE",))
+# bpftrace: SYS_ADMIN for BPF; debugfs and tracefs from the host (when the
+# host does not mount tracefs, pipeline.engine.bpftrace mounts it in the container).
 TRACE_PROFILE = Profile(
     cap_add=("SYS_ADMIN",),
     security_opt=("seccomp=unconfined",),
-    extra_mounts=(Mount("/sys/kernel/debug", "/sys/kernel/debug"),),
+    extra_mounts=(Mount("/sys/kernel/debug", "/sys/kernel/debug"), Mount("/sys/kernel/tracing", "/sys/kernel/tracing")),
 )
 
 

@@ -167,3 +167,16 @@ def app_files(cfg: Config) -> list[str]:
 
 def is_failed(checks: list[CheckResult]) -> bool:
     return any(c.status in (Status.FAILED, Status.ERROR) for c in checks)
+
+
+def slug(name: str) -> str:
+    """A check name as a file name: reports/<stage>/<slug>.<ext>."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "check"
+
+
+def timed(r: CheckResult, start: float) -> CheckResult:
+    """The same result with its duration measured from ``start`` (time.monotonic())."""
+    import time
+
+    return CheckResult(r.name, r.status, r.message, evidence=r.evidence, duration_s=time.monotonic() - start,
+                       classname=r.classname, details=r.details, warning=r.warning, blocks=r.blocks)

@@ -24,7 +24,6 @@ reports/gdb/<check>.mi.log and named in its evidence.
 from __future__ import annotations
 
 import difflib
-import re
 import time
 from pathlib import Path
 from typing import Callable
@@ -34,7 +33,8 @@ from pipeline.errors import BinaryFormatError, ConfigError, FixproofError
 from pipeline.goinfo.binfile import BinFile
 from pipeline.goinfo.pclntab import read_functions
 from pipeline.results import CheckResult, StageResult, Status, error, failed, passed, skipped
-from pipeline.stages.common import StageContext
+from pipeline.engine.images import PROBE_REF
+from pipeline.stages.common import StageContext, slug, timed
 
 STAGE = "gdb"
 PANIC_FUNCS = ("runtime.gopanic", "runtime.fatalpanic", "runtime.throw")
@@ -84,15 +84,15 @@ def _run_check(ctx: StageContext, c: GdbCheckConfig, binary: Path, functions: fr
     if c.kind == "interface" and (c.require_itab or c.forbid_itab):
         itab = _itab_check(c, binary)
         if itab.status is not Status.PASSED or not c.run:
-            return _timed(itab, start)
+            return timed(itab, start)
     ctx.progress.say(f"{name}: {binary.name} {' '.join(c.run)} under gdb")
-    log = logs / (_slug(name) + ".mi.log")
+    log = logs / (slug(name) + ".mi.log")
     from pipeline.engine.gdb import GdbError, UnknownFunction, probe_session
 
     session = None
     output = ""
     try:
-        with probe_session(ctx.engine, _probe_ref(), str(binary), timeout=c.timeout,
+        with probe_session(ctx.engine, PROBE_REF, str(binary), timeout=c.timeout,
                            profile=_profile(ctx), progress=ctx.progress) as session:
             session.load_go_support()  # the checks need no Go helpers; evidence says whether they were there
             try:
@@ -126,7 +126,7 @@ def _run_check(ctx: StageContext, c: GdbCheckConfig, binary: Path, functions: fr
         evidence["transcript"] = str(log)
         evidence["go_support"] = session.go_support
     details = "\n\n".join(p for p in (result.details, output) if p)
-    return _timed(CheckResult(result.name, result.status, result.message, evidence=evidence,
+    return timed(CheckResult(result.name, result.status, result.message, evidence=evidence,
                               details=details), start)
 
 
@@ -324,11 +324,6 @@ def _require_function(fn: str, functions: frozenset[str], check: str) -> None:
     raise ConfigError(f"[[gdb]] {check!r}: the binary has no function {fn}{hint}.")
 
 
-def _probe_ref() -> str:
-    from pipeline.engine import images
-
-    return images.PROBE_REF
-
 
 def _profile(ctx: StageContext):
     from pipeline.engine.docker import GDB_PROFILE, Profile
@@ -344,10 +339,3 @@ def _runline(c: GdbCheckConfig, where) -> str:
     return "`" + " ".join([name, *c.run]) + "`"
 
 
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "check"
-
-
-def _timed(r: CheckResult, start: float) -> CheckResult:
-    return CheckResult(r.name, r.status, r.message, evidence=r.evidence, duration_s=time.monotonic() - start,
-                       classname=r.classname, details=r.details, warning=r.warning, blocks=r.blocks)

@@ -149,7 +149,7 @@ def _exercise(ctx: StageContext, env: dict, mounts: list[Mount], out_dir: Path, 
     return checks
 
 
-def _race_checks(races: list[Race], where: str, evidence: dict, dur: float) -> list[CheckResult]:
+def _race_checks(races: list[Race], where: str, evidence: dict, dur: float, label: str = "") -> list[CheckResult]:
     grouped: dict[tuple[str, str], list[Race]] = {}
     for r in races:
         grouped.setdefault(r.key, []).append(r)
@@ -162,7 +162,7 @@ def _race_checks(races: list[Race], where: str, evidence: dict, dur: float) -> l
         ev = {**evidence, "current": {"op": r.current.op, "goroutine": r.current.who, "stack": list(r.current.stack)},
               "previous": {"op": r.previous.op, "goroutine": r.previous.who, "stack": list(r.previous.stack)},
               "reports": len(rs)}
-        out.append(failed(f"data race: {cur} vs {prev}", msg, evidence=ev, details=r.text, duration_s=dur))
+        out.append(failed(f"{label}data race: {cur} vs {prev}", msg, evidence=ev, details=r.text, duration_s=dur))
     return out
 
 
@@ -182,7 +182,7 @@ def _go_test(ctx: StageContext, env: dict, mounts: list[Mount]) -> list[CheckRes
     evidence = {"command": cmd, "exit_code": res.exit_code, "image_id": res.image_id}
     races = parse_races(output)
     if races:
-        return _race_checks(races, cmd, evidence, dur)
+        return _race_checks(races, cmd, evidence, dur, label="go test -race: ")
     if res.exit_code != 0:
         first = next((line for line in output.splitlines() if line.startswith(("---", "FAIL", "#"))),
                      f"exit code {res.exit_code}")

@@ -1,0 +1,175 @@
+"""Stage trace: the built binary runs under a bpftrace probe in the probe
+container, and each [[trace]] check bounds what the probe measured.
+
+Probes (probes/*.bt, uprobes and the raw_syscalls tracepoint only):
+goroutines (created vs exited), gc (cycles and the spread of their
+intervals), panics (gopanic calls, recovered or not, and defers registered),
+calls (hits of configured functions), alloc (mallocgc sizes), syscalls (the
+set the process makes). Where the kernel or policy refuses BPF the check is
+skipped with bpftrace's own reason, or is an error when the check is marked
+`required`; it never passes without a measurement. The probe's raw output
+is kept in reports/trace/<check>.json.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import TraceCheckConfig
+from pipeline.errors import ConfigError, FixproofError
+from pipeline.results import CheckResult, StageResult, error, failed, passed, skipped
+from pipeline.engine.images import PROBE_REF
+from pipeline.stages.common import StageContext, slug, timed
+
+STAGE = "trace"
+
+
+def run(ctx: StageContext) -> StageResult:
+    cfg = ctx.cfg
+    if not cfg.trace:
+        return StageResult(STAGE, (skipped("trace checks", "no [[trace]] checks in the config"),))
+    gate = ctx.gate("build")
+    if gate:
+        return StageResult(STAGE, (gate,))
+    binary = Path(ctx.upstream("build").facts["binary"])  # type: ignore[union-attr]
+
+    from pipeline.engine import images
+
+    info = images.ensure_image(ctx.engine, images.PROBE_REF, timeout=cfg.timeouts.image, progress=ctx.progress)
+    out = cfg.reports_dir / "trace"
+    out.mkdir(parents=True, exist_ok=True)
+    checks = [_run_check(ctx, c, binary, out) for c in cfg.trace]
+    return StageResult(STAGE, tuple(checks), {"binary": str(binary), "probe_image": info.to_json()})
+
+
+def _run_check(ctx: StageContext, c: TraceCheckConfig, binary: Path, out: Path) -> CheckResult:
+    from pipeline.engine import bpftrace as bt
+
+    start = time.monotonic()
+    runline = "`" + " ".join([binary.name, *c.run]) + "`"
+    # a standard probe by name, or a .bt file relative to the config file
+    probe_file = str((ctx.cfg.base_dir / c.probe).resolve()) if c.probe.endswith(".bt") else c.probe
+    evidence: dict[str, Any] = {"probe": c.probe, "run": [binary.name, *c.run]}
+    ctx.progress.say(f"{c.name}: {runline} under bpftrace ({c.probe})")
+    try:
+        text = bt.render_probe(probe_file, binary=bt.container_path(str(binary)), functions=c.functions)
+        trace = bt.run_probe(ctx.engine, PROBE_REF, str(binary), text, c.run, timeout=c.timeout,
+                             profile=_profile(ctx), progress=ctx.progress)
+    except bt.TraceDenied as e:
+        msg = f"the kernel or policy refused BPF: {e.reason}"
+        if c.required:
+            return timed(error(c.name, msg + " (this check is required)", evidence=evidence), start)
+        return timed(skipped(c.name, msg, evidence=evidence), start)
+    except bt.UnknownFunction as e:
+        parts = []
+        for n in e.names:
+            if n in e.inlined:
+                parts.append(f"{n} is inlined at every call site, so no uprobe can see it (mark it //go:noinline)")
+            else:
+                close = e.close.get(n) or ()
+                parts.append(f"no function {n}" + (f" (close names: {', '.join(close)})" if close else ""))
+        return timed(error(c.name, f"[[trace]] {c.name!r}: " + "; ".join(parts) + ".",
+                            evidence={**evidence, "exit_code": ConfigError.exit_code}), start)
+    except bt.TraceTimeout as e:
+        return timed(failed(c.name, f"{runline} did not finish within the check's {c.timeout} s under "
+                             f"bpftrace ({e}); raise [[trace]] timeout if it is legitimately slow", evidence=evidence),
+                      start)
+    except FixproofError as e:
+        return timed(error(c.name, str(e), evidence={**evidence, "exit_code": e.exit_code}), start)
+
+    raw = out / (slug(c.name) + ".json")
+    raw.write_text(json.dumps(trace.to_json(), indent=2, sort_keys=True) + "\n")
+    evidence.update(raw=str(raw), maps=dict(trace.maps), exit_code=trace.exit_code,
+                    attached_probes=trace.attached_probes)
+    details = f"program output:\n{trace.program_output.strip()[:4000]}" if trace.program_output.strip() else ""
+    if trace.exit_code is None:
+        return timed(error(c.name, f"{runline} did not run under bpftrace: {trace.bpftrace_stderr.strip()[:300]}",
+                            evidence=evidence, details=details), start)
+    try:
+        problems, seen = _assess(c, trace)
+    except bt.TraceError as e:
+        return timed(error(c.name, f"the probe's output is not what {c.probe} should print: {e}",
+                            evidence=evidence, details=details), start)
+    evidence["measured"] = seen
+    if problems:
+        return timed(failed(c.name, "; ".join(problems) + f" while {runline} ran", evidence=evidence,
+                             details=details), start)
+    summary = ", ".join(f"{k} {v}" for k, v in seen.items())
+    return timed(passed(c.name, f"{summary} while {runline} ran (exit code {trace.exit_code})",
+                         evidence=evidence, details=details), start)
+
+
+def _assess(c: TraceCheckConfig, t) -> tuple[list[str], dict[str, Any]]:
+    """(problems, measured values) for the bounds the check sets."""
+    from pipeline.engine.bpftrace import syscall_names
+
+    problems: list[str] = []
+    seen: dict[str, Any] = {}
+    b = c.bounds()
+
+    def bound(label: str, value: int, limit_key: str, most: bool = True) -> None:
+        seen[label] = value
+        if limit_key in b:
+            limit = b[limit_key]
+            if (most and value > limit) or (not most and value < limit):
+                problems.append(f"{label} {value} ({'max' if most else 'min'} {limit})")
+
+    if c.probe == "goroutines":
+        created, exited = t.count("@created"), t.count("@exited")
+        seen.update(created=created, exited=exited)
+        bound("leaked goroutines", created - exited, "max_leaked")
+        if problems:
+            problems[0] = f"{created} goroutines created, {exited} exited: " + problems[0]
+    elif c.probe == "gc":
+        bound("GC cycles", t.count("@gc"), "max_gc")
+        lo, hi = t.maps.get("@gc_interval_min_ns"), t.maps.get("@gc_interval_max_ns")
+        if isinstance(lo, int) and isinstance(hi, int):
+            bound("GC interval jitter ms", (hi - lo) // 1_000_000, "max_gc_jitter_ms")
+        elif "max_gc_jitter_ms" in b:
+            problems.append("fewer than two GC cycles: no interval to measure jitter on")
+    elif c.probe == "panics":
+        bound("panics", t.count("@panics"), "max_panics")
+        bound("defers registered", t.count("@defers"), "max_defers_before_panic")
+        if t.count("@fatal"):
+            seen["fatal panics"] = t.count("@fatal")
+    elif c.probe == "calls":
+        calls = {str(k): int(v) for k, v in t.keyed("@calls").items()}
+        for fn in c.functions:
+            n = sum(v for k, v in calls.items() if k == fn or k.endswith(":" + fn))
+            bound(f"calls of {fn}", n, "min_hits", most=False)
+            if "max_hits" in b and n > b["max_hits"]:
+                problems.append(f"calls of {fn} {n} (max {b['max_hits']})")
+    elif c.probe == "alloc":
+        seen.update(allocations=t.count("@allocs"), bytes=t.count("@alloc_bytes"))
+        bound("largest allocation bytes", t.count("@alloc_max"), "max_alloc_bytes")
+    elif c.probe == "syscalls":
+        names = syscall_names(t.keyed("@syscalls"))
+        seen["syscalls"] = dict(sorted(names.items()))
+        bad = sorted(n for n in names if n in c.forbid_syscalls)
+        if bad:
+            problems.append("forbidden syscalls made: " + ", ".join(f"{n} x{names[n]}" for n in bad))
+        if c.allow_syscalls:
+            extra = sorted(n for n in names if n not in c.allow_syscalls)
+            if extra:
+                problems.append("syscalls outside allow_syscalls: " + ", ".join(extra))
+    else:  # a custom .bt file: every bound names a scalar map of the same name without the prefix
+        for key, limit in b.items():
+            name = "@" + re.sub(r"^(max|min)_", "", key)
+            bound(name, t.count(name), key, most=key.startswith("max_"))
+    return problems, seen
+
+
+
+def _profile(ctx: StageContext):
+    from pipeline.engine.docker import TRACE_PROFILE, Profile
+
+    if ctx.cfg.docker.privileged:
+        return Profile(cap_add=TRACE_PROFILE.cap_add, security_opt=TRACE_PROFILE.security_opt, privileged=True,
+                       extra_mounts=TRACE_PROFILE.extra_mounts)
+    return TRACE_PROFILE
+
+

@@ -1,0 +1,93 @@
+"""Stage trace on the example through the task graph, with real bpftrace in
+the probe container: fixed passes, the leak and the recovered panic of the
+unfixed variants fail with the numbers seen, and a container without the
+capability gives a skip (or, when required, an error), never a pass."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import EXAMPLE, TRACE_CHECKS, assert_no_traceback, check, stage, verify, write_config
+from pipeline import config
+from pipeline.engine.docker import Profile
+from pipeline.results import Status
+from pipeline.stages import trace
+from pipeline.stages.common import StageContext
+
+pytestmark = pytest.mark.docker
+
+UNFIXED = '[build]\ntags = ["fixdemo_unfixed_leak", "fixdemo_unfixed_iface"]\n'
+
+
+@pytest.fixture(scope="module")
+def fixed(tmp_path_factory, golang_image):
+    cfg = write_config(tmp_path_factory.mktemp("trace-fixed"), EXAMPLE, extra=TRACE_CHECKS)
+    return cfg, verify(cfg, "--only", "trace")
+
+
+def test_fixed_example_passes_every_probe(fixed):
+    cfg, p = fixed
+    assert_no_traceback(p)
+    assert p.returncode == 0, p.stdout + p.stderr
+    checks = stage(cfg, "trace")["checks"]
+    assert len(checks) == 4 and all(c["status"] == "passed" for c in checks), checks
+    leak = check(cfg, "trace", "workers exit on cancel")["evidence"]["measured"]
+    assert leak["exited"] == 100 and leak["created"] >= 100
+    calls = check(cfg, "trace", "one worker loop per worker")["evidence"]["measured"]
+    assert calls == {"calls of example.com/fixdemo/internal/worker.(*Pool).loop": 100}
+    syscalls = check(cfg, "trace", "a bounded read opens no socket")["evidence"]["measured"]["syscalls"]
+    assert "write" in syscalls and "socket" not in syscalls
+
+
+def test_raw_probe_output_is_kept(fixed):
+    cfg, _ = fixed
+    ev = check(cfg, "trace", "workers exit on cancel")["evidence"]
+    raw = (cfg.parent / "reports" / "trace" / "workers-exit-on-cancel.json")
+    assert ev["raw"] == str(raw) and '"@created"' in raw.read_text()
+
+
+def test_unfixed_leak_and_panic_fail_with_the_numbers(tmp_path, golang_image):
+    cfg = write_config(tmp_path, EXAMPLE, extra=UNFIXED + TRACE_CHECKS)
+    p = verify(cfg, "--only", "trace")
+    assert_no_traceback(p)
+    assert p.returncode == 1, p.stdout + p.stderr
+    leak = check(cfg, "trace", "workers exit on cancel")
+    assert leak["status"] == "failed"
+    assert " goroutines created, 0 exited: leaked goroutines " in leak["message"]
+    panics = check(cfg, "trace", "no panic while describing shapes (bpftrace)")
+    assert panics["status"] == "failed" and panics["message"].startswith("panics 1 (max 0)")
+
+
+def _stage_without_sys_admin(cfg_path, monkeypatch) -> list:
+    monkeypatch.setattr(trace, "_profile", lambda ctx: Profile())  # no capability at all
+    return list(trace.run(StageContext(config.load(cfg_path), "trace")).checks)
+
+
+def test_denied_bpf_is_skipped_with_the_reason(fixed, monkeypatch):
+    cfg, _ = fixed  # its build stage result and binary are reused
+    checks = _stage_without_sys_admin(cfg, monkeypatch)
+    assert [c.status for c in checks] == [Status.SKIPPED] * 4
+    assert all(c.message.startswith("the kernel or policy refused BPF: ") for c in checks)
+    assert "Operation not permitted" in checks[0].message
+
+
+def test_denied_bpf_is_an_error_when_required(fixed, monkeypatch, tmp_path):
+    cfg, _ = fixed
+    text = cfg.read_text().replace('max_leaked = 10', 'max_leaked = 10\nrequired = true', 1)
+    cfg.write_text(text)
+    try:
+        checks = _stage_without_sys_admin(cfg, monkeypatch)
+    finally:
+        cfg.write_text(text.replace('max_leaked = 10\nrequired = true', 'max_leaked = 10', 1))
+    assert checks[0].status is Status.ERROR and "(this check is required)" in checks[0].message
+    assert checks[1].status is Status.SKIPPED
+
+
+def test_unknown_function_names_close_ones(tmp_path, golang_image):
+    cfg = write_config(tmp_path, EXAMPLE, extra='[[trace]]\nname = "typo"\nprobe = "calls"\nrun = ["-workers", "3"]\n'
+                       'functions = ["example.com/fixdemo/internal/worker.(*Pool).lop"]\nmin_hits = 1\n')
+    p = verify(cfg, "--only", "trace")
+    assert_no_traceback(p)
+    assert p.returncode == 2, p.stdout + p.stderr
+    c = check(cfg, "trace", "typo")
+    assert c["status"] == "error" and "(*Pool).loop" in c["message"]
