@@ -91,3 +91,38 @@ def test_unknown_function_names_close_ones(tmp_path, golang_image):
     assert p.returncode == 2, p.stdout + p.stderr
     c = check(cfg, "trace", "typo")
     assert c["status"] == "error" and "(*Pool).loop" in c["message"]
+
+
+def test_purpose_built_failures_syscalls_and_gc_jitter(tmp_path, golang_image):
+    """An upload opens a socket (loopback, refused) and a large cache run starts
+    several GC cycles at uneven intervals: bounds that such runs break."""
+    cfg = write_config(tmp_path, EXAMPLE, extra='''
+[[trace]]
+name = "no socket"
+probe = "syscalls"
+run = ["-upload", "http://127.0.0.1:9/"]
+forbid_syscalls = ["socket", "connect"]
+
+[[trace]]
+name = "only these syscalls"
+probe = "syscalls"
+run = ["-read", "10"]
+allow_syscalls = ["read", "write"]
+
+[[trace]]
+name = "steady GC"
+probe = "gc"
+run = ["-cache", "300000"]
+max_gc = 1
+max_gc_jitter_ms = 0
+''')
+    p = verify(cfg, "--only", "trace")
+    assert_no_traceback(p)
+    assert p.returncode == 1, p.stdout + p.stderr
+    sock = check(cfg, "trace", "no socket")
+    assert sock["status"] == "failed" and "forbidden syscalls made: connect x" in sock["message"]
+    only = check(cfg, "trace", "only these syscalls")
+    assert only["status"] == "failed" and "syscalls outside allow_syscalls: " in only["message"]
+    gc = check(cfg, "trace", "steady GC")
+    assert gc["status"] == "failed" and "GC cycles " in gc["message"], gc
+    assert gc["evidence"]["measured"]["GC cycles"] > 1 and "GC interval jitter ms" in gc["evidence"]["measured"]
