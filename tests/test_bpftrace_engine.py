@@ -32,10 +32,10 @@ from pipeline.engine.bpftrace import (
     uprobe_functions,
 )
 
+from conftest import IN_CI, ROOT  # noqa: E402
+
 pytestmark = pytest.mark.docker
 
-ROOT = Path(__file__).resolve().parents[1]
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 N = 50
 K = 3 << 20
 METHOD = "example.com/fixproof/tracedemo/pkg.(*T).M"

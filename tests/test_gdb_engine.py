@@ -29,10 +29,10 @@ from pipeline.engine.gdb import (
     scripts_dir,
 )
 
+from conftest import IN_CI, ROOT  # noqa: E402
+
 pytestmark = pytest.mark.docker
 
-ROOT = Path(__file__).resolve().parents[1]
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 LOOPS = 10
 PKG_INC = "example.com/fixproof/gdbdemo/pkg.(*Counter).Inc"
 

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from pipeline.engine.docker import TRACE_PROFILE, Mount, Profile
-from pipeline.errors import EXIT_USAGE, EngineError, ToolError
+from pipeline.errors import EXIT_USAGE, ToolError
 
 if TYPE_CHECKING:  # pragma: no cover
     from docker.models.containers import Container
@@ -57,7 +57,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 PROBE_DIR = "/probe"
 WORK_DIR = "/probe/.fixproof"
-HEARTBEAT_S = 15.0
 STDERR_MARK = "fixproof-trace: "
 
 # Register of the first integer argument of Go's ABIInternal at function entry.
@@ -397,7 +396,7 @@ def run_probe(
         start = time.monotonic()
         with engine.container(image, ["/bin/sh", f"{WORK_DIR}/trace.sh"], mounts=mounts, network=False,
                               profile=profile) as c:
-            out, err, code = _run_to_end(c, image, host.name, start + timeout, timeout, progress)
+            out, err, code = _run_to_end(engine, c, image, host.name, start + timeout, timeout, progress)
             duration = time.monotonic() - start
             c.reload()
             image_id = c.attrs.get("Image", "")
@@ -420,40 +419,22 @@ def _read(p: Path) -> str:
         return ""
 
 
-def _run_to_end(c: "Container", image: str, name: str, deadline: float, timeout: float,
+def _run_to_end(engine: "Engine", c: "Container", image: str, name: str, deadline: float, timeout: float,
                 progress: "Progress | None") -> tuple[str, str, int]:
-    import requests
-    from docker.errors import APIError
+    def timed_out() -> TraceTimeout:
+        tail = _clean_stderr(c.logs(stdout=False, stderr=True).decode("utf-8", "replace")).strip().splitlines()
+        hint = f" (bpftrace's last words: {tail[-1]})" if tail else ""
+        return TraceTimeout(f"bpftrace on {name} ran past its {timeout:.0f} s timeout; the probe container was "
+                            f"killed and removed{hint}. Raise the check's timeout if the program is "
+                            "legitimately slow, or make it exit by itself.")
 
-    try:
-        c.start()
-    except APIError as e:
-        raise EngineError(f"the Docker Engine could not start a probe container from {image}: "
-                          f"{e.explanation or e}") from e
     if progress is not None:
         progress.say(f"bpftrace on {name} in {image} (container {c.short_id})")
-    start = time.monotonic()
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            try:
-                c.kill()
-            except APIError:
-                pass  # it exited meanwhile; removal follows anyway
-            tail = _clean_stderr(c.logs(stdout=False, stderr=True).decode("utf-8", "replace")).strip().splitlines()
-            hint = f" (bpftrace's last words: {tail[-1]})" if tail else ""
-            raise TraceTimeout(f"bpftrace on {name} ran past its {timeout:.0f} s timeout; the probe container was "
-                               f"killed and removed{hint}. Raise the check's timeout if the program is "
-                               "legitimately slow, or make it exit by itself.")
-        try:
-            status = c.wait(timeout=min(left, HEARTBEAT_S))
-            break
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-            if progress is not None:
-                progress.say(f"bpftrace on {name}: still running ({time.monotonic() - start:.0f}s)")
+    code = engine.wait_for_exit(c, timeout=max(0.0, deadline - time.monotonic()), label=f"bpftrace on {name}",
+                                on_timeout=timed_out, progress=progress)
     out = c.logs(stdout=True, stderr=False).decode("utf-8", "replace")
     err = c.logs(stdout=False, stderr=True).decode("utf-8", "replace")
-    return out, err, int(status.get("StatusCode", -1))
+    return out, err, code
 
 
 def _clean_stderr(err: str) -> str:

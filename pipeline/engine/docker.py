@@ -14,7 +14,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Sequence
 
 from pipeline.errors import ContainerTimeout, EngineError
 
@@ -218,37 +218,50 @@ class Engine:
         (ContainerTimeout, exit 3). While it runs, a progress line appears
         every HEARTBEAT_S seconds.
         """
-        import requests
-        from docker.errors import APIError
-
         label = what or " ".join(command)[:80]
         with self.container(image, command, **kwargs) as c:
             start = time.monotonic()
-            deadline = start + timeout
-            try:
-                c.start()
-            except APIError as e:
-                raise EngineError(f"the Docker Engine could not start a container for `{label}`: {e.explanation or e}") from e
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    c.kill()
-                    raise ContainerTimeout(
-                        f"`{label}` in {image} ran past its {timeout:.0f} s timeout; the container was killed and removed. "
-                        "Raise the timeout in [timeouts] if the work is legitimately slow."
-                    )
-                try:
-                    status = c.wait(timeout=min(left, HEARTBEAT_S))
-                    break
-                except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-                    if progress is not None:
-                        progress.say(f"{label}: still running ({time.monotonic() - start:.0f}s)")
+            code = self.wait_for_exit(c, timeout=timeout, label=label, progress=progress, on_timeout=lambda: ContainerTimeout(
+                f"`{label}` in {image} ran past its {timeout:.0f} s timeout; the container was killed and removed. "
+                "Raise the timeout in [timeouts] if the work is legitimately slow."))
             duration = time.monotonic() - start
             out = c.logs(stdout=True, stderr=False).decode("utf-8", "replace")
             err = c.logs(stdout=False, stderr=True).decode("utf-8", "replace")
-            code = int(status.get("StatusCode", -1))
             image_id = c.attrs.get("Image", "")
         return RunResult(code, out, err, duration, image_id, tuple(command))
+
+    def wait_for_exit(self, c: "Container", *, timeout: float, label: str, on_timeout: Callable[[], Exception],
+                      progress: "Progress | None" = None) -> int:
+        """Start a created container and wait for its exit code.
+
+        At ``timeout`` seconds it is killed and ``on_timeout()`` is raised (the
+        caller's ``container()`` context removes it); a progress line appears
+        every HEARTBEAT_S seconds meanwhile.
+        """
+        import requests
+        from docker.errors import APIError
+
+        start = time.monotonic()
+        deadline = start + timeout
+        try:
+            c.start()
+        except APIError as e:
+            raise EngineError(f"the Docker Engine could not start a container for `{label}`: {e.explanation or e}") from e
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                try:
+                    c.kill()
+                except APIError:
+                    pass  # it exited meanwhile; removal follows anyway
+                raise on_timeout()
+            try:
+                status = c.wait(timeout=min(left, HEARTBEAT_S))
+                break
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                if progress is not None:
+                    progress.say(f"{label}: still running ({time.monotonic() - start:.0f}s)")
+        return int(status.get("StatusCode", -1))
 
     def leftover_containers(self) -> list[str]:
         """Ids of fixproof-labelled containers (for tests and clean-up)."""
