@@ -126,3 +126,61 @@ max_gc_jitter_ms = 0
     gc = check(cfg, "trace", "steady GC")
     assert gc["status"] == "failed" and "GC cycles " in gc["message"], gc
     assert gc["evidence"]["measured"]["GC cycles"] > 1 and "GC interval jitter ms" in gc["evidence"]["measured"]
+
+
+BURST_GO = """\
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+// burst registers n deferred calls in a loop (each goes through
+// runtime.deferproc), then panics; the first defer recovers.
+func burst(n int) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("recovered: %v", r)
+		}
+	}()
+	for i := 0; i < n; i++ {
+		defer func(i int) { _ = i }(i)
+	}
+	panic("boom")
+}
+
+func main() {
+	n := 0
+	if len(os.Args) > 1 {
+		fmt.Sscan(os.Args[1], &n)
+	}
+	fmt.Println(burst(n))
+}
+"""
+
+
+def test_purpose_built_panic_after_defer_burst(tmp_path, golang_image):
+    app = tmp_path / "burst"
+    app.mkdir()
+    (app / "go.mod").write_text("module example.com/burst\n\ngo 1.22\n")
+    (app / "main.go").write_text(BURST_GO)
+    checks = '''
+[[trace]]
+name = "no defer burst before a panic"
+probe = "panics"
+run = ["{n}"]
+max_defers_before_panic = 10
+'''
+    cfg = write_config(tmp_path, app, extra=checks.format(n=200))
+    cfg.write_text(cfg.read_text().replace('packages = ["./cmd/fixdemo"]', 'packages = ["."]'))
+    p = verify(cfg, "--only", "trace")
+    assert_no_traceback(p)
+    assert p.returncode == 1, p.stdout + p.stderr
+    c = check(cfg, "trace", "no defer burst before a panic")
+    assert c["status"] == "failed" and "defers registered " in c["message"], c
+    assert c["evidence"]["measured"]["defers registered"] >= 200 and c["evidence"]["measured"]["panics"] == 1
+    # The same program with a short defer list passes: the bound, not the panic, decides.
+    cfg.write_text(cfg.read_text().replace('run = ["200"]', 'run = ["3"]'))
+    p = verify(cfg, "--only", "trace")
+    assert p.returncode == 0, p.stdout + p.stderr
