@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--db", default=None, help="vulnerability database URL (https://, http:// or file://)")
     u.add_argument("--waivers", default=None, help="waivers file (TOML)")
     u.add_argument("--json", action="store_true", dest="as_json", help="a JSON list of findings")
+    e = sub.add_parser("evidence", help="work with evidence bundles")
+    esub = e.add_subparsers(dest="evidence_command", required=True, parser_class=_Parser)
+    ev = esub.add_parser("verify", help="re-hash a bundle against its manifest")
+    ev.add_argument("bundle", metavar="DIR", help="an evidence bundle written by verify --evidence")
     return p
 
 
@@ -63,7 +67,31 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return verify_cmd.run(config=args.config, artifact=args.artifact, junit=args.junit,
                               evidence=args.evidence, only=args.only)
+    if args.command == "evidence":
+        return _evidence_verify(args.bundle)
     raise AssertionError(args.command)
+
+
+def _evidence_verify(bundle: str) -> int:
+    """Exit 0 when every file matches the manifest, 1 listing each file added, removed or changed."""
+    from pathlib import Path
+
+    from pipeline.errors import EXIT_FAILED, UsageError
+    from pipeline.report.evidence import MANIFEST, verify_bundle
+
+    root = Path(bundle)
+    if not root.is_dir():
+        raise UsageError(f"{bundle} is not a directory; give the bundle written by `fixproof verify --evidence DIR`.")
+    problems = verify_bundle(root)
+    for line in problems:
+        sys.stdout.write(f"{root}/{line}\n")
+    if problems:
+        sys.stderr.write(f"fixproof: evidence bundle {root} does not match its {MANIFEST}: "
+                         f"{len(problems)} problem(s).\n")
+        return EXIT_FAILED
+    n = sum(1 for line in (root / MANIFEST).read_text().splitlines() if line.strip())
+    sys.stdout.write(f"{root}: intact ({n} files match {MANIFEST})\n")
+    return 0
 
 
 def _terminate(signum: int, frame: object) -> None:

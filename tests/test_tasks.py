@@ -72,6 +72,31 @@ def test_evidence_bundle_checks_out(happy):
     assert (bundle / "inputs" / "bin" / "fixdemo").is_file()
 
 
+def test_evidence_verify_catches_tampering(happy, tmp_path):
+    import shutil
+
+    cfg, _ = happy
+    fixproof = [sys.executable, "-m", "pipeline.cli", "evidence", "verify"]
+    ok = subprocess.run([*fixproof, str(cfg.parent / "evidence")], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert ok.returncode == 0 and "intact" in ok.stdout, ok.stdout + ok.stderr
+    copy = tmp_path / "bundle"
+    shutil.copytree(cfg.parent / "evidence", copy)
+    binary = copy / "inputs" / "bin" / "fixdemo"
+    data = bytearray(binary.read_bytes())
+    data[len(data) // 2] ^= 1  # one bit of the shipped binary
+    binary.write_bytes(bytes(data))
+    (copy / "reports" / "junit.xml").unlink()
+    (copy / "reports" / "extra.txt").write_text("added later\n")
+    bad = subprocess.run([*fixproof, str(copy)], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert f"{copy}/inputs/bin/fixdemo: sha256 mismatch" in bad.stdout
+    assert f"{copy}/reports/junit.xml: missing" in bad.stdout
+    assert f"{copy}/reports/extra.txt: not in MANIFEST.sha256" in bad.stdout
+    assert "3 problem(s)" in bad.stderr
+    missing = subprocess.run([*fixproof, str(tmp_path / "nope")], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+
+
 def test_noop_rerun_starts_no_container(happy, container_events):
     cfg, _ = happy
     time.sleep(1.1 - time.time() % 1)  # events are counted per whole second: start in a fresh one
