@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -95,6 +96,16 @@ def test_evidence_verify_catches_tampering(happy, tmp_path):
     assert "3 problem(s)" in bad.stderr
     missing = subprocess.run([*fixproof, str(tmp_path / "nope")], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
+
+
+def test_openvex_says_fixed_for_the_listed_advisories(happy):
+    cfg, _ = happy
+    vex = json.loads((cfg.parent / "reports" / "fixproof.openvex.json").read_text())
+    sha = stage(cfg, "build")["facts"]["sha256"]
+    assert {s["vulnerability"]["name"]: s["status"] for s in vex["statements"]} == {
+        "GO-2024-2963": "fixed", "GO-2022-1059": "fixed"}
+    assert all(s["products"][0]["hashes"]["sha-256"] == sha for s in vex["statements"])
+    assert "fixproof.openvex.json" in {p.name for p in (cfg.parent / "evidence" / "reports").iterdir()}
 
 
 def test_noop_rerun_starts_no_container(happy, container_events):
@@ -251,6 +262,10 @@ def test_unfixed_module_tree_fails_at_modules_and_vulns_at_symbol_level(tmp_path
     v = check(cfg, "vulns", "advisory GO-2022-1059")
     assert v["status"] == "failed" and v["evidence"]["level"] == "symbol"
     assert any("ParseAcceptLanguage" in sym for sym in v["evidence"]["symbols"])
+    vex = json.loads((cfg.parent / "reports" / "fixproof.openvex.json").read_text())
+    [st] = vex["statements"]
+    assert (st["vulnerability"]["name"], st["status"]) == ("GO-2022-1059", "affected")
+    assert "golang.org/x/text to v0.3.8" in st["action_statement"]
 
 
 def test_waiver_turns_a_listed_finding_into_skipped(tmp_path, golang_image):

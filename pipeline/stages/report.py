@@ -48,9 +48,32 @@ def run(ctx: StageContext, stages: Sequence[str], junit_path: Path) -> dict:
         "counts": {"tests": junit.tests, "failures": junit.failures, "errors": junit.errors, "skipped": junit.skipped},
         "stages": {r.stage: [c.to_json() for c in r.checks if c.status is not Status.PASSED or c.warning] for r in results},
     }
+    vex = _write_openvex(ctx, results)
+    if vex is not None:
+        summary["openvex"] = str(vex)
     path = ctx.cfg.reports_dir / "summary.json"
     path.write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+OPENVEX_NAME = "fixproof.openvex.json"
+
+
+def _write_openvex(ctx: StageContext, results: Sequence[StageResult]) -> Path | None:
+    """reports/fixproof.openvex.json when the vulns stage judged listed advisories on a built binary."""
+    from pipeline.report.openvex import Verdict, document
+
+    by_stage = {r.stage: r for r in results}
+    vulns, build = by_stage.get("vulns"), by_stage.get("build")
+    path = ctx.cfg.reports_dir / OPENVEX_NAME
+    verdicts = [Verdict.from_json(v) for v in (vulns.facts.get("vex") or [])] if vulns else []
+    sha = build.facts.get("sha256") if build else None
+    if not verdicts or not sha:
+        path.unlink(missing_ok=True)  # never leave a statement about another build
+        return None
+    doc = document(verdicts, binary_name=Path(build.facts["binary"]).name, sha256=sha)
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    return path
 
 
 MAX_WARNINGS_SHOWN = 10

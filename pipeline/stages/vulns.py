@@ -65,7 +65,8 @@ def run(ctx: StageContext, today: dt.date | None = None) -> StageResult:
     if not findings:
         checks.append(passed("known vulnerabilities", f"no advisory in {listed.info.url} affects {path.name}",
                              evidence={"modules": len(mods)}))
-    facts = {"findings": [f.to_json() for f in findings], "binary": str(path)}
+    facts = {"findings": [f.to_json() for f in findings], "binary": str(path),
+             "vex": [v.to_json() for v in _verdicts(cfg.fix.advisories, listed, info, by_id, functions is not None)]}
     return StageResult(STAGE, tuple(checks), facts)
 
 
@@ -91,3 +92,19 @@ def _finding_check(f: Finding, fail_on: str, is_listed: bool, rules: Waivers, to
         why = "listed in [fix] advisories" if is_listed else f"fix.fail_on = {fail_on!r}"
         return failed(name, f"the binary is affected: {line} ({why}){expired}", evidence=ev)
     return passed(name, f"affected but not failing under fix.fail_on = {fail_on!r}: {line}{expired}", evidence=ev, warning=True)
+
+
+def _verdicts(advisories, listed, info, by_id: dict[str, Finding], functions_read: bool) -> list:
+    """An OpenVEX verdict per listed advisory the database knows (pipeline.report.openvex)."""
+    from pipeline.report.openvex import verdict
+
+    linked = [m.path for m in (info.main, *info.deps) if m is not None]
+    out = []
+    for aid in advisories:
+        entry = listed.entries.get(aid)
+        if entry is None:
+            continue
+        f = by_id.get(aid)
+        out.append(verdict(aid, entry.aliases, [a.module for a in entry.affected], linked,
+                           f.to_json() if f else None, functions_read))
+    return out
