@@ -266,6 +266,10 @@ def test_unfixed_module_tree_fails_at_modules_and_vulns_at_symbol_level(tmp_path
     [st] = vex["statements"]
     assert (st["vulnerability"]["name"], st["status"]) == ("GO-2022-1059", "affected")
     assert "golang.org/x/text to v0.3.8" in st["action_statement"]
+    sarif = json.loads((cfg.parent / "reports" / "fixproof.sarif").read_text())
+    res = next(r for r in sarif["runs"][0]["results"] if r["ruleId"] == "GO-2022-1059")
+    assert res["level"] == "error" and "golang.org/x/text@v0.3.7" in res["message"]["text"]
+    assert res["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "examples/fixdemo/go.xtext037.mod"
 
 
 def test_waiver_turns_a_listed_finding_into_skipped(tmp_path, golang_image):
@@ -278,6 +282,10 @@ def test_waiver_turns_a_listed_finding_into_skipped(tmp_path, golang_image):
     verify(cfg, "--only", "vulns")
     v = check(cfg, "vulns", "advisory GO-2022-1059")
     assert v["status"] == "skipped" and "input is size-limited upstream" in v["message"]
+    sarif = json.loads((cfg.parent / "reports" / "fixproof.sarif").read_text())
+    res = next(r for r in sarif["runs"][0]["results"] if r["ruleId"] == "GO-2022-1059")
+    assert res["suppressions"][0]["kind"] == "external"
+    assert "input is size-limited upstream" in res["suppressions"][0]["justification"]
 
 
 @pytest.fixture(scope="module")

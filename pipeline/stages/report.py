@@ -51,12 +51,32 @@ def run(ctx: StageContext, stages: Sequence[str], junit_path: Path) -> dict:
     vex = _write_openvex(ctx, results)
     if vex is not None:
         summary["openvex"] = str(vex)
+    summary["sarif"] = str(_write_sarif(ctx, results))
     path = ctx.cfg.reports_dir / "summary.json"
     path.write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 
 OPENVEX_NAME = "fixproof.openvex.json"
+SARIF_NAME = "fixproof.sarif"
+
+
+def _write_sarif(ctx: StageContext, results: Sequence[StageResult]) -> Path:
+    """reports/fixproof.sarif: findings and failed checks for code scanning."""
+    from pipeline import __version__
+    from pipeline.report.sarif import document
+
+    cfg = ctx.cfg
+    try:
+        uri = cfg.gomod_path.relative_to(ctx.vcs_root).as_posix()
+    except ValueError:
+        uri = cfg.gomod_path.name
+    build = next((r for r in results if r.stage == "build"), None)
+    name = Path(build.facts["binary"]).name if build and build.facts.get("binary") else cfg.binary_name
+    doc = document(results, gomod_uri=uri, listed=cfg.fix.advisories, version=__version__, binary_name=name)
+    path = cfg.reports_dir / SARIF_NAME
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    return path
 
 
 def _write_openvex(ctx: StageContext, results: Sequence[StageResult]) -> Path | None:

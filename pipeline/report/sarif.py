@@ -1,0 +1,99 @@
+"""SARIF 2.1.0 for code scanning: vulnerability findings and failed checks.
+
+One run, tool "fixproof". A rule per advisory with a finding (tagged with its
+aliases) and a rule per failed or erroring check. Results point at the app's
+go.mod (line 1), the file a fix changes, with the path relative to the
+repository root, so GitHub code scanning accepts them. Levels: a listed
+advisory or a symbol-level finding is `error`, package level `warning`,
+module level `note`. A waived finding carries an external, accepted
+suppression with the waiver's reason; every result has a `suppressions`
+array (empty when not suppressed), as SARIF asks within a run.
+
+Only ids, aliases, modules, versions and symbols from the database are used:
+no advisory text is copied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Iterable, Mapping, Sequence
+
+from pipeline.results import StageResult, Status
+
+SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+_LEVELS = {"symbol": "error", "package": "warning", "module": "note"}
+
+
+def document(results: Sequence[StageResult], *, gomod_uri: str, listed: Iterable[str], version: str,
+             binary_name: str = "") -> dict[str, Any]:
+    listed = set(listed)
+    rules: dict[str, dict[str, Any]] = {}
+    out: list[dict[str, Any]] = []
+    by_stage = {r.stage: r for r in results}
+    vulns = by_stage.get("vulns")
+    waived = _waived(vulns) if vulns else {}
+    for f in (vulns.facts.get("findings") or []) if vulns else []:
+        fid = f["id"]
+        where = f"{f['module']}@{f['version']}"
+        fixed = f" (fixed in {f['fixed']})" if f.get("fixed") else ""
+        rules.setdefault(fid, {
+            "id": fid,
+            "name": "GoVulnerability",
+            "shortDescription": {"text": f"[{fid}] known vulnerability in {f['module']}"},
+            "fullDescription": {"text": f"{fid} affects {f['module']} versions in its ranges{fixed}."},
+            "help": {"text": f"See https://pkg.go.dev/vuln/{fid}. Upgrade {f['module']}{fixed} and rebuild."},
+            "helpUri": f"https://pkg.go.dev/vuln/{fid}",
+            "properties": {"tags": ["security", "vulnerability", *f.get("aliases", [])]},
+        })
+        level = "error" if fid in listed else _LEVELS.get(f["level"], "warning")
+        syms = f.get("symbols") or []
+        text = (f"{binary_name or 'the binary'} links {where}, affected by {fid}{fixed}; level {f['level']}"
+                + (f": {', '.join(syms[:5])}" + (" ..." if len(syms) > 5 else "") if syms else ""))
+        out.append(_result(fid, level, text, gomod_uri, f"{fid}|{f['module']}|{f['version']}",
+                           waived.get(fid)))
+    for r in results:
+        for c in r.checks:
+            if c.status not in (Status.FAILED, Status.ERROR) or (r.stage == "vulns" and c.name.startswith("advisory ")):
+                continue
+            rid = f"fixproof/{r.stage}/{_rule_slug(c.name)}"
+            rules.setdefault(rid, {
+                "id": rid,
+                "name": "FixproofCheck",
+                "shortDescription": {"text": f"fixproof {r.stage} check: {c.name}"[:1024]},
+                "fullDescription": {"text": f"The {r.stage} stage check \"{c.name}\" must pass."},
+                "help": {"text": "See the JUnit report and reports/stages/ for the evidence."},
+                "properties": {"tags": ["fixproof", r.stage]},
+            })
+            level = "error"
+            out.append(_result(rid, level, f"{c.name}: {c.message}", gomod_uri, f"{rid}|{c.message}", None))
+    return {
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "fixproof", "semanticVersion": version,
+                                "informationUri": "https://pkg.go.dev/vuln/", "rules": list(rules.values())}},
+            "automationDetails": {"id": "fixproof/"},
+            "results": out,
+        }],
+    }
+
+
+def _result(rule: str, level: str, text: str, uri: str, key: str, waiver: str | None) -> dict[str, Any]:
+    return {
+        "ruleId": rule,
+        "level": level,
+        "message": {"text": text},
+        "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri}, "region": {"startLine": 1}}}],
+        "partialFingerprints": {"fixproof/v1": hashlib.sha256(key.encode()).hexdigest()[:32]},
+        "suppressions": [{"kind": "external", "status": "accepted", "justification": waiver}] if waiver else [],
+    }
+
+
+def _waived(vulns: StageResult) -> Mapping[str, str]:
+    """advisory id -> the waiver's reason, from the vulns stage's skipped advisory checks."""
+    return {c.name.removeprefix("advisory "): c.message for c in vulns.checks
+            if c.status is Status.SKIPPED and c.name.startswith("advisory ")}
+
+
+def _rule_slug(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in name).strip("-")[:80] or "check"
