@@ -37,3 +37,20 @@ def test_nonexistent_go_version_is_an_image_error(engine, golang_image):
 def test_unknown_image_without_recipe(engine):
     with pytest.raises(ImageError, match="could not be pulled"):
         ensure_image(engine, "registry.invalid/nothing:1", timeout=60, progress=Progress("t"))
+
+
+def test_probe_image_builds_its_base_first_without_a_registry(engine):
+    """On a fresh machine the probe image's FROM must come from the local base,
+    never from a pull: remove both (the base is only untagged while other
+    images use it) and build the probe image alone."""
+    from pipeline.engine.images import BASE_REF, PROBE_REF
+
+    for ref in (PROBE_REF, BASE_REF):
+        if engine.image_attrs(ref) is not None:
+            engine.client.images.remove(ref)
+    probe = ensure_image(engine, PROBE_REF, timeout=1800, progress=Progress("t"))
+    base = engine.image_attrs(BASE_REF)
+    assert probe.source == "built" and base is not None
+    assert probe.labels["org.fixproof.base.id"] == base["Id"]
+    r = engine.run(PROBE_REF, ["sh", "-c", "gdb --version && bpftrace --version"], timeout=60)
+    assert r.exit_code == 0 and "GNU gdb" in r.stdout and "bpftrace" in r.stdout

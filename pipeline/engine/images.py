@@ -96,8 +96,7 @@ def ensure_image(engine: "Engine", ref: str, *, timeout: float, progress: "Progr
     elif m:
         build_golang(engine, m.group("ver"), timeout=timeout, progress=progress)
     elif ref == PROBE_REF:
-        _build_from_dockerfile(engine, ref, "probe", context=None, buildargs={}, labels={
-            LABEL_PREFIX + "recipe": "probe", LABEL_PREFIX + "base": BASE_REF}, timeout=timeout, progress=progress)
+        build_probe(engine, timeout=timeout, progress=progress)
     else:
         raise ImageError(
             f"image {ref} is not in the Docker Engine and could not be pulled ({pull_error}); fixproof can build "
@@ -213,6 +212,15 @@ def build_golang(engine: "Engine", version: str, *, timeout: float, progress: "P
     }
     _build_from_dockerfile(engine, ref, "golang", context=tc.dir, buildargs={"GOLANG_VERSION": version},
                            labels=labels, timeout=timeout, progress=progress)
+
+
+def build_probe(engine: "Engine", *, timeout: float, progress: "Progress") -> None:
+    """The probe image (gdb, bpftrace) FROM the base, which is built first when missing: the
+    Dockerfile's FROM must never fall through to a registry pull."""
+    base = ensure_image(engine, BASE_REF, timeout=timeout, progress=progress)
+    _build_from_dockerfile(engine, PROBE_REF, "probe", context=None, buildargs={}, labels={
+        LABEL_PREFIX + "recipe": "probe", LABEL_PREFIX + "base": BASE_REF, LABEL_PREFIX + "base.id": base.id},
+        timeout=timeout, progress=progress)
 
 
 def _build_from_dockerfile(
