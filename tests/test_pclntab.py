@@ -207,3 +207,10 @@ def test_function_offset_beyond_any_size(corpus: gc.Corpus) -> None:
     struct.pack_into("<Q", data, s.offset + tab.functab_off + 8, 0xFFFF_FFFF_FFFF_FF00)
     with BinFile.from_bytes(bytes(data), "huge") as bf, pytest.raises(BinaryFormatError, match="corrupt"):
         functions_from(bf)
+
+
+def test_close_names():
+    funcs = ["example.com/app/chunk.limit", "example.com/app/chunk.Read", "main.main", "other/pkg.(*T).M"]
+    assert pclntab.close_names("example.com/app/chunk.limmit", funcs)[0] == "example.com/app/chunk.limit"
+    assert pclntab.close_names("example.com/x/pkg.(*T).M", ["a.b", "zz/pkg.(*T).M"]) == ("zz/pkg.(*T).M",)
+    assert pclntab.close_names("nothing.like.it", funcs) == ()

@@ -35,7 +35,6 @@ What was learnt doing it (bpftrace 0.17, Debian bookworm, kernel 6.x):
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 import shlex
@@ -48,6 +47,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from pipeline.engine.docker import TRACE_PROFILE, Mount, Profile
 from pipeline.errors import EXIT_USAGE, ToolError
+from pipeline.goinfo.pclntab import close_names, read_functions
 
 if TYPE_CHECKING:  # pragma: no cover
     from docker.models.containers import Container
@@ -316,19 +316,13 @@ def check_functions(host_binary: str, functions: Sequence[str]) -> None:
     if not missing:
         return
     try:
-        from pipeline.goinfo.pclntab import read_functions
-
         known = read_functions(host_binary)
     except BinaryFormatError:
         known = ()
     known_set = set(known)
     close: dict[str, tuple[str, ...]] = {}
     for name in missing:
-        c = difflib.get_close_matches(name, known, n=5, cutoff=0.6)
-        if not c:  # "pkg.(*T).M" for "example.com/x/pkg.(*T).M"
-            tail = name.rsplit("/", 1)[-1]
-            c = sorted(f for f in known if f.endswith(tail))[:5]
-        close[name] = tuple(x for x in c if x != name)
+        close[name] = close_names(name, known)
     raise UnknownFunction(missing, close, inlined=[n for n in missing if n in known_set])
 
 

@@ -35,7 +35,6 @@ Go specifics learnt on optimised (default) builds with gdb 13:
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import select
@@ -51,6 +50,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Mapping, Seq
 
 from pipeline.engine.docker import GDB_PROFILE, Mount, Profile
 from pipeline.errors import EngineError, ToolError
+from pipeline.goinfo.pclntab import close_names, read_functions
 
 if TYPE_CHECKING:  # pragma: no cover
     from docker.models.containers import Container
@@ -428,18 +428,13 @@ class GdbSession:
     def _close_names(self, name: str) -> tuple[str, ...]:
         if self._functions is None:
             from pipeline.errors import BinaryFormatError
-            from pipeline.goinfo.pclntab import read_functions
 
             try:
                 self._functions = read_functions(self.host_binary)
             except BinaryFormatError as e:
                 self.transcript.append(f"## cannot read the function table for close names: {e}")
                 self._functions = ()
-        close = difflib.get_close_matches(name, self._functions, n=5, cutoff=0.6)
-        if not close:  # "pkg.(*T).M" for "example.com/x/pkg.(*T).M"
-            tail = name.rsplit("/", 1)[-1]
-            close = sorted(f for f in self._functions if f.endswith(tail))[:5]
-        return tuple(close)
+        return close_names(name, self._functions)
 
     def run(self, args: Sequence[str] = (), env: Mapping[str, str] | None = None) -> MiResult:
         """Start the program with ``args`` (argv[1:]) and ``env``; returns once it runs.

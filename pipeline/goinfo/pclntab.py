@@ -23,10 +23,11 @@ Raw names are returned, deduplicated, functab order first. Errors are
 
 from __future__ import annotations
 
+import difflib
 import os
 import struct
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from pipeline.goinfo.binfile import BinFile, Section, Segment
 
@@ -81,6 +82,17 @@ def functions_from(bf: BinFile) -> tuple[str, ...]:
     except (struct.error, IndexError, ValueError, OverflowError) as e:
         raise bf.fail(f"corrupt Go function table (pclntab): {e}") from e
     return tuple(names)
+
+
+def close_names(name: str, functions: Iterable[str], n: int = 5) -> tuple[str, ...]:
+    """Function names like ``name`` (for "no such function" messages): fuzzy
+    matches, else names ending like it ("pkg.(*T).M" for "example.com/x/pkg.(*T).M")."""
+    functions = list(functions)
+    close = difflib.get_close_matches(name, functions, n=n, cutoff=0.6)
+    if not close:
+        tail = name.rsplit("/", 1)[-1]
+        close = sorted(f for f in functions if f.endswith(tail))[:n]
+    return tuple(f for f in close if f != name)
 
 
 # -- locating ----------------------------------------------------------------

@@ -64,6 +64,25 @@ class StageContext:
                                f"not run: the {s} stage did not pass, so this stage would have no trustworthy input")
         return None
 
+    def built_binary(self) -> Path:
+        """The binary the build stage made (call after gate("build") passed)."""
+        build = self.upstream("build")
+        assert build is not None
+        return Path(build.facts["binary"])
+
+    def probe_image(self):
+        """The probe image (gdb, bpftrace), built locally when missing."""
+        from pipeline.engine import images
+
+        return images.ensure_image(self.engine, images.PROBE_REF, timeout=self.cfg.timeouts.image,
+                                   progress=self.progress)
+
+    def container_profile(self, base):
+        """A capability profile, made privileged when [docker] privileged = true."""
+        import dataclasses
+
+        return dataclasses.replace(base, privileged=True) if self.cfg.docker.privileged else base
+
     # Container settings --------------------------------------------------
     @cached_property
     def vcs_root(self) -> Path:

@@ -23,7 +23,6 @@ reports/gdb/<check>.mi.log and named in its evidence.
 
 from __future__ import annotations
 
-import difflib
 import time
 from pathlib import Path
 from typing import Callable
@@ -31,8 +30,9 @@ from typing import Callable
 from pipeline.config import GdbCheckConfig
 from pipeline.errors import BinaryFormatError, ConfigError, FixproofError
 from pipeline.goinfo.binfile import BinFile
-from pipeline.goinfo.pclntab import read_functions
+from pipeline.goinfo.pclntab import close_names, read_functions
 from pipeline.results import CheckResult, StageResult, Status, error, failed, passed, skipped
+from pipeline.engine.docker import GDB_PROFILE
 from pipeline.engine.images import PROBE_REF
 from pipeline.stages.common import StageContext, slug, timed
 
@@ -55,15 +55,13 @@ def run(ctx: StageContext) -> StageResult:
     gate = ctx.gate("build")
     if gate:
         return StageResult(STAGE, (gate,))
-    binary = Path(ctx.upstream("build").facts["binary"])  # type: ignore[union-attr]
+    binary = ctx.built_binary()
     try:
         functions = frozenset(read_functions(binary))
     except BinaryFormatError as e:
         return StageResult(STAGE, (error("gdb: function table", f"cannot read the function table of {binary}: {e}"),))
 
-    from pipeline.engine import images
-
-    info = images.ensure_image(ctx.engine, images.PROBE_REF, timeout=cfg.timeouts.image, progress=ctx.progress)
+    info = ctx.probe_image()
     logs = cfg.reports_dir / "gdb"
     logs.mkdir(parents=True, exist_ok=True)
     checks = [_run_check(ctx, c, binary, functions, logs) for c in cfg.gdb]
@@ -93,7 +91,7 @@ def _run_check(ctx: StageContext, c: GdbCheckConfig, binary: Path, functions: fr
     output = ""
     try:
         with probe_session(ctx.engine, PROBE_REF, str(binary), timeout=c.timeout,
-                           profile=_profile(ctx), progress=ctx.progress) as session:
+                           profile=ctx.container_profile(GDB_PROFILE), progress=ctx.progress) as session:
             session.load_go_support()  # the checks need no Go helpers; evidence says whether they were there
             try:
                 result = _KINDS[c.kind](session, c, functions)
@@ -162,7 +160,7 @@ def _panic(s, c: GdbCheckConfig, functions: frozenset[str]) -> CheckResult:
 
 
 def _interface(s, c: GdbCheckConfig, functions: frozenset[str]) -> CheckResult:
-    return _no_hits(s, c, [f for f in ASSERT_FUNCS if f in functions] or [], "no failed type assertion")
+    return _no_hits(s, c, [f for f in ASSERT_FUNCS if f in functions], "no failed type assertion")
 
 
 def _no_hits(s, c: GdbCheckConfig, watched: list[str], what: str) -> CheckResult:
@@ -316,21 +314,10 @@ def _functions_named(c: GdbCheckConfig) -> list[str]:
 def _require_function(fn: str, functions: frozenset[str], check: str) -> None:
     if fn in functions:
         return
-    close = difflib.get_close_matches(fn, functions, n=5, cutoff=0.6)
-    if not close:  # try the last path element: "pkg.(*T).M" for "example.com/x/pkg.(*T).M"
-        tail = fn.rsplit("/", 1)[-1]
-        close = sorted(f for f in functions if f.endswith(tail))[:5]
+    close = close_names(fn, sorted(functions))
     hint = f"; close names: {', '.join(close)}" if close else ""
     raise ConfigError(f"[[gdb]] {check!r}: the binary has no function {fn}{hint}.")
 
-
-
-def _profile(ctx: StageContext):
-    from pipeline.engine.docker import GDB_PROFILE, Profile
-
-    if ctx.cfg.docker.privileged:
-        return Profile(cap_add=GDB_PROFILE.cap_add, privileged=True)
-    return GDB_PROFILE
 
 
 def _runline(c: GdbCheckConfig, where) -> str:

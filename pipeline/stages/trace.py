@@ -35,11 +35,9 @@ def run(ctx: StageContext) -> StageResult:
     gate = ctx.gate("build")
     if gate:
         return StageResult(STAGE, (gate,))
-    binary = Path(ctx.upstream("build").facts["binary"])  # type: ignore[union-attr]
+    binary = ctx.built_binary()
 
-    from pipeline.engine import images
-
-    info = images.ensure_image(ctx.engine, images.PROBE_REF, timeout=cfg.timeouts.image, progress=ctx.progress)
+    info = ctx.probe_image()
     out = cfg.reports_dir / "trace"
     out.mkdir(parents=True, exist_ok=True)
     checks = [_run_check(ctx, c, binary, out) for c in cfg.trace]
@@ -165,11 +163,8 @@ def _assess(c: TraceCheckConfig, t) -> tuple[list[str], dict[str, Any]]:
 
 
 def _profile(ctx: StageContext):
-    from pipeline.engine.docker import TRACE_PROFILE, Profile
+    from pipeline.engine.docker import TRACE_PROFILE
 
-    if ctx.cfg.docker.privileged:
-        return Profile(cap_add=TRACE_PROFILE.cap_add, security_opt=TRACE_PROFILE.security_opt, privileged=True,
-                       extra_mounts=TRACE_PROFILE.extra_mounts)
-    return TRACE_PROFILE
+    return ctx.container_profile(TRACE_PROFILE)
 
 

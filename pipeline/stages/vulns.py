@@ -10,7 +10,6 @@ no longer applies and says so.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 from pipeline.errors import BinaryFormatError
 from pipeline.goinfo.buildinfo import read_buildinfo
@@ -31,7 +30,7 @@ def run(ctx: StageContext, today: dt.date | None = None) -> StageResult:
     if gate:
         return StageResult(STAGE, (gate,))
     cfg = ctx.cfg
-    path = Path(ctx.upstream("build").facts["binary"])  # type: ignore[union-attr]
+    path = ctx.built_binary()
     info = read_buildinfo(path)
     checks: list[CheckResult] = []
     try:
