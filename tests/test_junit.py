@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -194,6 +195,7 @@ def test_timestamp_and_properties(tmp_path: Path, schema: xmlschema.XMLSchema) -
     assert suite.get("timestamp") == "2026-01-02T03:04:05+02:00"
     props = {p.get("name"): p.get("value") for p in suite.iter("property")}
     assert props == {"go.version": "go1.22.5", "ctl": "xy"}
+    assert suite.get("hostname") == socket.gethostname()
 
     _, root = _write(tmp_path, [StageResult("build", (passed("a", "ok"),))], schema,
                      timestamp=datetime(2026, 1, 2, 3, 4, 5))  # naive: local time, offset added
@@ -254,3 +256,38 @@ def test_schema_rejects_what_it_should(tmp_path: Path, schema: xmlschema.XMLSche
     good = ('<testsuites><testsuite name="s" tests="1" failures="0" errors="0" time="1,234.5">'
             '<testcase name="t" time=""><skipped message="m"/></testcase></testsuite></testsuites>')
     assert schema.is_valid(good)
+
+
+def test_hostname_is_given_or_this_host(tmp_path: Path, schema: xmlschema.XMLSchema) -> None:
+    _, root = _write(tmp_path, [StageResult("build", (passed("a", "ok"),))], schema, hostname="ci-runner-7")
+    assert {s.get("hostname") for s in root.iter("testsuite")} == {"ci-runner-7"}
+
+
+def test_independent_parser_reads_the_same_counts(tmp_path: Path, schema: xmlschema.XMLSchema) -> None:
+    """junitparser (not junit-xml, which wrote the file) reads back every suite and outcome."""
+    import junitparser
+
+    stages = [
+        StageResult("toolchain", (passed("go version", "go1.22.5", duration_s=1.5),
+                                  failed("go.mod", "go.mod needs go1.23", details="go 1.23.0"))),
+        StageResult("vulns", (error("db", "unreachable"), skipped("GO-2022-1059", "waived: proxy caps headers"),
+                              passed("GO-2024-2963", "not affected", warning=True))),
+    ]
+    summary, _ = _write(tmp_path, stages, schema)
+    xml = junitparser.JUnitXml.fromfile(str(tmp_path / "reports" / "junit.xml"))
+    suites = {s.name: s for s in xml}
+    assert set(suites) == {"fixproof.toolchain", "fixproof.vulns"}
+    outcomes: dict[str, str] = {}
+    for suite in suites.values():
+        for case in suite:
+            kinds = [type(r).__name__ for r in case.result]
+            outcomes[case.name] = kinds[0] if kinds else "passed"
+            if case.name == "go version":
+                assert case.time == pytest.approx(1.5)
+            if case.name == "GO-2022-1059":
+                assert case.result[0].message == "waived: proxy caps headers"
+    assert outcomes == {"go version": "passed", "go.mod": "Failure", "db": "Error",
+                        "GO-2022-1059": "Skipped", "GO-2024-2963": "passed"}
+    totals = (sum(s.tests for s in suites.values()), sum(s.failures for s in suites.values()),
+              sum(s.errors for s in suites.values()), sum(s.skipped for s in suites.values()))
+    assert totals == (summary.tests, summary.failures, summary.errors, summary.skipped) == (5, 1, 1, 1)

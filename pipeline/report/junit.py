@@ -52,6 +52,7 @@ import json
 import math
 import os
 import re
+import socket
 import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -101,13 +102,15 @@ def write_junit(
     *,
     timestamp: datetime | None = None,
     properties: Mapping[str, str] | None = None,
+    hostname: str | None = None,
 ) -> JUnitSummary:
     """Write ``stages`` to ``path`` atomically and return what the file says.
 
     ``timestamp`` (default: now, UTC) is written with its offset; a naive
-    datetime is taken as local time. ``properties`` go on every suite.
+    datetime is taken as local time. ``properties`` go on every suite;
+    ``hostname`` (default: this host's name) too.
     """
-    xml_text = render_junit(stages, timestamp=timestamp, properties=properties)
+    xml_text = render_junit(stages, timestamp=timestamp, properties=properties, hostname=hostname)
     root = ET.fromstring(xml_text)
     _write_atomic(path, xml_text.encode("utf-8"))
     return _summarise(root)
@@ -118,9 +121,11 @@ def render_junit(
     *,
     timestamp: datetime | None = None,
     properties: Mapping[str, str] | None = None,
+    hostname: str | None = None,
 ) -> str:
     """The JUnit document as a string (with XML declaration), without writing it."""
     when = _iso_timestamp(timestamp)
+    host = _one_line(clean_text(hostname if hostname is not None else socket.gethostname())) or None
     props = {clean_text(str(k)): clean_text(str(v)) for k, v in (properties or {}).items()}
     seen: set[tuple[str, str]] = set()
     suites: list[TestSuite] = []
@@ -129,12 +134,12 @@ def render_junit(
         suite_name = f"fixproof.{label}"
         checks = stage.checks or (_no_evidence(label),)
         cases = [_test_case(check, suite_name, seen) for check in checks]
-        suites.append(TestSuite(suite_name, cases, timestamp=when, properties=props or None))
+        suites.append(TestSuite(suite_name, cases, hostname=host, timestamp=when, properties=props or None))
     if not suites:
         empty = CheckResult(NO_STAGES, Status.ERROR,
                             "no stage results were given to the report; nothing was verified")
         suites.append(TestSuite("fixproof", [_test_case(empty, "fixproof", seen)],
-                                timestamp=when, properties=props or None))
+                                hostname=host, timestamp=when, properties=props or None))
     root = ET.fromstring(to_xml_report_string(suites, prettyprint=False))
     _normalise(root)
     ET.indent(root)
