@@ -202,7 +202,8 @@ def task_dicts(cfg: Config, stages: Sequence[str], junit_path: Path) -> dict[str
         "doc": DOCS["report"],
         "actions": [(_report, [cfg, list(stages), junit_path])],
         "file_dep": [out(s) for s in stages],
-        "targets": [str(junit_path), str(cfg.reports_dir / "summary.json"), str(cfg.reports_dir / "fixproof.sarif")],
+        "targets": [str(junit_path), str(cfg.reports_dir / "summary.json"), str(cfg.reports_dir / "fixproof.sarif"),
+                    str(cfg.reports_dir / "index.html")],
         "uptodate": [config_changed({"stages": list(stages), "junit": str(junit_path)})],
         "verbosity": 2,
     }

@@ -57,6 +57,7 @@ def _bundle(cfg, dest: Path, summary: dict) -> None:
     reports = sorted(cfg.stages_dir.glob("*.json")) + [Path(summary["junit"]), cfg.reports_dir / "summary.json"]
     reports += sorted((cfg.reports_dir / "gdb").glob("*.mi.log"))  # gdb MI transcripts, one per check
     reports += [cfg.reports_dir / "fixproof.openvex.json", cfg.reports_dir / "fixproof.sarif"]
+    reports += [cfg.reports_dir / "index.html"]
     images: dict = {}
     tc = cfg.stages_dir / "toolchain.json"
     if tc.exists():

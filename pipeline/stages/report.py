@@ -52,13 +52,24 @@ def run(ctx: StageContext, stages: Sequence[str], junit_path: Path) -> dict:
     if vex is not None:
         summary["openvex"] = str(vex)
     summary["sarif"] = str(_write_sarif(ctx, results))
+    html_path = ctx.cfg.reports_dir / HTML_NAME
+    summary["html"] = str(html_path)
     path = ctx.cfg.reports_dir / "summary.json"
     path.write_text(json.dumps(summary, indent=2) + "\n")
+    _write_html(results, summary, html_path)  # after summary.json, so the page links it
     return summary
 
 
 OPENVEX_NAME = "fixproof.openvex.json"
 SARIF_NAME = "fixproof.sarif"
+HTML_NAME = "index.html"
+
+
+def _write_html(results: Sequence[StageResult], summary: dict, path: Path) -> Path:
+    """reports/index.html: the page a person reads (pipeline.report.html)."""
+    from pipeline.report.html import write_html
+
+    return write_html(results, summary, path)
 
 
 def _write_sarif(ctx: StageContext, results: Sequence[StageResult]) -> Path:
