@@ -21,7 +21,7 @@ DOIT_CONFIG = {"default_tasks": ["verify"], "dep_file": "reports/.doit.db", "bac
 def _namespace():
     path = get_var("config", None) or _tasks.config_path_from_env() or "fixproof.toml"
     try:
-        return _tasks.namespace(_config.load(path))
+        return _tasks.fleet_namespace(_config.load_all(path))
     except FixproofError as e:  # doit prints this as one line, no traceback
         raise InvalidDodoFile(str(e)) from e
 

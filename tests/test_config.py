@@ -204,3 +204,92 @@ required = true
 def test_trace_check_errors(tmp_path, entry, message):
     with pytest.raises(ConfigError, match=message):
         parse(tmp_path, BASE + "[[trace]]\n" + entry + "\n")
+
+
+FLEET = f"""
+[toolchain]
+go = "1.22.5"
+image = "golang:1.22.5-bookworm"
+[build]
+flags = ["-trimpath"]
+[report]
+dir = "out"
+
+[[app]]
+name = "edge"
+dir = "{EXAMPLE}"
+packages = ["./cmd/fixdemo"]
+
+[[app]]
+name = "legacy"
+dir = "{EXAMPLE}"
+packages = ["./cmd/fixdemo"]
+modfile = "go.xtext037.mod"
+[app.build]
+ldflags = "-X main.v=legacy"
+[app.toolchain]
+go = "1.22.4"
+image = "golang:1.22.4-bookworm"
+[[app.gdb]]
+name = "legacy path"
+breakpoint = "main.main"
+run = ["-read", "1"]
+"""
+
+
+def load_fleet(tmp_path: Path, text: str) -> tuple[config.Config, ...]:
+    p = tmp_path / "fleet.toml"
+    p.write_text(text)
+    return config.load_all(p)
+
+
+def test_fleet_apps_get_their_own_report_dirs_and_overrides(tmp_path):
+    edge, legacy = load_fleet(tmp_path, FLEET)
+    assert (edge.app_name, legacy.app_name) == ("edge", "legacy")
+    assert edge.reports_dir == tmp_path / "out" / "apps" / "edge"
+    assert legacy.stages_dir == tmp_path / "out" / "apps" / "legacy" / "stages"
+    assert edge.run_junit_path == legacy.run_junit_path == tmp_path / "out" / "junit.xml"
+    assert edge.junit_path != legacy.junit_path
+    # tables merge key by key over the top level; lists of checks replace it
+    assert legacy.build.flags == ("-trimpath",) and legacy.build.ldflags == "-X main.v=legacy"
+    assert edge.build.ldflags == ""
+    assert legacy.toolchain.go == "1.22.4" and edge.toolchain.go == "1.22.5"
+    assert [g.name for g in legacy.gdb] == ["legacy path"] and edge.gdb == ()
+    assert legacy.gomod_path.name == "go.xtext037.mod"
+
+
+def test_single_app_keeps_the_flat_layout(tmp_path):
+    (cfg,) = load_fleet(tmp_path, BASE)
+    assert not cfg.grouped and cfg.reports_dir == cfg.run_reports_dir == tmp_path / "reports"
+    one = FLEET.split("\n[[app]]\nname = \"legacy\"")[0]
+    (cfg,) = load_fleet(tmp_path, one)
+    assert not cfg.grouped and cfg.reports_dir == tmp_path / "out"
+
+
+def test_fleet_needs_unique_names(tmp_path):
+    with pytest.raises(ConfigError, match="both named 'edge'"):
+        load_fleet(tmp_path, FLEET.replace('name = "legacy"', 'name = "edge"'))
+    # without names, both would be called after the binary: fixdemo
+    with pytest.raises(ConfigError, match="both named 'fixdemo'"):
+        load_fleet(tmp_path, FLEET.replace('name = "legacy"\n', "").replace('name = "edge"\n', ""))
+
+
+def test_fleet_entry_errors_name_the_entry(tmp_path):
+    with pytest.raises(ConfigError, match=r"\[\[app\]\] #2: unknown key 'colour'"):
+        load_fleet(tmp_path, FLEET.replace('name = "legacy"', 'name = "legacy"\ncolour = "red"'))
+    with pytest.raises(ConfigError, match="must be letters"):
+        load_fleet(tmp_path, FLEET.replace('name = "legacy"', 'name = "../up"'))
+    with pytest.raises(ConfigError, match="unknown key 'report'.*may override"):
+        load_fleet(tmp_path, FLEET + '[app.report]\ndir = "x"\n')
+
+
+def test_single_app_commands_refuse_a_fleet(tmp_path):
+    p = tmp_path / "fleet.toml"
+    p.write_text(FLEET)
+    with pytest.raises(ConfigError, match="lists 2 apps"):
+        config.load(p)
+
+
+def test_fleet_example_in_the_repository_loads():
+    edge, legacy = config.load_all(ROOT / "examples/configs/fleet.toml")
+    assert legacy.gomod_path.name == "go.xtext037.mod" and not legacy.test.enabled and edge.test.enabled

@@ -32,3 +32,76 @@ def test_stage_closure():
     assert closure(["build"]) == ["toolchain", "modules", "build"]
     assert closure(["vulns"]) == ["toolchain", "modules", "build", "vulns"]
     assert closure(["toolchain"]) == ["toolchain"]
+
+
+FLEET_TOML = """
+[toolchain]
+go = "1.22.5"
+image = "golang:1.22.5-bookworm"
+[report]
+dir = "out"
+[[app]]
+name = "edge"
+dir = "{app}"
+packages = ["./cmd/fixdemo"]
+[[app]]
+name = "legacy"
+dir = "{app}"
+packages = ["./cmd/fixdemo"]
+modfile = "go.xtext037.mod"
+"""
+
+
+def _fleet(tmp_path):
+    from conftest import EXAMPLE
+    from pipeline.config import load_all
+
+    p = tmp_path / "fleet.toml"
+    p.write_text(FLEET_TOML.format(app=EXAMPLE))
+    return load_all(p)
+
+
+def test_fleet_report_groups_suites_by_app(tmp_path):
+    import json
+    import xml.etree.ElementTree as ET
+
+    from pipeline.stages.common import StageContext
+    from pipeline.stages.report import run_fleet
+
+    edge, legacy = _fleet(tmp_path)
+    StageResult("build", (passed("go build", "built"),)).write(edge.stages_dir / "build.json")
+    StageResult("build", (failed("go build", "compile error"),)).write(legacy.stages_dir / "build.json")
+    summary = run_fleet([StageContext(edge, "report"), StageContext(legacy, "report")], ["build"],
+                        edge.run_junit_path)
+    assert summary["exit_code"] == 1
+    assert summary["apps"]["edge"]["status"] == "passed" and summary["apps"]["legacy"]["status"] == "failed"
+    root = ET.parse(tmp_path / "out" / "junit.xml").getroot()
+    suites = {s.get("name"): s for s in root.iter("testsuite")}
+    assert set(suites) == {"fixproof.edge.build", "fixproof.legacy.build"}
+    assert suites["fixproof.legacy.build"].get("failures") == "1"
+    on_disk = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert on_disk["apps"] == summary["apps"] and "legacy.build" in on_disk["stages"]
+
+
+def test_fleet_missing_result_of_one_app_is_an_error_for_that_app(tmp_path):
+    from pipeline.stages.common import StageContext
+    from pipeline.stages.report import run_fleet
+
+    edge, legacy = _fleet(tmp_path)
+    StageResult("build", (passed("go build", "built"),)).write(edge.stages_dir / "build.json")
+    summary = run_fleet([StageContext(edge, "report"), StageContext(legacy, "report")], ["build"],
+                        edge.run_junit_path)
+    assert summary["apps"]["legacy"]["status"] == "error" and summary["exit_code"] == 3
+
+
+def test_fleet_tasks_are_subtasks_per_app(tmp_path, capsys):
+    from doit.cmd_base import ModuleTaskLoader
+    from doit.doit_cmd import DoitMain
+
+    from pipeline.tasks import fleet_namespace
+
+    ns = fleet_namespace(_fleet(tmp_path), only=["build"])
+    assert DoitMain(ModuleTaskLoader(ns)).run(["list", "--all", "--quiet"]) == 0
+    listed = set(capsys.readouterr().out.split())
+    assert {"toolchain:edge", "modules:legacy", "build:edge", "build:legacy", "report:edge", "verify"} <= listed
+    assert not any(name.startswith(("test", "gdb")) for name in listed)  # --only build and what it needs

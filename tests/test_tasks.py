@@ -338,3 +338,42 @@ def test_nonexistent_go_release_is_exit_3(tmp_path, engine):
     p = verify(cfg, "--only", "toolchain")
     assert p.returncode == 3, p.stdout + p.stderr
     assert "1.99.0" in p.stdout + p.stderr
+
+
+def test_fleet_runs_apps_side_by_side_and_groups_the_report(tmp_path, golang_image):
+    """Two apps of one config with -n 2: one JUnit file grouped by app; the vulnerable one fails alone."""
+    cfg = tmp_path / "fleet.toml"
+    cfg.write_text(f"""
+[toolchain]
+go = "1.22.5"
+image = "golang:1.22.5-bookworm"
+[fix]
+advisories = ["GO-2022-1059"]
+[report]
+dir = "{tmp_path / 'reports'}"
+[[app]]
+name = "edge"
+dir = "{EXAMPLE}"
+packages = ["./cmd/fixdemo"]
+[[app]]
+name = "legacy"
+dir = "{EXAMPLE}"
+packages = ["./cmd/fixdemo"]
+modfile = "go.xtext037.mod"
+""")
+    p = verify(cfg, "--only", "binary", "-n", "2")
+    assert_no_traceback(p)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "app edge: PASSED" in p.stdout and "app legacy: FAILED" in p.stdout
+    summary = json.loads((tmp_path / "reports" / "summary.json").read_text())
+    assert {a: s["status"] for a, s in summary["apps"].items()} == {"edge": "passed", "legacy": "failed"}
+    junit = tmp_path / "reports" / "junit.xml"
+    xmlschema.XMLSchema(str(XSD)).validate(str(junit))
+    text = junit.read_text()
+    for app in ("edge", "legacy"):
+        for s in ("toolchain", "modules", "build", "binary"):
+            assert f'name="fixproof.{app}.{s}"' in text
+    legacy = json.loads((tmp_path / "reports" / "apps" / "legacy" / "stages" / "modules.json").read_text())
+    assert any(c["status"] == "failed" and "GO-2022-1059" in c["message"] for c in legacy["checks"]), legacy
+    edge = json.loads((tmp_path / "reports" / "apps" / "edge" / "stages" / "binary.json").read_text())
+    assert all(c["status"] == "passed" for c in edge["checks"]), edge

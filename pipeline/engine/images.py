@@ -10,6 +10,7 @@ database). Each built image records what it was built from in its labels.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -19,7 +20,7 @@ import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from pipeline.engine.proc import call, require_tool
 from pipeline.errors import FixproofError, ImageError, ToolError
@@ -83,6 +84,37 @@ def ensure_image(engine: "Engine", ref: str, *, timeout: float, progress: "Progr
     attrs = engine.image_attrs(ref)
     if attrs is not None:
         return _info(attrs, ref, "present")
+    with _image_lock(ref, progress):
+        attrs = engine.image_attrs(ref)  # another run may have made it while this one waited
+        if attrs is not None:
+            return _info(attrs, ref, "present")
+        return _pull_or_build(engine, ref, timeout=timeout, progress=progress)
+
+
+@contextlib.contextmanager
+def _image_lock(ref: str, progress: "Progress") -> Iterator[None]:
+    """One builder per image on this host: parallel apps of a fleet and
+    concurrent runs wait for the first instead of building the same image twice.
+    An flock, so a run killed mid-build releases it with its process."""
+    import fcntl
+    import hashlib
+
+    locks = cache_dir() / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    path = locks / (hashlib.sha256(ref.encode()).hexdigest()[:16] + ".lock")
+    with open(path, "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            progress.say(f"waiting for another fixproof run that is making image {ref}")
+            fcntl.flock(f, fcntl.LOCK_EX)  # the holder is bounded by its own build timeout
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _pull_or_build(engine: "Engine", ref: str, *, timeout: float, progress: "Progress") -> ImageInfo:
     progress.say(f"image {ref} not present; trying to pull it")
     pull_error = _try_pull(engine, ref)
     if pull_error is None:

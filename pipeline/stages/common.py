@@ -39,7 +39,8 @@ class StageContext:
 
     @cached_property
     def progress(self) -> Progress:
-        return Progress(self.stage)
+        # in a fleet, name the app as doit does (build:edge)
+        return Progress(f"{self.stage}:{self.cfg.app_name}" if self.cfg.grouped else self.stage)
 
     def result_path(self, stage: str | None = None) -> Path:
         return self.cfg.stages_dir / f"{stage or self.stage}.json"

@@ -39,15 +39,7 @@ def exit_code(results: Sequence[StageResult]) -> int:
 
 def run(ctx: StageContext, stages: Sequence[str], junit_path: Path) -> dict:
     results = collect(ctx, stages)
-    junit = write_junit(results, junit_path, properties={"fixproof.config": str(ctx.cfg.path)})
-    code = exit_code(results)
-    summary = {
-        "exit_code": code,
-        "status": {0: "passed", 1: "failed"}.get(code, "error"),
-        "junit": str(junit_path),
-        "counts": {"tests": junit.tests, "failures": junit.failures, "errors": junit.errors, "skipped": junit.skipped},
-        "stages": {r.stage: [c.to_json() for c in r.checks if c.status is not Status.PASSED or c.warning] for r in results},
-    }
+    summary = _summary(results, junit_path, ctx.cfg)
     vex = _write_openvex(ctx, results)
     if vex is not None:
         summary["openvex"] = str(vex)
@@ -58,6 +50,48 @@ def run(ctx: StageContext, stages: Sequence[str], junit_path: Path) -> dict:
     path.write_text(json.dumps(summary, indent=2) + "\n")
     _write_html(results, summary, html_path)  # after summary.json, so the page links it
     return summary
+
+
+def run_fleet(ctxs: Sequence[StageContext], stages: Sequence[str], junit_path: Path) -> dict:
+    """Several apps' results as one run: one JUnit file whose suites are named
+    ``fixproof.<app>.<stage>`` (Jenkins shows the app as the package), one
+    summary and page in the run's report directory; each app keeps its own
+    reports (SARIF, OpenVEX, page) in its directory."""
+    labelled: list[StageResult] = []
+    apps: dict[str, dict] = {}
+    for ctx in ctxs:
+        results = collect(ctx, stages)
+        name = ctx.cfg.app_name
+        code = exit_code(results)
+        apps[name] = {"exit_code": code, "status": _status(code), "dir": str(ctx.cfg.reports_dir),
+                      "summary": str(ctx.cfg.reports_dir / "summary.json")}
+        labelled += [StageResult(f"{name}.{r.stage}", r.checks, r.facts) for r in results]
+    cfg = ctxs[0].cfg
+    summary = _summary(labelled, junit_path, cfg)
+    summary["apps"] = apps
+    out = cfg.run_reports_dir
+    html_path = out / HTML_NAME
+    summary["html"] = str(html_path)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    _write_html(labelled, summary, html_path)
+    return summary
+
+
+def _status(code: int) -> str:
+    return {0: "passed", 1: "failed"}.get(code, "error")
+
+
+def _summary(results: Sequence[StageResult], junit_path: Path, cfg) -> dict:
+    """The JUnit file and what summary.json says of it: verdict, counts, every check not plainly passed."""
+    junit = write_junit(results, junit_path, properties={"fixproof.config": str(cfg.path)})
+    code = exit_code(results)
+    return {
+        "exit_code": code,
+        "status": _status(code),
+        "junit": str(junit_path),
+        "counts": {"tests": junit.tests, "failures": junit.failures, "errors": junit.errors, "skipped": junit.skipped},
+        "stages": {r.stage: [c.to_json() for c in r.checks if c.status is not Status.PASSED or c.warning] for r in results},
+    }
 
 
 OPENVEX_NAME = "fixproof.openvex.json"
@@ -126,6 +160,8 @@ def print_summary(summary: dict, out: TextIO | None = None) -> None:
             out.write(f"  {tag:7} {stage}: {chk['name']}: {chk['message']}\n")
     if warnings > MAX_WARNINGS_SHOWN:
         out.write(f"  ... and {warnings - MAX_WARNINGS_SHOWN} more warnings in {summary['junit']}\n")
+    for app, facts in (summary.get("apps") or {}).items():
+        out.write(f"  app {app}: {facts['status'].upper()} (reports in {facts['dir']})\n")
     verdict = {"passed": "PASS", "failed": "FAIL", "error": "ERROR"}[summary["status"]]
     out.write(f"fixproof: {verdict}: {passed} passed, {c['failures']} failed, {c['errors']} errors, "
               f"{c['skipped']} skipped; JUnit at {summary['junit']}\n")
