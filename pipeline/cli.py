@@ -22,12 +22,23 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
+def _verbosity_options(parser: argparse.ArgumentParser, default: object) -> None:
+    """-q/-v, given before or after the command (``fixproof -q verify`` or ``fixproof verify -q``)."""
+    g = parser.add_mutually_exclusive_group()
+    g.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=0, default=default,
+                   help="show only errors and the final summary")
+    g.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=2, default=default,
+                   help="also show details: doit's own task lines; on a terminal, every message kept in the scrollback")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="fixproof", description="Prove that a Go security fix really shipped.")
     p.add_argument("--version", action="version", version=f"fixproof {__version__}")
+    _verbosity_options(p, default=1)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     v = sub.add_parser("verify", help="run the verification task graph")
+    _verbosity_options(v, default=argparse.SUPPRESS)  # unset unless given here: the top-level value stands
     v.add_argument("-c", "--config", default=None, help="config file (default: ./fixproof.toml, else the embedded default)")
     v.add_argument("--artifact", default=None, help="shipped binary to compare with the clean rebuild")
     v.add_argument("--junit", default=None, help="where to write the JUnit XML (default: <reports>/junit.xml)")
@@ -66,7 +77,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from pipeline import verify_cmd
 
         return verify_cmd.run(config=args.config, artifact=args.artifact, junit=args.junit,
-                              evidence=args.evidence, only=args.only)
+                              evidence=args.evidence, only=args.only,
+                              verbosity=args.verbosity)
     if args.command == "evidence":
         return _evidence_verify(args.bundle)
     raise AssertionError(args.command)

@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, Sequence
 from doit.tools import config_changed
 
 from pipeline.config import Config
+from pipeline.doit_reporter import DoitReporter
 from pipeline.errors import EngineError, FixproofError
 from pipeline.results import StageResult, error
 from pipeline.stages import report
@@ -81,7 +82,7 @@ def run_stage(name: str, cfg: Config) -> bool:
         except (DockerException, requests.RequestException) as e:
             raise EngineError(f"the Docker Engine failed during the {name} stage: {e}") from e
     except FixproofError as e:
-        ctx.progress.say(f"error: {e}")
+        ctx.progress.error(str(e))
         result = StageResult(name, (error(f"{name}: infrastructure", str(e), evidence={"exit_code": e.exit_code}),))
     result.write(ctx.result_path())
     return True
@@ -246,6 +247,7 @@ def doit_config(cfg: Config) -> dict[str, Any]:
         "dep_file": str(cfg.reports_dir / ".doit.db"),
         "backend": "json",
         "verbosity": 2,
+        "reporter": DoitReporter,  # doit's task events -> the run's progress display
     }
 
 

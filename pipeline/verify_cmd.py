@@ -8,12 +8,21 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from pipeline import progress
 from pipeline.config import load
 from pipeline.errors import EXIT_INFRA, UsageError
+from pipeline.progress import Reporter, Verbosity
 
 
 def run(config: str | None, artifact: str | None, junit: str | None, evidence: str | None,
-        only: Sequence[str] | None) -> int:
+        only: Sequence[str] | None, *, verbosity: int = Verbosity.NORMAL, reporter: Reporter | None = None) -> int:
+    """The run, its progress shown by ``reporter`` (default: chosen for this terminal and ``verbosity``)."""
+    with progress.use(reporter or progress.choose(Verbosity(verbosity))):
+        return _run(config, artifact, junit, evidence, only)
+
+
+def _run(config: str | None, artifact: str | None, junit: str | None, evidence: str | None,
+         only: Sequence[str] | None) -> int:
     from doit.cmd_base import ModuleTaskLoader
     from doit.doit_cmd import DoitMain
 

@@ -116,7 +116,7 @@ def test_noop_rerun_starts_no_container(happy, container_events):
     t1 = time.time()
     assert p.returncode == 0, p.stdout + p.stderr
     for s in ("toolchain", "modules", "build", "test", "binary", "vulns", "gdb", "trace", "race"):
-        assert f"-- {s}" in p.stdout  # up to date, not rerun
+        assert f"fixproof: {s}: up to date, not rerun" in p.stderr
     time.sleep(1)
     assert container_events(t0, t1) == 0
     assert t1 - t0 < 10
@@ -129,8 +129,8 @@ def test_editing_go_source_reruns_build_and_test_not_modules(tmp_path, golang_im
     f.write_text(f.read_text() + "\n// a harmless edit\n")
     p = verify(cfg)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "-- toolchain" in p.stdout and "-- modules" in p.stdout
-    assert ".  build" in p.stdout and ".  test" in p.stdout and ".  binary" in p.stdout
+    assert "fixproof: toolchain: up to date" in p.stderr and "fixproof: modules: up to date" in p.stderr
+    assert all(f"fixproof: {s}: started" in p.stderr for s in ("build", "test", "binary")), p.stderr
 
 
 def test_old_image_fails_at_toolchain(tmp_path):
@@ -316,7 +316,7 @@ def test_artifact_built_with_old_go_fails_naming_both(happy, old_go_artifact):
     c = check(cfg, "binary", "shipped artifact: Go version")
     assert c["status"] == "failed"
     assert c["message"] == "shipped binary built with go1.22.4, clean build go1.22.5"
-    assert "-- build" in p.stdout and ".  binary" in p.stdout  # only the comparison reran
+    assert "fixproof: build: up to date" in p.stderr and "fixproof: binary: started" in p.stderr  # only the comparison reran
 
 
 def test_artifact_missing_is_usage_error(happy, tmp_path):
