@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--junit", default=None, help="where to write the JUnit XML (default: <reports>/junit.xml)")
     v.add_argument("--evidence", default=None, help="directory for the evidence bundle")
     v.add_argument("--only", nargs="+", default=None, metavar="STAGE", help="run only these stages (and what they need)")
+    v.add_argument("-n", "--jobs", type=int, default=1, metavar="N",
+                   help="run up to N independent tasks at once (apps of a fleet side by side; default 1)")
 
     i = sub.add_parser("inspect", help="what a Go binary says about itself")
     i.add_argument("paths", nargs="+", metavar="BIN", help="Go binaries (ELF, PE, Mach-O) or directories to walk")
@@ -77,7 +79,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from pipeline import verify_cmd
 
         return verify_cmd.run(config=args.config, artifact=args.artifact, junit=args.junit,
-                              evidence=args.evidence, only=args.only,
+                              evidence=args.evidence, only=args.only, jobs=args.jobs,
                               verbosity=args.verbosity)
     if args.command == "evidence":
         return _evidence_verify(args.bundle)

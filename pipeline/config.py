@@ -23,6 +23,7 @@ STAGES = ("toolchain", "modules", "build", "test", "binary", "vulns", "gdb", "tr
 
 @dataclass(frozen=True)
 class AppConfig:
+    name: str = ""  # names the app in a fleet ([[app]] entries); default: the binary name
     dir: str = "."
     packages: tuple[str, ...] = ("./...",)
     modfile: str = ""
@@ -179,6 +180,7 @@ class Config:
     gdb: tuple[GdbCheckConfig, ...] = ()
     trace: tuple[TraceCheckConfig, ...] = ()
     artifact: Path | None = None  # a shipped binary to compare (command line only)
+    grouped: bool = False  # one of several [[app]] entries: results go under <report.dir>/apps/<name>
 
     # Derived paths -------------------------------------------------------
     @property
@@ -222,8 +224,19 @@ class Config:
         return (self.base_dir / self.fix.waivers).resolve() if self.fix.waivers else None
 
     @property
-    def reports_dir(self) -> Path:
+    def run_reports_dir(self) -> Path:
+        """The run's report directory: the fleet's JUnit, summary and HTML page go here."""
         return (self.base_dir / self.report.dir).resolve()
+
+    @property
+    def reports_dir(self) -> Path:
+        """This app's report directory (the run's own unless the app is one of several)."""
+        root = self.run_reports_dir
+        return root / "apps" / self.app_name if self.grouped else root
+
+    @property
+    def app_name(self) -> str:
+        return self.app.name or self.binary_name
 
     @property
     def stages_dir(self) -> Path:
@@ -231,9 +244,16 @@ class Config:
 
     @property
     def junit_path(self) -> Path:
-        if self.report.junit:
+        if self.report.junit and not self.grouped:
             return (self.base_dir / self.report.junit).resolve()
         return self.reports_dir / "junit.xml"
+
+    @property
+    def run_junit_path(self) -> Path:
+        """Where the run's JUnit goes: report.junit, else <report.dir>/junit.xml."""
+        if self.report.junit:
+            return (self.base_dir / self.report.junit).resolve()
+        return self.run_reports_dir / "junit.xml"
 
     @property
     def binary_name(self) -> str:
@@ -411,7 +431,13 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"{f}: {cfg.gomod_path} does not exist; app.dir must be a Go module root.")
 
 
-def parse(text: str, path: Path) -> Config:
+# Sections an [[app]] entry may override for that app alone (tables merge key by
+# key over the top-level section; [[gdb]]/[[trace]] lists replace the top-level ones).
+APP_OVERRIDES = ("toolchain", "modules", "build", "test", "fix", "timeouts", "race", "gdb", "trace")
+
+
+def parse_all(text: str, path: Path) -> tuple[Config, ...]:
+    """Every app of a config: one for an [app] table, one per [[app]] entry of a fleet."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -424,16 +450,69 @@ def parse(text: str, path: Path) -> Config:
     for required in ("app", "toolchain"):
         if required not in data:
             raise ConfigError(f"{path}: the [{required}] section is required.")
+    apps = data["app"]
+    if isinstance(apps, dict):
+        return (_one(data, path),)
+    if not isinstance(apps, list) or not apps or not all(isinstance(a, dict) for a in apps):
+        raise ConfigError(f"{path}: [app] must be one table, or [[app]] tables (one per app of a fleet).")
+    grouped = len(apps) > 1
+    cfgs = tuple(_one(_app_data(data, entry, i, path), path, grouped=grouped)
+                 for i, entry in enumerate(apps))
+    seen: dict[str, int] = {}
+    for i, cfg in enumerate(cfgs):
+        name = cfg.app_name
+        if grouped and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+            raise ConfigError(f"{path}: [[app]] #{i + 1}: name {name!r} must be letters, digits, '.', '_' or '-' "
+                              "(it names the app's report directory).")
+        if name in seen:
+            raise ConfigError(f"{path}: [[app]] #{i + 1} and #{seen[name] + 1} are both named {name!r}; "
+                              "give each app a unique name = \"...\".")
+        seen[name] = i
+    return cfgs
+
+
+def _app_data(data: dict[str, Any], entry: dict[str, Any], index: int, path: Path) -> dict[str, Any]:
+    """The config data of one [[app]] entry: top-level sections with the entry's overrides."""
+    allowed = {f.name for f in dataclasses.fields(AppConfig)}
+    unknown = sorted(set(entry) - allowed - set(APP_OVERRIDES))
+    if unknown:
+        raise ConfigError(f"{path}: [[app]] #{index + 1}: unknown key {unknown[0]!r}; an app has "
+                          f"{', '.join(sorted(allowed))} and may override {', '.join(APP_OVERRIDES)}.")
+    merged = dict(data)
+    merged["app"] = {k: v for k, v in entry.items() if k not in APP_OVERRIDES}
+    for key in APP_OVERRIDES:
+        if key not in entry:
+            continue
+        value = entry[key]
+        if key in ("gdb", "trace"):
+            merged[key] = value
+        elif not isinstance(value, dict):
+            raise ConfigError(f"{path}: [[app]] #{index + 1}: {key} must be a table ([app.{key}]).")
+        else:
+            base = data.get(key, {})
+            merged[key] = {**(base if isinstance(base, dict) else {}), **value}
+    return merged
+
+
+def _one(data: dict[str, Any], path: Path, grouped: bool = False) -> Config:
     sections = {name: _section(cls, data[name], name, path) for name, cls in _SECTIONS.items() if name in data}
     gdb = _gdb_checks(data["gdb"], path) if "gdb" in data else ()
     trace = _trace_checks(data["trace"], path) if "trace" in data else ()
-    cfg = Config(path=path, base_dir=path.parent.resolve(), gdb=gdb, trace=trace, **sections)
+    cfg = Config(path=path, base_dir=path.parent.resolve(), gdb=gdb, trace=trace, grouped=grouped, **sections)
     _validate(cfg)
     return cfg
 
 
-def load(path: str | Path | None) -> Config:
-    """Load a config file; None means ./fixproof.toml."""
+def parse(text: str, path: Path) -> Config:
+    """The config of a single-app file (a fleet of [[app]] entries needs parse_all)."""
+    cfgs = parse_all(text, path)
+    if len(cfgs) > 1:
+        raise ConfigError(f"{path} lists {len(cfgs)} apps; this command takes a config with one [app].")
+    return cfgs[0]
+
+
+def load_all(path: str | Path | None) -> tuple[Config, ...]:
+    """Load a config file (None means ./fixproof.toml): one Config per app."""
     p = Path(path) if path is not None else Path("fixproof.toml")
     if not p.exists():
         hint = "pass -c FILE" if path is None else "check the path"
@@ -442,4 +521,12 @@ def load(path: str | Path | None) -> Config:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"cannot read config file {p}: {e}.") from e
-    return parse(text, p.resolve())
+    return parse_all(text, p.resolve())
+
+
+def load(path: str | Path | None) -> Config:
+    """Load a single-app config file; None means ./fixproof.toml."""
+    cfgs = load_all(path)
+    if len(cfgs) > 1:
+        raise ConfigError(f"{cfgs[0].path} lists {len(cfgs)} apps; this command takes a config with one [app].")
+    return cfgs[0]

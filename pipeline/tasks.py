@@ -225,13 +225,24 @@ def _report(cfg: Config, stages: list[str], junit_path: Path) -> bool:
 def _verdict(cfg: Config) -> Any:
     import json
 
-    from doit.exceptions import TaskError, TaskFailed
+    from doit.exceptions import TaskError
 
     path = cfg.reports_dir / "summary.json"
     try:
         summary = json.loads(path.read_text())
     except (OSError, ValueError):
         return TaskError(f"no readable summary at {path}")
+    return _verdict_of(summary)
+
+
+def _fleet_verdict(cfgs: Sequence[Config], stages: list[str], junit_path: Path) -> Any:
+    """The fleet's verdict: every app's results merged into one JUnit file and summary."""
+    return _verdict_of(report.run_fleet([StageContext(c, "report") for c in cfgs], stages, junit_path))
+
+
+def _verdict_of(summary: dict) -> Any:
+    from doit.exceptions import TaskError, TaskFailed
+
     report.print_summary(summary)
     code = summary["exit_code"]
     if code == 0:
@@ -244,7 +255,7 @@ def _verdict(cfg: Config) -> Any:
 def doit_config(cfg: Config) -> dict[str, Any]:
     return {
         "default_tasks": ["verify"],
-        "dep_file": str(cfg.reports_dir / ".doit.db"),
+        "dep_file": str(cfg.run_reports_dir / ".doit.db"),
         "backend": "json",
         "verbosity": 2,
         "reporter": DoitReporter,  # doit's task events -> the run's progress display
@@ -259,6 +270,38 @@ def namespace(cfg: Config, only: Sequence[str] | None = None, junit: Path | None
     for name, d in dicts.items():
         ns[f"task_{name}"] = _creator(name, d)
     return ns
+
+
+def fleet_namespace(cfgs: Sequence[Config], only: Sequence[str] | None = None,
+                    junit: Path | None = None) -> dict[str, Any]:
+    """Task creators for a config's apps. One app: :func:`namespace`. Several: each
+    stage (and report) is a task group with one subtask per app (``build:svc-a``),
+    so ``doit -n N`` runs independent apps side by side, and ``verify`` merges
+    every app's results into the run's JUnit file and summary, grouped by app."""
+    if len(cfgs) == 1:
+        return namespace(cfgs[0], only=only, junit=junit)
+    stages = closure(only) if only else list(STAGES)
+    per_app = {c.app_name: task_dicts(c, stages, c.junit_path) for c in cfgs}
+    ns: dict[str, Any] = {"DOIT_CONFIG": doit_config(cfgs[0])}
+    for name in [*stages, "report"]:
+        ns[f"task_{name}"] = _group_creator(name, {app: d[name] for app, d in per_app.items()})
+    verify = {
+        "doc": DOCS["verify"],
+        "actions": [(_fleet_verdict, [tuple(cfgs), list(stages), junit or cfgs[0].run_junit_path])],
+        "task_dep": ["report"],
+        "verbosity": 2,
+    }
+    ns["task_verify"] = _creator("verify", verify)
+    return ns
+
+
+def _group_creator(name: str, by_app: dict[str, dict[str, Any]]) -> Callable[[], Iterable[dict[str, Any]]]:
+    def create() -> Iterable[dict[str, Any]]:
+        for app, d in by_app.items():
+            yield {**d, "name": app, "doc": f"{app}: {d['doc']}"}
+    create.__name__ = f"task_{name}"
+    create.__doc__ = DOCS[name]
+    return create
 
 
 def _creator(name: str, d: dict[str, Any]) -> Callable[[], dict[str, Any]]:
