@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("-c", "--config", default=None, help="config file (default: ./fixproof.toml, else the embedded default)")
     v.add_argument("--artifact", default=None, help="shipped binary to compare with the clean rebuild")
     v.add_argument("--junit", default=None, help="where to write the JUnit XML (default: <reports>/junit.xml)")
-    v.add_argument("--evidence", default=None, help="directory for the evidence bundle")
+    v.add_argument("--evidence", default=None, help="directory for the evidence bundle (default: <reports>/evidence)")
     v.add_argument("--only", nargs="+", default=None, metavar="STAGE", help="run only these stages (and what they need)")
     v.add_argument("-n", "--jobs", type=int, default=1, metavar="N",
                    help="run up to N independent tasks at once (apps of a fleet side by side; default 1)")
@@ -60,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evidence", help="work with evidence bundles")
     esub = e.add_subparsers(dest="evidence_command", required=True, parser_class=_Parser)
     ev = esub.add_parser("verify", help="re-hash a bundle against its manifest")
-    ev.add_argument("bundle", metavar="DIR", help="an evidence bundle written by verify --evidence")
+    ev.add_argument("bundle", metavar="DIR", help="an evidence bundle written by fixproof verify")
+    ev.add_argument("--public-key", default=None, metavar="PEM",
+                    help="Ed25519 public key the bundle must be signed with (proves who signed)")
     return p
 
 
@@ -82,29 +84,38 @@ def _dispatch(args: argparse.Namespace) -> int:
                               evidence=args.evidence, only=args.only, jobs=args.jobs,
                               verbosity=args.verbosity)
     if args.command == "evidence":
-        return _evidence_verify(args.bundle)
+        return _evidence_verify(args.bundle, args.public_key)
     raise AssertionError(args.command)
 
 
-def _evidence_verify(bundle: str) -> int:
-    """Exit 0 when every file matches the manifest, 1 listing each file added, removed or changed."""
+def _evidence_verify(bundle: str, public_key: str | None = None) -> int:
+    """Exit 0 when every file matches manifest.json (and the signature holds), 1 listing each file added,
+    removed or changed and any signature problem; 2 for a bad --public-key file."""
     from pathlib import Path
 
     from pipeline.errors import EXIT_FAILED, UsageError
-    from pipeline.report.evidence import MANIFEST, verify_bundle
+    from pipeline.report.evidence import MANIFEST_JSON, check_bundle, load_public_key
 
     root = Path(bundle)
+    key = load_public_key(Path(public_key)) if public_key else None
     if not root.is_dir():
-        raise UsageError(f"{bundle} is not a directory; give the bundle written by `fixproof verify --evidence DIR`.")
-    problems = verify_bundle(root)
-    for line in problems:
+        raise UsageError(f"{bundle} is not a directory; give the bundle written by `fixproof verify`.")
+    result = check_bundle(root, key)
+    for line in result.problems:
         sys.stdout.write(f"{root}/{line}\n")
-    if problems:
-        sys.stderr.write(f"fixproof: evidence bundle {root} does not match its {MANIFEST}: "
-                         f"{len(problems)} problem(s).\n")
+    if result.problems:
+        sys.stderr.write(f"fixproof: evidence bundle {root} does not match its {MANIFEST_JSON}: "
+                         f"{len(result.problems)} problem(s).\n")
         return EXIT_FAILED
-    n = sum(1 for line in (root / MANIFEST).read_text().splitlines() if line.strip())
-    sys.stdout.write(f"{root}: intact ({n} files match {MANIFEST})\n")
+    sys.stdout.write(f"{root}: intact ({result.files} files match {MANIFEST_JSON}); "
+                     f"evidence digest sha256:{result.evidence_digest}\n")
+    if result.signature == "checked":
+        sys.stdout.write(f"{root}: signature valid, signed by {result.signer} (the key given with --public-key)\n")
+    elif result.signature == "embedded":
+        sys.stdout.write(f"{root}: signed, but the signer was not checked: the signature matches the public key "
+                         f"recorded in the bundle ({result.signer}); pass --public-key PEM to prove who signed\n")
+    else:
+        sys.stdout.write(f"{root}: not signed\n")
     return 0
 
 

@@ -93,6 +93,11 @@ class DockerConfig:
 
 
 @dataclass(frozen=True)
+class EvidenceConfig:
+    signing_key: str = ""  # Ed25519 private key (PEM) that signs manifest.json; "": not signed
+
+
+@dataclass(frozen=True)
 class RaceConfig:
     """Stage race: a -race build of the app exercised with `run`, and `go test -race` of `test_packages`."""
 
@@ -177,6 +182,7 @@ class Config:
     timeouts: TimeoutsConfig = TimeoutsConfig()
     docker: DockerConfig = DockerConfig()
     race: RaceConfig = RaceConfig()
+    evidence: EvidenceConfig = EvidenceConfig()
     gdb: tuple[GdbCheckConfig, ...] = ()
     trace: tuple[TraceCheckConfig, ...] = ()
     artifact: Path | None = None  # a shipped binary to compare (command line only)
@@ -222,6 +228,10 @@ class Config:
     @property
     def waivers_path(self) -> Path | None:
         return (self.base_dir / self.fix.waivers).resolve() if self.fix.waivers else None
+
+    @property
+    def signing_key_path(self) -> Path | None:
+        return (self.base_dir / self.evidence.signing_key).resolve() if self.evidence.signing_key else None
 
     @property
     def run_reports_dir(self) -> Path:
@@ -278,6 +288,7 @@ _SECTIONS = {
     "timeouts": TimeoutsConfig,
     "docker": DockerConfig,
     "race": RaceConfig,
+    "evidence": EvidenceConfig,
 }
 
 
@@ -399,6 +410,19 @@ def _gdb_checks(data: Any, file: Path) -> tuple[GdbCheckConfig, ...]:
     return checks
 
 
+def _check_signing_key(f: Path, key: Path) -> None:
+    """evidence.signing_key must be a readable Ed25519 private key, found now rather than after the run."""
+    from pipeline.report.evidence import EvidenceKeyError, load_private_key
+
+    if not key.is_file():
+        raise ConfigError(f"{f}: evidence.signing_key {key} does not exist; give an Ed25519 private key "
+                          "(openssl genpkey -algorithm ed25519 -out key.pem) or remove the key.")
+    try:
+        load_private_key(key)
+    except EvidenceKeyError as e:
+        raise ConfigError(f"{f}: evidence.signing_key: {e}") from e
+
+
 def _validate(cfg: Config) -> None:
     f = cfg.path
     if not cfg.toolchain.go:
@@ -425,6 +449,8 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"{f}: modules.ca_bundle {ca} is not a file.")
     if cfg.waivers_path is not None and not cfg.waivers_path.is_file():
         raise ConfigError(f"{f}: fix.waivers {cfg.waivers_path} does not exist.")
+    if cfg.signing_key_path is not None:
+        _check_signing_key(f, cfg.signing_key_path)
     if not cfg.app_dir.is_dir():
         raise ConfigError(f"{f}: app.dir {cfg.app_dir} does not exist; point it at the Go module root.")
     if not cfg.gomod_path.is_file():

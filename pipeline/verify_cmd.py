@@ -58,58 +58,168 @@ def _run(config: str | None, artifact: str | None, junit: str | None, evidence: 
     except (OSError, ValueError):
         sys.stderr.write(f"fixproof: the run ended (doit exit code {doit_code}) without a summary at {summary_path}.\n")
         return EXIT_INFRA
-    if evidence:
-        for cfg in cfgs:
-            app_summary = summary if len(cfgs) == 1 else json.loads((cfg.reports_dir / "summary.json").read_text())
-            _bundle(cfg, Path(evidence) if len(cfgs) == 1 else Path(evidence) / cfg.app_name, app_summary)
+    for cfg in cfgs:  # every run leaves its evidence: --evidence DIR, else <reports>/evidence
+        app_summary = summary if len(cfgs) == 1 else json.loads((cfg.reports_dir / "summary.json").read_text())
+        _bundle(cfg, _evidence_dir(cfg, evidence, len(cfgs)), app_summary)
     return int(summary["exit_code"])
 
 
+def _evidence_dir(cfg, evidence: str | None, apps: int) -> Path:
+    """--evidence DIR (one subdirectory per app of a fleet), else <reports>/evidence."""
+    if evidence is None:
+        return cfg.reports_dir / "evidence"
+    return Path(evidence) if apps == 1 else Path(evidence) / cfg.app_name
+
+
+# What fixproof runs on (pyproject.toml); versions of these go into the evidence.
+_DEPENDENCIES = ("doit", "docker", "pygdbmi", "pyelftools", "junit-xml", "requests", "rich", "cryptography")
+
+
 def _bundle(cfg, dest: Path, summary: dict) -> None:
+    """Write this run's evidence bundle to ``dest`` and print its evidence digest."""
     import platform
 
     from pipeline import __version__
-    from pipeline.report.evidence import write_bundle
+    from pipeline.report.evidence import load_private_key, source_tree, write_bundle
     from pipeline.results import StageResult
+    from pipeline.stages.common import StageContext, app_files
 
+    ran = list(summary.get("stages") or {})  # this run's stages: older results of others are not its evidence
+    results: dict[str, StageResult] = {}
+    for s in ran:
+        try:
+            results[s] = StageResult.read(cfg.stages_dir / f"{s}.json")
+        except (OSError, ValueError, KeyError):
+            pass  # the report stage already turned an unreadable result into an error check
     inputs = {"config/" + cfg.path.name: cfg.path, "app/" + cfg.gomod_path.name: cfg.gomod_path}
     if cfg.gosum_path.exists():
         inputs["app/" + cfg.gosum_path.name] = cfg.gosum_path
-    reports = sorted(cfg.stages_dir.glob("*.json")) + [Path(summary["junit"]), cfg.reports_dir / "summary.json"]
-    reports += sorted((cfg.reports_dir / "gdb").glob("*.mi.log"))  # gdb MI transcripts, one per check
+    reports = [cfg.stages_dir / f"{s}.json" for s in ran] + [Path(summary["junit"]), cfg.reports_dir / "summary.json"]
+    if "gdb" in ran:
+        reports += sorted((cfg.reports_dir / "gdb").glob("*.mi.log"))  # gdb MI transcripts, one per check
     reports += [cfg.reports_dir / "fixproof.openvex.json", cfg.reports_dir / "fixproof.sarif"]
     reports += [cfg.reports_dir / "index.html"]
+    logs = {f"trace/{p.name}": p for p in sorted((cfg.reports_dir / "trace").glob("*.json"))} if "trace" in ran else {}
     images: dict = {}
-    tc = cfg.stages_dir / "toolchain.json"
-    if tc.exists():
-        image = StageResult.read(tc).facts.get("image")
-        if image:
-            images[image["ref"]] = {"id": image["id"], "source": image["source"],
-                                    "repo_digests": ",".join(image["repo_digests"]),
-                                    **{k: str(v) for k, v in image.get("labels", {}).items()}}
-    gdb = cfg.stages_dir / "gdb.json"
-    if gdb.exists():
-        probe = StageResult.read(gdb).facts.get("probe_image")
+    facts = {s: r.facts for s, r in results.items()}
+    image = facts.get("toolchain", {}).get("image")
+    if image:
+        images[image["ref"]] = {"id": image["id"], "source": image["source"],
+                                "repo_digests": ",".join(image["repo_digests"]),
+                                **{k: str(v) for k, v in image.get("labels", {}).items()}}
+    for s in ("gdb", "trace"):
+        probe = facts.get(s, {}).get("probe_image")
         if probe:
             images[probe["ref"]] = {"id": probe["id"], "source": probe["source"],
+                                    "repo_digests": ",".join(probe.get("repo_digests") or ()),
                                     **{k: str(v) for k, v in probe.get("labels", {}).items()}}
-    build = cfg.stages_dir / "build.json"
-    if build.exists():
-        binpath = StageResult.read(build).facts.get("binary")
-        if binpath and Path(binpath).exists():
-            inputs["bin/" + Path(binpath).name] = Path(binpath)
-    tools = {"fixproof": __version__, "python": platform.python_version()}
-    for mod in ("doit", "docker", "pyelftools", "junit_xml", "requests"):
-        tools[mod] = _dist_version(mod)
-    write_bundle(dest, inputs=inputs, reports=[r for r in reports if r.exists()], tools=tools, images=images)
-    sys.stderr.write(f"fixproof: evidence bundle written to {dest} (check it with `sha256sum -c MANIFEST.sha256`).\n")
+    binary: dict = {"path": None, "sha256": None, "note": "the build stage did not run or built nothing"}
+    binpath = facts.get("build", {}).get("binary")
+    if binpath and Path(binpath).is_file():
+        inputs["bin/" + Path(binpath).name] = Path(binpath)
+        binary = {"path": "inputs/bin/" + Path(binpath).name, "sha256": facts["build"].get("sha256")}
+    tree, listing = source_tree(cfg.app_dir, app_files(cfg))
+    source = {
+        "tree_sha256": tree,
+        "how": "sha256 of the lines \"<sha256>  <path>\\n\" of every file of the app (paths relative to "
+               "the module root, sorted, hidden files and the reports directory left out): the listing below",
+        "files": {rel: sha for sha, rel in (line.split("  ", 1) for line in listing.splitlines())},
+        "git": _git_state(cfg.app_dir),
+    }
+    toolchain = facts.get("toolchain", {})
+    environment = {
+        "docker_engine": _engine_version(),
+        "go": {"version": toolchain.get("go_version", "not recorded"), "goos": toolchain.get("goos", ""),
+               "goarch": toolchain.get("goarch", ""), "pin": toolchain.get("pin", "")},
+        "probe_tools": _probe_tools(facts),
+        "binary": binary,
+        "stages": ran,
+    }
+    tools = {"fixproof": __version__, "python": platform.python_version(),
+             **{name: _dist_version(name) for name in _dependencies()}}
+    key = load_private_key(cfg.signing_key_path) if cfg.signing_key_path else None
+    roots = {"$REPORTS": cfg.reports_dir, "$RUN_REPORTS": getattr(cfg, "run_reports_dir", cfg.reports_dir),
+             "$APP": cfg.app_dir, "$CONFIG_DIR": cfg.base_dir, "$SRC": StageContext(cfg, "report").vcs_root}
+    written = write_bundle(dest, inputs=inputs, reports=[r for r in reports if r.exists()], tools=tools,
+                           images=images, logs=logs, documents={"source.json": source}, environment=environment,
+                           roots=roots, signing_key=key)
+    signed = f", signed by {written.signer}" if written.signer else ""
+    sys.stderr.write(f"fixproof: evidence bundle written to {dest}{signed}; evidence digest "
+                     f"sha256:{written.evidence_digest} (check it with `fixproof evidence verify {dest}`).\n")
+
+
+def _git_state(app_dir: Path) -> dict:
+    """HEAD and the dirty flag of the work tree holding the app (what go stamps as vcs.revision/modified)."""
+    from pipeline.engine.proc import call
+    from pipeline.errors import ToolError
+
+    try:
+        head = call(["git", "-C", str(app_dir), "rev-parse", "HEAD"], timeout=30, check=False)
+        if head.returncode != 0:
+            return {"head": None, "dirty": None, "note": "not in a git work tree (or no commit yet)"}
+        status = call(["git", "-C", str(app_dir), "status", "--porcelain"], timeout=120, check=False)
+    except ToolError as e:
+        return {"head": None, "dirty": None, "note": str(e)}
+    dirty = bool(status.stdout.strip()) if status.returncode == 0 else None
+    return {"head": head.stdout.strip(), "dirty": dirty}
+
+
+def _engine_version() -> dict:
+    """The Docker Engine's own version record (the SDK's client.version()), or why it is missing."""
+    import requests
+    from docker.errors import DockerException
+
+    from pipeline.engine.docker import connect
+    from pipeline.errors import EngineError
+
+    try:
+        client = connect(timeout=30)
+    except EngineError as e:
+        return {"error": str(e)}
+    try:
+        v = client.version()
+    except (DockerException, requests.RequestException) as e:
+        return {"error": f"the Docker Engine did not say its version: {e}"}
+    finally:
+        client.close()
+    keep = ("Version", "ApiVersion", "MinAPIVersion", "GitCommit", "GoVersion", "Os", "Arch", "KernelVersion")
+    out = {k: str(v[k]) for k in keep if k in v}
+    if isinstance(v.get("Platform"), dict) and v["Platform"].get("Name"):
+        out["Platform"] = str(v["Platform"]["Name"])
+    return out
+
+
+def _probe_tools(facts: dict) -> dict:
+    """gdb and bpftrace versions in the probe image, where the gdb and trace stages recorded them."""
+    out = {}
+    for tool, stage in (("gdb", "gdb"), ("bpftrace", "trace")):
+        if stage not in facts:
+            out[tool] = f"not recorded (the {stage} stage did not run)"
+            continue
+        f = facts[stage]
+        version = f.get(f"{tool}_version") or (f.get("probe_image") or {}).get(f"{tool}_version")
+        out[tool] = str(version) if version else f"not recorded (the {stage} stage does not record it)"
+    return out
+
+
+def _dependencies() -> list[str]:
+    """fixproof's Python dependencies: its installed metadata, and the known list."""
+    import re
+    from importlib import metadata
+
+    try:
+        reqs = metadata.requires("fixproof") or []
+    except metadata.PackageNotFoundError:
+        reqs = []
+    names = {m.group(0).lower() for r in reqs if "extra ==" not in r
+             for m in [re.match(r"[A-Za-z0-9][A-Za-z0-9_.-]*", r)] if m}
+    return sorted(names | set(_DEPENDENCIES))
 
 
 def _dist_version(name: str) -> str:
     from importlib import metadata
 
-    dist = {"junit_xml": "junit-xml", "pyelftools": "pyelftools"}.get(name, name)
     try:
-        return metadata.version(dist)
+        return metadata.version(name)
     except metadata.PackageNotFoundError:
-        return "unknown"
+        return "not installed"

@@ -1,46 +1,97 @@
-"""Evidence bundle: sha256sum -c must agree with verify_bundle."""
+"""Evidence bundle: manifests, tamper detection, the evidence digest's normaliser, signatures.
+
+No Docker here; tests/test_verify_cmd.py runs the real pipeline twice for reproducibility.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from pipeline.report.evidence import MANIFEST, VERSIONS, EvidenceError, verify_bundle, write_bundle
+from conftest import EXAMPLE, ROOT, write_config
+from pipeline.report.evidence import (
+    MANIFEST, MANIFEST_JSON, SIGNATURE, VERSIONS, EvidenceError, EvidenceKeyError, check_bundle, load_private_key,
+    load_public_key, normalise, source_tree, verify_bundle, write_bundle,
+)
+
+JUNIT = """<?xml version="1.0" encoding="utf-8"?>
+<testsuites errors="0" failures="0" tests="2" time="{t}">
+  <testsuite name="fixproof.build" tests="2" time="{t}" timestamp="{stamp}" hostname="{host}">
+    <properties><property name="fixproof.config" value="{root}/fixproof.toml"/></properties>
+    <testcase name="go build" classname="build" time="{t}"><system-out>built in {root}/reports/build</system-out></testcase>
+    <testcase name="TestFix" classname="example.com/fixdemo" time="{t}"><system-out>--- PASS: TestFix ({t}s)
+ok  	example.com/fixdemo	{t}s</system-out></testcase>
+  </testsuite>
+</testsuites>
+"""
+
+
+def _stage(root: Path, duration: float, status: str = "passed", message: str = "built fixdemo") -> bytes:
+    doc = {"stage": "build", "facts": {"binary": f"{root}/reports/build/fixdemo", "sha256": "ab" * 32},
+           "checks": [{"name": "go build", "status": status, "message": message, "duration_s": duration,
+                       "evidence": {"binary": f"{root}/reports/build/fixdemo", "timestamp": f"2024-01-0{int(duration)}",
+                                    "nested": [{"hostname": f"host-{duration}", "kept": 1}]},
+                       "details": f"--- PASS: TestFix ({duration}s)"}]}
+    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+
+
+def _make_sources(root: Path, *, duration: float = 1.5, host: str = "ci-1", stamp: str = "2024-05-01T10:00:00",
+                  mutate: dict[str, bytes] | None = None) -> dict[str, Path]:
+    """The files of one run rooted at ``root``; only times, durations, host names and ``root`` vary."""
+    (root / "reports" / "stages").mkdir(parents=True)
+    (root / "app").mkdir()
+    files = {
+        "fixproof.toml": f'[app]\ndir = "{root}/app"\n[report]\ndir = "{root}/reports"\n'.encode(),
+        "app/go.mod": b"module example.com/fixdemo\n\ngo 1.22.5\n",
+        "app/go.sum": b"golang.org/x/text v0.3.8 h1:abc=\n",
+        "app/main.go": b"package main\nfunc main() {}\n",
+        "fixdemo": bytes(range(256)) * 64,  # stands in for the built binary
+        "reports/stages/build.json": _stage(root, duration),
+        "reports/stages/gotest.json": b'{"stage": "gotest", "checks": []}\n',
+        "reports/junit.xml": JUNIT.format(t=duration, stamp=stamp, host=host, root=root).encode(),
+        "reports/index.html": f"<html>took {duration} s on {host}</html>\n".encode(),
+        "reports/trace/goroutines.json": b'{"maps": {"created": 10, "exited": 10}}\n',
+    }
+    files.update(mutate or {})
+    out = {}
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+        out[rel] = root / rel
+    (root / "fixdemo").chmod(0o755)
+    return out
 
 
 @pytest.fixture
 def sources(tmp_path: Path) -> dict[str, Path]:
-    src = tmp_path / "src"
-    (src / "stages").mkdir(parents=True)
-    files = {
-        "fixproof.toml": b'[app]\ndir = "examples/fixdemo"\n',
-        "go.mod": b"module example.com/fixdemo\n\ngo 1.22.5\n",
-        "go.sum": b"golang.org/x/text v0.3.8 h1:abc=\n",
-        "fixdemo": bytes(range(256)) * 64,  # stands in for the built binary
-        "stages/build.json": b'{"stage": "build", "checks": []}\n',
-        "stages/gotest.json": b'{"stage": "gotest", "checks": []}\n',
-        "junit.xml": b'<?xml version="1.0"?><testsuites/>\n',
-    }
-    out = {}
-    for rel, data in files.items():
-        (src / rel).write_bytes(data)
-        out[rel] = src / rel
-    (src / "fixdemo").chmod(0o755)
-    return out
+    return _make_sources(tmp_path / "src")
 
 
-def _bundle(dest: Path, s: dict[str, Path]) -> Path:
+def _bundle(dest: Path, s: dict[str, Path], key=None, root: Path | None = None):
+    root = root or s["fixproof.toml"].parent
     return write_bundle(
         dest,
-        inputs={"fixproof.toml": s["fixproof.toml"], "go.mod": s["go.mod"], "go.sum": s["go.sum"],
+        inputs={"fixproof.toml": s["fixproof.toml"], "go.mod": s["app/go.mod"], "go.sum": s["app/go.sum"],
                 "bin/fixdemo": s["fixdemo"]},
-        reports=[s["stages/build.json"], s["stages/gotest.json"], s["junit.xml"]],
+        reports=[s["reports/stages/build.json"], s["reports/stages/gotest.json"], s["reports/junit.xml"],
+                 s["reports/index.html"]],
+        logs={"trace/goroutines.json": s["reports/trace/goroutines.json"]},
+        documents={"source.json": {"tree_sha256": source_tree(root / "app", sorted((root / "app").iterdir()))[0]}},
         tools={"go": "go1.22.5", "fixproof": "0.1.0"},
         images={"golang:1.22.5-bookworm": {"id": "sha256:" + "1" * 64, "source": "local stand-in"}},
+        environment={"docker_engine": {"Version": "27.0.0"}},
+        roots={"$REPORTS": root / "reports", "$APP": root / "app", "$CONFIG_DIR": root},
+        signing_key=key,
     )
 
 
@@ -51,60 +102,159 @@ def _sha256sum_check(bundle: Path) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=60)
 
 
-def test_bundle_layout_and_manifest(tmp_path: Path, sources: dict[str, Path]) -> None:
-    bundle = _bundle(tmp_path / "evidence", sources)
-    assert bundle == tmp_path / "evidence"
-    files = sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file())
-    assert files == sorted([
-        MANIFEST, VERSIONS, "inputs/fixproof.toml", "inputs/go.mod", "inputs/go.sum",
-        "inputs/bin/fixdemo", "reports/build.json", "reports/gotest.json", "reports/junit.xml",
+def _files(bundle: Path) -> list[str]:
+    return sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file())
+
+
+def _flip_one_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def _key(tmp_path: Path, name: str = "key") -> tuple[ed25519.Ed25519PrivateKey, Path, Path]:
+    key = ed25519.Ed25519PrivateKey.generate()
+    priv = tmp_path / f"{name}.pem"
+    pub = tmp_path / f"{name}.pub.pem"
+    priv.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    pub.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                  serialization.PublicFormat.SubjectPublicKeyInfo))
+    return key, priv, pub
+
+
+# --- layout and manifests ------------------------------------------------------------------------
+
+
+def test_bundle_layout_and_manifests(tmp_path: Path, sources: dict[str, Path]) -> None:
+    written = _bundle(tmp_path / "evidence", sources)
+    bundle = written.path
+    assert bundle == tmp_path / "evidence" and written.signer == ""
+    content = sorted([
+        VERSIONS, "inputs/fixproof.toml", "inputs/go.mod", "inputs/go.sum", "inputs/bin/fixdemo",
+        "inputs/source.json", "reports/build.json", "reports/gotest.json", "reports/junit.xml",
+        "reports/index.html", "logs/trace/goroutines.json",
     ])
+    assert _files(bundle) == sorted([*content, MANIFEST, MANIFEST_JSON])
     assert (bundle / "inputs/bin/fixdemo").read_bytes() == sources["fixdemo"].read_bytes()
     assert (bundle / "inputs/bin/fixdemo").stat().st_mode & 0o111
 
     lines = (bundle / MANIFEST).read_text().splitlines()
     rels = [line.split("  ", 1)[1] for line in lines]
-    assert rels == sorted(rels)
-    assert MANIFEST not in rels and VERSIONS in rels
-    assert all(len(line.split("  ", 1)[0]) == 64 for line in lines)
+    assert rels == content  # sorted, and neither manifest nor the signature
+    manifest = json.loads((bundle / MANIFEST_JSON).read_text())
+    assert sorted(manifest["files"]) == sorted([*content, MANIFEST])  # manifest.json pins MANIFEST.sha256 too
+    for rel, entry in manifest["files"].items():
+        data = (bundle / rel).read_bytes()
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest() and entry["size"] == len(data)
+    assert manifest["evidence_digest"]["sha256"] == written.evidence_digest
+    assert manifest["signature"] is None
+    assert written.files == len(manifest["files"])
 
     versions = json.loads((bundle / VERSIONS).read_text())
     assert versions["tools"] == {"go": "go1.22.5", "fixproof": "0.1.0"}
+    assert versions["docker_engine"] == {"Version": "27.0.0"}
     assert versions["images"]["golang:1.22.5-bookworm"]["id"].startswith("sha256:")
-    assert versions["sources"]["inputs/go.mod"] == str(sources["go.mod"].resolve())
+    assert versions["sources"]["inputs/go.mod"] == str(sources["app/go.mod"].resolve())
 
-    assert verify_bundle(bundle) == []
+    result = check_bundle(bundle)
+    assert result.problems == () and result.signature == "unsigned"
+    assert result.evidence_digest == written.evidence_digest
     proc = _sha256sum_check(bundle)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_tampering_is_caught_by_both(tmp_path: Path, sources: dict[str, Path]) -> None:
-    bundle = _bundle(tmp_path / "evidence", sources)
-    binary = bundle / "inputs/bin/fixdemo"
-    binary.write_bytes(binary.read_bytes() + b"\x00")
+def test_source_tree_digest_is_the_sha256sum_listing(tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    (app / "sub").mkdir(parents=True)
+    (app / "b.go").write_text("package b\n")
+    (app / "sub" / "a.go").write_text("package a\n")
+    digest, listing = source_tree(app, [app / "sub" / "a.go", app / "b.go"])
+    assert [line.split("  ")[1] for line in listing.splitlines()] == ["b.go", "sub/a.go"]
+    assert digest == hashlib.sha256(listing.encode()).hexdigest()
+    if shutil.which("sha256sum"):
+        (tmp_path / "listing").write_text(listing)
+        assert subprocess.run(["sha256sum", "-c", str(tmp_path / "listing")], cwd=app, capture_output=True,
+                              timeout=60).returncode == 0
+    (app / "sub" / "a.go").write_text("package a // changed\n")
+    assert source_tree(app, [app / "sub" / "a.go", app / "b.go"])[0] != digest
+    (app / "sub" / "a.go").write_text("package a\n")
+    (app / "sub" / "a.go").rename(app / "sub" / "c.go")  # same content, another name
+    assert source_tree(app, [app / "sub" / "c.go", app / "b.go"])[0] != digest
 
+
+# --- tampering -----------------------------------------------------------------------------------
+
+
+CONTENT = ["inputs/bin/fixdemo", "inputs/fixproof.toml", "inputs/go.mod", "inputs/go.sum", "inputs/source.json",
+           "reports/build.json", "reports/gotest.json", "reports/junit.xml", "reports/index.html",
+           "logs/trace/goroutines.json", VERSIONS, MANIFEST]
+
+
+@pytest.mark.parametrize("rel", CONTENT)
+def test_one_byte_changed_in_any_file_is_caught(tmp_path: Path, sources: dict[str, Path], rel: str) -> None:
+    bundle = _bundle(tmp_path / "evidence", sources).path
+    _flip_one_byte(bundle / rel)
+    problems = verify_bundle(bundle)
+    assert len(problems) == 1 and problems[0].startswith(f"{rel}: sha256 mismatch"), problems
+    if rel != MANIFEST:
+        proc = _sha256sum_check(bundle)
+        assert proc.returncode != 0 and f"{rel}: FAILED" in proc.stdout
+
+
+@pytest.mark.parametrize("where", ["a file's hash", "the digest", "a description", "whitespace"])
+def test_edited_manifest_json_is_caught(tmp_path: Path, sources: dict[str, Path], where: str) -> None:
+    bundle = _bundle(tmp_path / "evidence", sources).path
+    path = bundle / MANIFEST_JSON
+    doc = json.loads(path.read_text())
+    if where == "a file's hash":
+        doc["files"]["inputs/go.sum"]["sha256"] = "0" * 64
+    elif where == "the digest":
+        doc["evidence_digest"]["sha256"] = "0" * 64
+    elif where == "a description":
+        doc["evidence_digest"]["covers"] = "nothing"
+    text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    path.write_text(text if where != "whitespace" else text.replace("\n", "\r\n", 1))
+    problems = verify_bundle(bundle)
+    if where == "a file's hash":
+        assert problems == [f"inputs/go.sum: sha256 mismatch (manifest {'0' * 64}, "
+                            f"file {hashlib.sha256(sources['app/go.sum'].read_bytes()).hexdigest()})"]
+    elif where == "the digest":
+        assert len(problems) == 1 and "evidence digest" in problems[0]
+    elif where == "a description":
+        assert problems == []  # wording nothing checks: only a signature covers every byte (see below)
+    else:
+        assert len(problems) == 1 and "not byte for byte" in problems[0]
+
+
+def test_missing_added_and_broken_manifest(tmp_path: Path, sources: dict[str, Path]) -> None:
+    bundle = _bundle(tmp_path / "evidence", sources).path
+    (bundle / "reports/junit.xml").unlink()
+    (bundle / "inputs/bin/fixdemo").unlink()
+    (bundle / "smuggled.txt").write_text("not listed")
+    (bundle / "logs" / "trace" / "extra.json").write_text("{}")
+    problems = verify_bundle(bundle)
+    assert sorted(problems) == sorted([
+        "inputs/bin/fixdemo: missing",
+        "reports/junit.xml: missing",
+        f"smuggled.txt: not in {MANIFEST} or {MANIFEST_JSON} (added after the bundle was written)",
+        f"logs/trace/extra.json: not in {MANIFEST} or {MANIFEST_JSON} (added after the bundle was written)",
+    ])
     proc = _sha256sum_check(bundle)
     assert proc.returncode != 0
-    assert "inputs/bin/fixdemo: FAILED" in proc.stdout
-    problems = verify_bundle(bundle)
-    assert len(problems) == 1 and problems[0].startswith("inputs/bin/fixdemo: sha256 mismatch")
 
-
-def test_missing_extra_and_broken_manifest(tmp_path: Path, sources: dict[str, Path]) -> None:
-    bundle = _bundle(tmp_path / "evidence", sources)
-    (bundle / "reports/junit.xml").unlink()
-    (bundle / "smuggled.txt").write_text("not listed")
-    with (bundle / MANIFEST).open("a") as f:
-        f.write("garbage line\n")
-        f.write("0" * 64 + "  ../outside\n")
+    doc = json.loads((bundle / MANIFEST_JSON).read_text())
+    doc["files"]["../outside"] = {"sha256": "0" * 64, "size": 1}
+    doc["files"]["reports/bogus"] = {"sha256": "not hex"}
+    (bundle / MANIFEST_JSON).write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
     problems = verify_bundle(bundle)
-    assert "reports/junit.xml: missing" in problems
-    assert "smuggled.txt: not in MANIFEST.sha256" in problems
-    assert any(p.startswith(f"{MANIFEST}:") and "not a sha256sum line" in p for p in problems)
     assert "../outside: path escapes the bundle" in problems
+    assert f"{MANIFEST_JSON}: entry 'reports/bogus' has no sha256" in problems
 
-    (bundle / MANIFEST).unlink()
-    assert verify_bundle(bundle) == [f"{MANIFEST}: missing"]
+    (bundle / MANIFEST_JSON).write_text("{not json")
+    assert len(verify_bundle(bundle)) == 1 and "not valid JSON" in verify_bundle(bundle)[0]
+    (bundle / MANIFEST_JSON).unlink()
+    assert verify_bundle(bundle) == [f"{MANIFEST_JSON}: missing"]
 
 
 def test_rewriting_a_bundle_replaces_it(tmp_path: Path, sources: dict[str, Path]) -> None:
@@ -127,16 +277,18 @@ def test_refuses_to_replace_a_foreign_directory(tmp_path: Path, sources: dict[st
 
 
 def test_missing_input_is_an_evidence_error(tmp_path: Path, sources: dict[str, Path]) -> None:
-    sources["go.sum"].unlink()
+    sources["app/go.sum"].unlink()
     with pytest.raises(EvidenceError, match="go.sum"):
-        _bundle(tmp_path / "evidence", sources)
+        _bundle(tmp_path / "evidence", sources, root=tmp_path / "src")
     assert not (tmp_path / "evidence").exists()
 
 
 @pytest.mark.parametrize("key", ["../escape", "/abs", "a/../b", "", "a//b", "back\\slash"])
 def test_unsafe_input_names_are_refused(tmp_path: Path, sources: dict[str, Path], key: str) -> None:
     with pytest.raises(ValueError):
-        write_bundle(tmp_path / "e", inputs={key: sources["go.mod"]}, reports=[], tools={}, images={})
+        write_bundle(tmp_path / "e", inputs={key: sources["app/go.mod"]}, reports=[], tools={}, images={})
+    with pytest.raises(ValueError):
+        write_bundle(tmp_path / "e", inputs={}, logs={key: sources["app/go.mod"]}, reports=[], tools={}, images={})
 
 
 def test_report_names_must_be_unique(tmp_path: Path, sources: dict[str, Path]) -> None:
@@ -144,5 +296,256 @@ def test_report_names_must_be_unique(tmp_path: Path, sources: dict[str, Path]) -
     other.mkdir()
     (other / "junit.xml").write_text("x")
     with pytest.raises(ValueError, match="junit.xml"):
-        write_bundle(tmp_path / "e", inputs={}, reports=[sources["junit.xml"], other / "junit.xml"],
+        write_bundle(tmp_path / "e", inputs={}, reports=[sources["reports/junit.xml"], other / "junit.xml"],
                      tools={}, images={})
+
+
+# --- the evidence digest -------------------------------------------------------------------------
+
+
+def test_same_run_elsewhere_at_another_time_has_the_same_digest(tmp_path: Path) -> None:
+    a = _bundle(tmp_path / "ea", _make_sources(tmp_path / "run-a", duration=1.5, host="ci-1",
+                                               stamp="2024-05-01T10:00:00"))
+    b = _bundle(tmp_path / "eb", _make_sources(tmp_path / "run-b", duration=7.25, host="laptop",
+                                               stamp="2025-12-31T23:59:59"))
+    ma = json.loads((a.path / MANIFEST_JSON).read_text())["files"]
+    mb = json.loads((b.path / MANIFEST_JSON).read_text())["files"]
+    # the raw files differ (else this test would prove nothing) ...
+    for rel in ("reports/build.json", "reports/junit.xml", "inputs/fixproof.toml", VERSIONS):
+        assert ma[rel]["sha256"] != mb[rel]["sha256"], rel
+    # ... but not once times, durations, host names and the run's directories are taken out
+    assert a.evidence_digest == b.evidence_digest
+    assert {r: e.get("normalised_sha256") for r, e in ma.items()} == {r: e.get("normalised_sha256") for r, e in mb.items()}
+    assert "normalised_sha256" not in ma["reports/index.html"]  # a rendering: pinned, not in the digest
+
+
+MUTATIONS = {
+    "a check's status": ("reports/stages/build.json", lambda root: _stage(root, 1.5, status="failed")),
+    "a check's message": ("reports/stages/build.json", lambda root: _stage(root, 1.5, message="built fixdemo2")),
+    "one byte of the binary": ("fixdemo", lambda root: b"\x01" + (bytes(range(256)) * 64)[1:]),
+    "a go.sum line": ("app/go.sum", lambda root: b"golang.org/x/text v0.3.7 h1:abc=\n"),
+    "a JUnit test name": ("reports/junit.xml", lambda root: JUNIT.format(
+        t=1.5, stamp="2024-05-01T10:00:00", host="ci-1", root=root).replace("TestFix\"", "TestFixed\"").encode()),
+    "a raw trace log": ("reports/trace/goroutines.json", lambda root: b'{"maps": {"created": 10, "exited": 9}}\n'),
+    "a path outside the run's directories": ("reports/stages/build.json", lambda root: _stage(root, 1.5).replace(
+        f"{root}/reports/build/fixdemo".encode(), b"/elsewhere/fixdemo")),
+}
+
+
+@pytest.mark.parametrize("what", list(MUTATIONS))
+def test_a_changed_input_or_result_changes_the_digest(tmp_path: Path, what: str) -> None:
+    base = _bundle(tmp_path / "e0", _make_sources(tmp_path / "run-0"))
+    rel, data = MUTATIONS[what]
+    root = tmp_path / "run-1"
+    changed = _bundle(tmp_path / "e1", _make_sources(root, mutate={rel: data(root)}))
+    assert changed.evidence_digest != base.evidence_digest
+    assert check_bundle(changed.path).problems == ()
+
+
+def test_a_changed_html_page_alone_does_not_change_the_digest(tmp_path: Path) -> None:
+    base = _bundle(tmp_path / "e0", _make_sources(tmp_path / "run-0"))
+    other = _bundle(tmp_path / "e1", _make_sources(tmp_path / "run-1", mutate={"reports/index.html": b"<html/>"}))
+    assert other.evidence_digest == base.evidence_digest  # documented: *.html is pinned but not in the digest
+
+
+def test_normalise_json_drops_volatile_keys_at_any_depth() -> None:
+    roots = {"$REPORTS": "/r/reports", "$CONFIG_DIR": "/r"}
+    a = {"duration_s": 1.0, "Timestamp": "x", "checks": [{"elapsed": 3, "hostname": "h", "name": "n",
+                                                          "path": "/r/reports/x", "cfg": "/r/fixproof.toml"}]}
+    b = {"checks": [{"name": "n", "path": "$REPORTS/x", "cfg": "$CONFIG_DIR/fixproof.toml"}]}
+    assert normalise("s.json", json.dumps(a).encode(), roots) == normalise("s.json", json.dumps(b).encode(), {})
+    c = {"checks": [{"name": "m", "path": "$REPORTS/x", "cfg": "$CONFIG_DIR/fixproof.toml"}]}
+    assert normalise("s.json", json.dumps(c).encode(), {}) != normalise("s.json", json.dumps(b).encode(), {})
+
+
+def test_normalise_roots_match_whole_directories_only() -> None:
+    roots = {"$REPORTS": "/r/reports", "$CONFIG_DIR": "/r"}
+    assert normalise("x.txt", b"/r/reports/a /r/reports2/a /r/b /rx", roots) == \
+        b"$REPORTS/a $CONFIG_DIR/reports2/a $CONFIG_DIR/b /rx"
+
+
+def test_normalise_xml_drops_time_attributes_only() -> None:
+    a = b'<testsuites time="1.0"><testsuite name="s" hostname="h" timestamp="t"><testcase name="c" time="2"/>' \
+        b'</testsuite></testsuites>'
+    b = b'<testsuites  time="9.9"><testsuite hostname="other" name="s"><testcase time="0" name="c"></testcase>' \
+        b'</testsuite></testsuites>'
+    assert normalise("junit.xml", a, {}) == normalise("junit.xml", b, {})
+    assert normalise("junit.xml", a.replace(b'name="c"', b'name="d"'), {}) != normalise("junit.xml", b, {})
+    failing = a.replace(b"/>", b"><failure message=\"boom\"/></testcase>", 1)
+    assert normalise("junit.xml", failing, {}) != normalise("junit.xml", a, {})
+
+
+def test_normalise_go_test_durations_but_not_other_numbers() -> None:
+    assert normalise("t.txt", b"--- PASS: TestA (0.01s)\nok  \tpkg/a\t0.123s\n", {}) == \
+        normalise("t.txt", b"--- PASS: TestA (12.50s)\nok  \tpkg/a\t9s\n", {})
+    assert normalise("t.txt", b"read 4096 bytes in 2s", {}) != normalise("t.txt", b"read 4097 bytes in 2s", {})
+    assert normalise("t.txt", b"--- PASS: TestA (0.01s)", {}) != normalise("t.txt", b"--- FAIL: TestA (0.01s)", {})
+
+
+def test_binary_files_are_hashed_as_they_are() -> None:
+    data = b"\x7fELF\x00\x01/r/reports/x duration_s"
+    assert normalise("inputs/bin/app", data, {"$REPORTS": "/r/reports"}) == data
+
+
+# --- signatures ----------------------------------------------------------------------------------
+
+
+def test_signed_bundle_checks_with_and_without_the_public_key(tmp_path: Path, sources: dict[str, Path]) -> None:
+    key, priv, pub = _key(tmp_path)
+    written = _bundle(tmp_path / "evidence", sources, key=load_private_key(priv))
+    bundle = written.path
+    sig = base64.b64decode((bundle / SIGNATURE).read_text().strip(), validate=True)
+    key.public_key().verify(sig, (bundle / MANIFEST_JSON).read_bytes())  # a plain Ed25519 signature of the bytes
+    manifest = json.loads((bundle / MANIFEST_JSON).read_text())
+    assert manifest["signature"]["public_key_sha256"] == written.signer
+    assert SIGNATURE not in manifest["files"]
+
+    checked = check_bundle(bundle, load_public_key(pub))
+    assert checked.problems == () and checked.signature == "checked" and checked.signer == written.signer
+    unchecked = check_bundle(bundle)
+    assert unchecked.problems == () and unchecked.signature == "embedded"
+    assert _sha256sum_check(bundle).returncode == 0
+
+    unsigned = _bundle(tmp_path / "unsigned", sources)
+    assert unsigned.evidence_digest == written.evidence_digest  # signing does not change what was proven
+
+
+@pytest.mark.parametrize("rel", [*CONTENT, MANIFEST_JSON, SIGNATURE])
+def test_one_byte_changed_in_a_signed_bundle_is_caught(tmp_path: Path, sources: dict[str, Path], rel: str) -> None:
+    _, priv, pub = _key(tmp_path)
+    bundle = _bundle(tmp_path / "evidence", sources, key=load_private_key(priv)).path
+    _flip_one_byte(bundle / rel)
+    for public_key in (load_public_key(pub), None):
+        result = check_bundle(bundle, public_key)
+        assert result.problems, (rel, public_key)
+    if rel in (MANIFEST_JSON, SIGNATURE):
+        assert any(p.startswith(f"{SIGNATURE}:") for p in verify_bundle(bundle, load_public_key(pub)))
+
+
+def test_wrong_key_and_missing_signature_fail(tmp_path: Path, sources: dict[str, Path]) -> None:
+    _, priv, pub = _key(tmp_path, "signer")
+    _, _, other_pub = _key(tmp_path, "other")
+    bundle = _bundle(tmp_path / "evidence", sources, key=load_private_key(priv)).path
+    wrong = check_bundle(bundle, load_public_key(other_pub))
+    assert wrong.signature == "bad" and len(wrong.problems) == 1
+    assert "does not verify with the given public key" in wrong.problems[0]
+
+    (bundle / SIGNATURE).unlink()
+    for public_key in (load_public_key(pub), None):
+        assert verify_bundle(bundle, public_key) == [f"{SIGNATURE}: missing ({MANIFEST_JSON} says it is signed)"]
+
+    unsigned = _bundle(tmp_path / "unsigned", sources).path
+    assert verify_bundle(unsigned) == []
+    assert verify_bundle(unsigned, load_public_key(pub)) == [f"{SIGNATURE}: missing (the bundle is not signed)"]
+
+
+def test_a_re_signed_bundle_passes_only_without_public_key(tmp_path: Path, sources: dict[str, Path]) -> None:
+    """Someone who rewrites a bundle can sign it with their own key: only --public-key tells."""
+    _, priv, pub = _key(tmp_path, "signer")
+    _, forger, _ = _key(tmp_path, "forger")
+    real = _bundle(tmp_path / "real", sources, key=load_private_key(priv)).path
+    sources["app/go.sum"].write_bytes(b"golang.org/x/text v0.3.7 h1:forged=\n")
+    forged = _bundle(tmp_path / "forged", sources, key=load_private_key(forger)).path
+    assert check_bundle(forged).signature == "embedded" and check_bundle(forged).problems == ()
+    assert check_bundle(forged, load_public_key(pub)).signature == "bad"
+    assert check_bundle(real, load_public_key(pub)).problems == ()
+
+
+def test_bad_key_files_are_usage_errors(tmp_path: Path) -> None:
+    _, priv, pub = _key(tmp_path)
+    rsa_key = tmp_path / "rsa.pem"
+    rsa_key.write_bytes(rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("hello\n")
+    cases = [
+        (load_private_key, tmp_path / "absent.pem", "cannot read"),
+        (load_private_key, garbage, "not a PEM private key"),
+        (load_private_key, rsa_key, "RSA"),
+        (load_private_key, pub, "not a PEM private key"),
+        (load_public_key, garbage, "not a PEM public key"),
+        (load_public_key, priv, "is a private key"),
+        (load_public_key, tmp_path, "cannot read"),
+    ]
+    for loader, path, words in cases:
+        with pytest.raises(EvidenceKeyError, match=words) as e:
+            loader(path)
+        assert e.value.exit_code == 2 and "\n" not in str(e.value), (loader, path)
+
+
+def test_encrypted_signing_key_needs_the_passphrase(tmp_path: Path, monkeypatch) -> None:
+    key = ed25519.Ed25519PrivateKey.generate()
+    path = tmp_path / "enc.pem"
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.BestAvailableEncryption(b"s3cret")))
+    monkeypatch.delenv("FIXPROOF_SIGNING_KEY_PASSPHRASE", raising=False)
+    with pytest.raises(EvidenceKeyError, match="FIXPROOF_SIGNING_KEY_PASSPHRASE"):
+        load_private_key(path)
+    monkeypatch.setenv("FIXPROOF_SIGNING_KEY_PASSPHRASE", "s3cret")
+    assert load_private_key(path).public_key() == key.public_key()
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+
+def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT, env={**os.environ, **(env or {})})
+
+
+def test_cli_evidence_verify(tmp_path: Path, sources: dict[str, Path]) -> None:
+    _, priv, pub = _key(tmp_path, "signer")
+    _, _, other = _key(tmp_path, "other")
+    plain = _bundle(tmp_path / "plain", sources).path
+    signed = _bundle(tmp_path / "signed", sources, key=load_private_key(priv))
+
+    ok = _cli("evidence", "verify", str(plain))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert f"{plain}: intact ({len(CONTENT)} files match {MANIFEST_JSON})" in ok.stdout and "not signed" in ok.stdout
+    assert "evidence digest sha256:" in ok.stdout
+
+    good = _cli("evidence", "verify", str(signed.path), "--public-key", str(pub))
+    assert good.returncode == 0 and f"signature valid, signed by {signed.signer}" in good.stdout, good.stdout
+    unchecked = _cli("evidence", "verify", str(signed.path))
+    assert unchecked.returncode == 0 and "the signer was not checked" in unchecked.stdout
+    wrong = _cli("evidence", "verify", str(signed.path), "--public-key", str(other))
+    assert wrong.returncode == 1 and f"{signed.path}/{SIGNATURE}: the signature does not verify" in wrong.stdout
+    assert "1 problem(s)" in wrong.stderr
+    missing_sig = _cli("evidence", "verify", str(plain), "--public-key", str(pub))
+    assert missing_sig.returncode == 1 and f"{SIGNATURE}: missing" in missing_sig.stdout
+
+    _flip_one_byte(plain / "inputs/bin/fixdemo")
+    (plain / "reports/junit.xml").unlink()
+    (plain / "reports/extra.txt").write_text("added later\n")
+    bad = _cli("evidence", "verify", str(plain))
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert f"{plain}/inputs/bin/fixdemo: sha256 mismatch" in bad.stdout
+    assert f"{plain}/reports/junit.xml: missing" in bad.stdout
+    assert f"{plain}/reports/extra.txt: not in {MANIFEST}" in bad.stdout
+    assert "3 problem(s)" in bad.stderr
+
+    for args, words in ((["--public-key", str(priv)], "is a private key"),
+                        (["--public-key", str(tmp_path / "nope.pem")], "cannot read the public key"),
+                        ([], "is not a directory")):
+        p = _cli("evidence", "verify", str(tmp_path / "nope") if not args else str(signed.path), *args)
+        assert p.returncode == 2 and words in p.stderr, p.stderr
+        assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_config_evidence_section(tmp_path: Path) -> None:
+    from pipeline.config import ConfigError, load
+
+    _, priv, _ = _key(tmp_path)
+    cfg = load(write_config(tmp_path, EXAMPLE, extra=f'[evidence]\nsigning_key = "{priv.name}"\n'))
+    assert cfg.signing_key_path == priv.resolve()
+    assert load(write_config(tmp_path, EXAMPLE)).signing_key_path is None
+    (tmp_path / "bad.pem").write_text("not a key\n")
+    for extra, words in (('signing_key = "bad.pem"', "not a PEM private key"),
+                         ('signing_key = "absent.pem"', "does not exist"),
+                         ("signing_key = 1", "must be a string"),
+                         ('sign = "x"', "unknown key evidence.sign")):
+        with pytest.raises(ConfigError, match=words):
+            load(write_config(tmp_path, EXAMPLE, extra=f"[evidence]\n{extra}\n"))
+    p = _cli("verify", "-c", str(write_config(tmp_path, EXAMPLE, extra='[evidence]\nsigning_key = "bad.pem"\n')))
+    assert p.returncode == 2 and "evidence.signing_key" in p.stderr and "Traceback" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1

@@ -3,16 +3,40 @@
 Layout of a bundle directory::
 
     inputs/<key>          copies of the inputs (config, go.mod, go.sum, the
-                          built binary...), under the key the caller chose
+                          built binary...), under the key the caller chose,
+                          and documents the caller made (the source tree
+                          digest, git state)
     reports/<file name>   stage JSONs, JUnit XML and other reports
-    versions.json         tool versions, image ids, and where each copied
-                          file came from
-    MANIFEST.sha256       "<sha256 hex>  <relative path>" for every other
-                          file, sorted by path
+    logs/<key>            raw tool output (bpftrace measurements...)
+    versions.json         the environment: tool and Python dependency
+                          versions, Docker Engine, image ids, and where each
+                          copied file came from
+    MANIFEST.sha256       "<sha256 hex>  <relative path>" for every file
+                          except the manifests and the signature, sorted
+    manifest.json         every file's sha256 and size (MANIFEST.sha256
+                          included), the evidence digest, the signer's key
+    manifest.json.sig     optional: Ed25519 signature of manifest.json's
+                          exact bytes, base64 on one line
 
 ``MANIFEST.sha256`` is in the format ``sha256sum`` writes, so inside the
-bundle ``sha256sum -c MANIFEST.sha256`` checks it; :func:`verify_bundle` does
-the same in Python and also flags files the manifest does not list.
+bundle ``sha256sum -c MANIFEST.sha256`` checks it. :func:`check_bundle`
+checks ``manifest.json`` (which pins ``MANIFEST.sha256`` too), flags files it
+does not list, recomputes the evidence digest and checks the signature.
+
+The *evidence digest* is what two runs on the same inputs share: a sha256
+over ``"<sha256 of the normalised file>  <path>\\n"`` for every file in the
+manifest except the derived ones (``MANIFEST.sha256``, ``*.html``), sorted
+by path. Normalising drops what differs between otherwise equal runs:
+
+* JSON: keys named duration_s, elapsed, time, timestamp, hostname,
+  startTimeUtc, endTimeUtc (any depth, any case); output re-serialised with
+  sorted keys;
+* XML (JUnit): attributes time, timestamp and hostname; canonical XML;
+* in every text (JSON strings, XML text, text files): the run's own
+  directories (reports, app, config, bundle) replaced by ``$REPORTS``,
+  ``$APP``... and Go test durations (``--- PASS: T (0.01s)``,
+  ``ok  pkg 0.2s``) replaced by ``<t>``;
+* anything that is not UTF-8 text (the binary) is hashed as it is.
 
 The bundle is assembled in a temporary sibling directory and renamed into
 place, so ``dest`` is either the old bundle or the complete new one. An
@@ -22,26 +46,126 @@ existing ``dest`` is only replaced when it is empty or is itself a bundle
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import os
 import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-from pipeline.errors import FixproofError
+from pipeline.errors import EXIT_USAGE, FixproofError
+
+if TYPE_CHECKING:  # cryptography is imported when a key is loaded, not at import time
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 MANIFEST = "MANIFEST.sha256"
+MANIFEST_JSON = "manifest.json"
+SIGNATURE = "manifest.json.sig"
 VERSIONS = "versions.json"
-FORMAT = "fixproof-evidence/1"
+FORMAT = "fixproof-evidence/2"
+PASSPHRASE_ENV = "FIXPROOF_SIGNING_KEY_PASSPHRASE"
 
+VOLATILE_KEYS = frozenset({"duration_s", "elapsed", "time", "timestamp", "hostname", "starttimeutc", "endtimeutc"})
+VOLATILE_XML_ATTRS = frozenset({"time", "timestamp", "hostname"})
+NOT_IN_DIGEST = (MANIFEST, "*.html")  # derived: raw hashes of the others; a rendering of the results
+_GO_TEST_TIMES = (
+    (re.compile(r"(--- (?:PASS|FAIL|SKIP): \S+) \(\d+(?:\.\d+)?s\)"), r"\1 (<t>)"),
+    (re.compile(r"^((?:ok|FAIL)\s+\S+\s+)\d+(?:\.\d+)?s\b", re.MULTILINE), r"\1<t>"),
+)
 _MANIFEST_LINE_RE = re.compile(r"^([0-9a-fA-F]{64}) [ *](.+)$")
+_HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
 
 
 class EvidenceError(FixproofError):
     """The evidence bundle could not be written (missing input, unwritable destination)."""
+
+
+class EvidenceKeyError(EvidenceError):
+    """A signing or public key file is missing, unreadable or not an Ed25519 key."""
+
+    exit_code = EXIT_USAGE
+
+
+@dataclass(frozen=True)
+class WrittenBundle:
+    path: Path
+    evidence_digest: str  # hex
+    files: int  # entries in manifest.json
+    signer: str  # "" when unsigned, else the public key's fingerprint "sha256:<hex>"
+
+
+@dataclass(frozen=True)
+class BundleCheck:
+    """What :func:`check_bundle` found. ``problems`` empty = intact (and, if signed, the signature holds)."""
+
+    problems: tuple[str, ...]
+    files: int
+    evidence_digest: str  # recorded in manifest.json ("" if unreadable)
+    signature: str  # "unsigned", "checked" (--public-key), "embedded" (key in the bundle only), "bad"
+    signer: str  # fingerprint of the key the bundle names, "" if none
+
+
+# --- keys ----------------------------------------------------------------------------------------
+
+
+def load_private_key(path: Path) -> "Ed25519PrivateKey":
+    """An Ed25519 private key from a PEM file (passphrase from $FIXPROOF_SIGNING_KEY_PASSPHRASE)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    data = _read_key(path, "signing key")
+    passphrase = os.environ.get(PASSPHRASE_ENV)
+    try:
+        key = load_pem_private_key(data, password=passphrase.encode() if passphrase else None)
+    except TypeError as e:  # encrypted without a passphrase, or a passphrase for a plain key
+        raise EvidenceKeyError(f"signing key {path}: {e}; set {PASSPHRASE_ENV} for an encrypted key.") from e
+    except ValueError as e:
+        raise EvidenceKeyError(f"signing key {path} is not a PEM private key (or the passphrase is wrong); "
+                               "make one with `openssl genpkey -algorithm ed25519 -out key.pem`.") from e
+    if not isinstance(key, Ed25519PrivateKey):
+        raise EvidenceKeyError(f"signing key {path} is a {type(key).__name__.removesuffix('PrivateKey') or 'other'} "
+                               "key; evidence is signed with Ed25519 (`openssl genpkey -algorithm ed25519`).")
+    return key
+
+
+def load_public_key(path: Path) -> "Ed25519PublicKey":
+    """An Ed25519 public key from a PEM file (``openssl pkey -in key.pem -pubout``)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    data = _read_key(path, "public key")
+    if b"PRIVATE KEY" in data:
+        raise EvidenceKeyError(f"{path} is a private key; pass its public half "
+                               f"(`openssl pkey -in {path} -pubout -out key.pub.pem`).")
+    try:
+        key = load_pem_public_key(data)
+    except ValueError as e:
+        raise EvidenceKeyError(f"{path} is not a PEM public key (expected -----BEGIN PUBLIC KEY-----).") from e
+    if not isinstance(key, Ed25519PublicKey):
+        raise EvidenceKeyError(f"{path} is not an Ed25519 public key; evidence is signed with Ed25519.")
+    return key
+
+
+def fingerprint(key: "Ed25519PublicKey") -> str:
+    """sha256 of the raw 32-byte public key, as "sha256:<hex>"."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    return "sha256:" + hashlib.sha256(key.public_bytes(Encoding.Raw, PublicFormat.Raw)).hexdigest()
+
+
+def _read_key(path: Path, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise EvidenceKeyError(f"cannot read the {what} {path}: {e.strerror or e}.") from e
+
+
+# --- writing -------------------------------------------------------------------------------------
 
 
 def write_bundle(
@@ -51,17 +175,26 @@ def write_bundle(
     reports: Sequence[Path],
     tools: Mapping[str, str],
     images: Mapping[str, Mapping[str, str]],
-) -> Path:
-    """Write the bundle to ``dest`` and return ``dest``.
+    logs: Mapping[str, Path] | None = None,
+    documents: Mapping[str, Any] | None = None,
+    environment: Mapping[str, Any] | None = None,
+    roots: Mapping[str, Path] | None = None,
+    signing_key: "Ed25519PrivateKey | None" = None,
+) -> WrittenBundle:
+    """Write the bundle to ``dest``.
 
     ``inputs`` maps a bundle-relative name (``fixproof.toml``, ``go.mod``,
-    ``bin/fixdemo``) to the file to copy under ``inputs/``. ``reports`` are
-    copied under ``reports/`` by file name, which must be unique. ``tools``
-    (name -> version) and ``images`` (image name -> facts such as id and
-    digest) are recorded in ``versions.json``.
+    ``bin/fixdemo``) to the file to copy under ``inputs/``; ``documents``
+    maps such a name to JSON data written there. ``reports`` are copied
+    under ``reports/`` by file name, which must be unique; ``logs`` under
+    ``logs/<key>``. ``tools`` (name -> version), ``images`` (image name ->
+    facts such as id and digest) and ``environment`` (more sections) are
+    recorded in ``versions.json``. ``roots`` (``"$REPORTS"`` -> directory)
+    are the run's own directories, replaced by their names before the
+    evidence digest is taken. With ``signing_key`` the manifest is signed.
     """
     dest = Path(dest)
-    plan = _plan(inputs, reports)
+    plan = _plan(inputs, reports, logs or {}, documents or {})
     _check_replaceable(dest)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -76,72 +209,324 @@ def write_bundle(
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, target)
             sources[rel] = str(src.resolve())
+        for key, data in (documents or {}).items():
+            target = staging / "inputs" / key
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         versions = {
+            **{str(k): v for k, v in (environment or {}).items()},
             "format": FORMAT,
             "tools": {str(k): str(v) for k, v in tools.items()},
             "images": {str(k): {str(a): str(b) for a, b in v.items()} for k, v in images.items()},
             "sources": sources,
         }
-        (staging / VERSIONS).write_text(json.dumps(versions, indent=2, sort_keys=True) + "\n",
-                                        encoding="utf-8")
+        (staging / VERSIONS).write_text(json.dumps(versions, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         (staging / MANIFEST).write_text(_manifest_text(staging), encoding="utf-8")
+        root_map = {name: str(Path(p).resolve()) for name, p in (roots or {}).items()}
+        root_map.setdefault("$EVIDENCE", str(dest.resolve()))
+        manifest, digest = _manifest_json(staging, root_map, signing_key)
+        (staging / MANIFEST_JSON).write_bytes(manifest)
+        signer = ""
+        if signing_key is not None:
+            sig = base64.b64encode(signing_key.sign(manifest)).decode("ascii")
+            (staging / SIGNATURE).write_text(sig + "\n", encoding="ascii")
+            signer = fingerprint(signing_key.public_key())
         staging.chmod(0o755)  # mkdtemp makes it 0700
         _swap_into_place(staging, dest)
     except OSError as e:
         shutil.rmtree(staging, ignore_errors=True)
         raise EvidenceError(f"Could not write the evidence bundle {dest}: {e.strerror or e} "
                             f"({e.filename or 'unknown file'}).") from e
-    return dest
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return WrittenBundle(dest, digest, len(json.loads(manifest)["files"]), signer)
 
 
-def verify_bundle(bundle: Path) -> list[str]:
-    """Check a bundle against its manifest; return the problems (empty = intact)."""
-    bundle = Path(bundle)
-    manifest = bundle / MANIFEST
-    try:
-        lines = manifest.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return [f"{MANIFEST}: missing"]
-    except (OSError, UnicodeDecodeError) as e:
-        return [f"{MANIFEST}: unreadable ({e})"]
-    problems: list[str] = []
-    listed: set[str] = set()
-    for number, line in enumerate(lines, start=1):
-        match = _MANIFEST_LINE_RE.match(line)
-        if not match:
-            problems.append(f"{MANIFEST}:{number}: not a sha256sum line")
+def _manifest_json(staging: Path, roots: Mapping[str, str],
+                   signing_key: "Ed25519PrivateKey | None") -> tuple[bytes, str]:
+    files: dict[str, dict[str, Any]] = {}
+    normalised: dict[str, str] = {}
+    for rel in _files(staging):
+        if rel in (MANIFEST_JSON, SIGNATURE):
             continue
-        expected, rel = match.group(1).lower(), match.group(2)
-        listed.add(rel)
+        data = (staging / rel).read_bytes()
+        files[rel] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+        if in_digest(rel):
+            normalised[rel] = hashlib.sha256(normalise(rel, data, roots)).hexdigest()
+            files[rel]["normalised_sha256"] = normalised[rel]
+    digest = digest_of(normalised)
+    doc: dict[str, Any] = {
+        "format": FORMAT,
+        "files": files,
+        "evidence_digest": {
+            "sha256": digest,
+            "covers": "every file listed here except " + ", ".join(NOT_IN_DIGEST) + ", normalised: "
+                      "JSON without " + ", ".join(sorted(VOLATILE_KEYS)) + "; XML without the attributes "
+                      + ", ".join(sorted(VOLATILE_XML_ATTRS)) + "; the run's directories as their names "
+                      "(roots); Go test durations as <t>",
+            "roots": dict(roots),
+        },
+        "signature": None,
+    }
+    if signing_key is not None:
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        pub = signing_key.public_key()
+        doc["signature"] = {
+            "file": SIGNATURE, "algorithm": "Ed25519", "encoding": "base64",
+            "signed": f"the exact bytes of {MANIFEST_JSON}",
+            "public_key": pub.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode("ascii"),
+            "public_key_sha256": fingerprint(pub),
+        }
+    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8"), digest
+
+
+# --- the evidence digest -------------------------------------------------------------------------
+
+
+def in_digest(rel: str) -> bool:
+    return rel != MANIFEST and not rel.lower().endswith(".html")
+
+
+def digest_of(normalised: Mapping[str, str]) -> str:
+    """sha256 over "<normalised sha256>  <path>\\n" lines sorted by path."""
+    text = "".join(f"{normalised[rel]}  {rel}\n" for rel in sorted(normalised))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def normalise(rel: str, data: bytes, roots: Mapping[str, str]) -> bytes:
+    """The bytes of one bundle file with times, durations, host names and the run's directories taken out."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+    if "\x00" in text:
+        return data
+    suffix = PurePosixPath(rel).suffix.lower()
+    if suffix in (".json", ".sarif"):
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            pass
+        else:
+            clean = _normalise_json(doc, _root_subs(roots))
+            return json.dumps(clean, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    if suffix == ".xml":
+        out = _normalise_xml(text, _root_subs(roots))
+        if out is not None:
+            return out
+    return normalise_text(text, roots).encode("utf-8")
+
+
+def normalise_text(text: str, roots: Mapping[str, str]) -> str:
+    return _text(text, _root_subs(roots))
+
+
+def _root_subs(roots: Mapping[str, str]) -> list[tuple[re.Pattern[str], str]]:
+    """Longest directory first, so /a/reports is not taken as /a followed by /reports."""
+    subs = []
+    for name, path in sorted(roots.items(), key=lambda kv: len(kv[1]), reverse=True):
+        path = path.rstrip("/")
+        if len(path) > 1:
+            subs.append((re.compile(re.escape(path) + r"(?![\w.-])"), name))
+    return subs
+
+
+def _text(s: str, subs: list[tuple[re.Pattern[str], str]]) -> str:
+    for pattern, name in subs:
+        s = pattern.sub(lambda _m, n=name: n, s)
+    for pattern, repl in _GO_TEST_TIMES:
+        s = pattern.sub(repl, s)
+    return s
+
+
+def _normalise_json(value: Any, subs: list[tuple[re.Pattern[str], str]]) -> Any:
+    if isinstance(value, dict):
+        return {_text(str(k), subs): _normalise_json(v, subs) for k, v in value.items()
+                if str(k).lower() not in VOLATILE_KEYS}
+    if isinstance(value, list):
+        return [_normalise_json(v, subs) for v in value]
+    if isinstance(value, str):
+        return _text(value, subs)
+    return value
+
+
+def _normalise_xml(text: str, subs: list[tuple[re.Pattern[str], str]]) -> bytes | None:
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError:
+        return None
+    for el in root.iter():
+        for attr in [a for a in el.attrib if a.lower() in VOLATILE_XML_ATTRS]:
+            del el.attrib[attr]
+        for attr, value in el.attrib.items():
+            el.attrib[attr] = _text(value, subs)
+        if el.text:
+            el.text = _text(el.text, subs)
+        if el.tail:
+            el.tail = _text(el.tail, subs)
+    return ET.canonicalize(ET.tostring(root, encoding="unicode")).encode("utf-8")
+
+
+def source_tree(root: Path, files: Iterable[str | Path]) -> tuple[str, str]:
+    """(digest, listing) of a source tree: the listing is "<sha256>  <relative path>\\n" per file sorted
+    by path (what ``sha256sum`` prints, so ``sha256sum -c`` in ``root`` checks it); the digest is its sha256."""
+    root = Path(root)
+    rels = sorted(Path(f).resolve().relative_to(root.resolve()).as_posix() for f in files)
+    listing = "".join(f"{_sha256(root / rel)}  {rel}\n" for rel in rels)
+    return hashlib.sha256(listing.encode("utf-8")).hexdigest(), listing
+
+
+# --- checking ------------------------------------------------------------------------------------
+
+
+def verify_bundle(bundle: Path, public_key: "Ed25519PublicKey | None" = None) -> list[str]:
+    """Check a bundle; return the problems (empty = intact)."""
+    return list(check_bundle(bundle, public_key).problems)
+
+
+def check_bundle(bundle: Path, public_key: "Ed25519PublicKey | None" = None) -> BundleCheck:
+    """Re-hash every file against manifest.json, list files added, missing or changed, recompute the
+    evidence digest and check the signature (against ``public_key`` if given, else the key the bundle
+    names, which proves integrity but not who signed)."""
+    bundle = Path(bundle)
+    try:
+        raw = (bundle / MANIFEST_JSON).read_bytes()
+    except FileNotFoundError:
+        return BundleCheck((f"{MANIFEST_JSON}: missing",), 0, "", "unsigned", "")
+    except OSError as e:
+        return BundleCheck((f"{MANIFEST_JSON}: unreadable ({e.strerror or e})",), 0, "", "unsigned", "")
+    manifest, problems = _parse_manifest(raw)
+    if manifest is None:
+        return BundleCheck(tuple(problems), 0, "", "unsigned", "")
+    files: Mapping[str, Mapping[str, Any]] = manifest["files"]
+    normalised: dict[str, str] = {}
+    roots = manifest["evidence_digest"].get("roots") or {}
+    for rel in sorted(files):
+        expected = files[rel]["sha256"]
         if not _is_safe_relpath(rel):
             problems.append(f"{rel}: path escapes the bundle")
             continue
         path = bundle / rel
-        if not path.is_file():
+        if path.is_symlink() or not path.is_file():
             problems.append(f"{rel}: missing")
             continue
         try:
-            actual = _sha256(path)
+            data = path.read_bytes()
         except OSError as e:
             problems.append(f"{rel}: unreadable ({e.strerror or e})")
             continue
+        actual = hashlib.sha256(data).hexdigest()
         if actual != expected:
             problems.append(f"{rel}: sha256 mismatch (manifest {expected}, file {actual})")
+        elif files[rel].get("size") != len(data):
+            problems.append(f"{rel}: size {len(data)} is not the {files[rel].get('size')} bytes manifest.json says")
+        if in_digest(rel):
+            normalised[rel] = hashlib.sha256(normalise(rel, data, roots)).hexdigest()
+    signed = manifest.get("signature")
     for rel in _files(bundle):
-        if rel != MANIFEST and rel not in listed:
-            problems.append(f"{rel}: not in {MANIFEST}")
-    return problems
+        if rel == MANIFEST_JSON or rel in files or (rel == SIGNATURE and (signed or public_key is not None)):
+            continue
+        problems.append(f"{rel}: not in {MANIFEST} or {MANIFEST_JSON} (added after the bundle was written)")
+    recorded = manifest["evidence_digest"]["sha256"]
+    if not problems:  # every file as listed: a different digest means manifest.json itself was edited
+        recomputed = digest_of(normalised)
+        if recomputed != recorded:
+            problems.append(f"{MANIFEST_JSON}: evidence digest {recorded} does not match the files ({recomputed})")
+    status, signer, sig_problems = _check_signature(bundle, raw, signed, public_key)
+    problems.extend(sig_problems)
+    return BundleCheck(tuple(problems), len(files), recorded, status, signer)
 
 
-# --- internals --------------------------------------------------------------
+def _parse_manifest(raw: bytes) -> tuple[dict[str, Any] | None, list[str]]:
+    bad = lambda why: (None, [f"{MANIFEST_JSON}: {why}"])  # noqa: E731
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        return bad(f"not valid JSON ({e})")
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        return bad(f"not a {FORMAT} manifest")
+    files = doc.get("files")
+    digest = doc.get("evidence_digest")
+    if not isinstance(files, dict) or not isinstance(digest, dict) or not isinstance(digest.get("sha256"), str) \
+            or not isinstance(digest.get("roots", {}), dict):
+        return bad("no files or evidence_digest")
+    problems = []
+    if raw != (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8"):
+        problems.append(f"{MANIFEST_JSON}: not byte for byte what fixproof writes (edited after it was written)")
+    for rel, entry in list(files.items()):
+        if not isinstance(entry, dict) or not _HEX64_RE.match(str(entry.get("sha256", ""))):
+            problems.append(f"{MANIFEST_JSON}: entry {rel!r} has no sha256")
+            del files[rel]
+    sig = doc.get("signature")
+    if sig is not None and (not isinstance(sig, dict) or not isinstance(sig.get("public_key"), str)):
+        return bad("the signature entry names no public key")
+    return doc, problems
 
 
-def _plan(inputs: Mapping[str, Path], reports: Sequence[Path]) -> list[tuple[str, Path]]:
+def _check_signature(bundle: Path, manifest: bytes, signed: Mapping[str, Any] | None,
+                     public_key: "Ed25519PublicKey | None") -> tuple[str, str, list[str]]:
+    from cryptography.exceptions import InvalidSignature
+
+    named = ""
+    embedded = None
+    if signed:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+        from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+        try:
+            embedded = load_pem_public_key(str(signed["public_key"]).encode("ascii"))
+        except (ValueError, UnicodeEncodeError):
+            embedded = None
+        if not isinstance(embedded, Ed25519PublicKey):
+            return "bad", "", [f"{MANIFEST_JSON}: the public key it names is not an Ed25519 PEM key"]
+        named = fingerprint(embedded)
+    if public_key is None and embedded is None:
+        return "unsigned", "", []
+    key = public_key if public_key is not None else embedded
+    try:
+        text = (bundle / SIGNATURE).read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        why = "the bundle is not signed" if not signed else f"{MANIFEST_JSON} says it is signed"
+        return "bad", named, [f"{SIGNATURE}: missing ({why})"]
+    except (OSError, UnicodeDecodeError) as e:
+        return "bad", named, [f"{SIGNATURE}: unreadable ({e})"]
+    try:
+        sig = base64.b64decode(text, validate=True)
+    except ValueError:
+        return "bad", named, [f"{SIGNATURE}: not base64"]
+    try:
+        key.verify(sig, manifest)
+    except InvalidSignature:
+        if public_key is not None:
+            who = f" (the bundle names the key {named})" if named else ""
+            return "bad", named, [f"{SIGNATURE}: the signature does not verify with the given public key "
+                                  f"{fingerprint(public_key)}{who}"]
+        return "bad", named, [f"{SIGNATURE}: the signature does not verify with the public key in "
+                              f"{MANIFEST_JSON} ({named}): the manifest or signature was changed"]
+    return ("checked" if public_key is not None else "embedded"), fingerprint(key), []
+
+
+# --- internals -----------------------------------------------------------------------------------
+
+
+def _plan(inputs: Mapping[str, Path], reports: Sequence[Path], logs: Mapping[str, Path],
+          documents: Mapping[str, Any]) -> list[tuple[str, Path]]:
     plan: list[tuple[str, Path]] = []
     for key, src in inputs.items():
         if not _is_safe_relpath(key):
             raise ValueError(f"input name {key!r} must be a plain relative path")
         plan.append((f"inputs/{key}", Path(src)))
+    for key in documents:
+        if not _is_safe_relpath(key) or key in inputs:
+            raise ValueError(f"document name {key!r} must be a plain relative path not used by an input")
+    for key, src in logs.items():
+        if not _is_safe_relpath(key):
+            raise ValueError(f"log name {key!r} must be a plain relative path")
+        plan.append((f"logs/{key}", Path(src)))
     names: set[str] = set()
     for src in reports:
         src = Path(src)
@@ -187,11 +572,12 @@ def _swap_into_place(staging: Path, dest: Path) -> None:
 
 
 def _manifest_text(root: Path) -> str:
-    return "".join(f"{_sha256(root / rel)}  {rel}\n" for rel in _files(root) if rel != MANIFEST)
+    return "".join(f"{_sha256(root / rel)}  {rel}\n" for rel in _files(root)
+                   if rel not in (MANIFEST, MANIFEST_JSON, SIGNATURE))
 
 
 def _files(root: Path) -> list[str]:
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() or p.is_symlink())
 
 
 def _sha256(path: Path) -> str:
