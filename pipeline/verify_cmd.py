@@ -84,6 +84,7 @@ def _bundle(cfg, dest: Path, summary: dict) -> None:
     from pipeline.results import StageResult
     from pipeline.stages.common import StageContext, app_files
 
+    say = progress.Progress("evidence")
     ran = list(summary.get("stages") or {})  # this run's stages: older results of others are not its evidence
     results: dict[str, StageResult] = {}
     for s in ran:
@@ -144,8 +145,8 @@ def _bundle(cfg, dest: Path, summary: dict) -> None:
                            images=images, logs=logs, documents={"source.json": source}, environment=environment,
                            roots=roots, signing_key=key)
     signed = f", signed by {written.signer}" if written.signer else ""
-    sys.stderr.write(f"fixproof: evidence bundle written to {dest}{signed}; evidence digest "
-                     f"sha256:{written.evidence_digest} (check it with `fixproof evidence verify {dest}`).\n")
+    say.say(f"bundle written to {dest}{signed}; evidence digest sha256:{written.evidence_digest} "
+            f"(check it with `fixproof evidence verify {dest}`)")
 
 
 def _git_state(app_dir: Path) -> dict:
