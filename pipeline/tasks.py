@@ -78,6 +78,7 @@ def run_stage(name: str, cfg: Config) -> bool:
         try:
             if name == "toolchain":  # the first stage of a run: clear what killed runs left behind
                 ctx.engine.reap_orphans()
+                ctx.engine.reap_volumes()
             result = STAGES[name][0](ctx)
         except (DockerException, requests.RequestException) as e:
             raise EngineError(f"the Docker Engine failed during the {name} stage: {e}") from e

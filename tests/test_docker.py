@@ -68,6 +68,39 @@ def test_read_only_mount_and_volumes(engine, base, tmp_path):
         engine.client.volumes.get(vol).remove(force=True)
 
 
+def test_volumes_of_vanished_report_dirs_are_reaped(engine, tmp_path):
+    gone, kept = tmp_path / "gone", tmp_path / "kept"
+    gone.mkdir()
+    kept.mkdir()
+    names = {"fixproof-test-gone": gone, "fixproof-test-kept": kept}
+    for name, owner in names.items():
+        engine.fresh_volume(name, owner=str(owner))
+    try:
+        gone.rmdir()
+        engine.reap_volumes()
+        assert not engine.volume_exists("fixproof-test-gone")
+        assert engine.volume_exists("fixproof-test-kept")
+    finally:
+        for name in names:
+            if engine.volume_exists(name):
+                engine.client.volumes.get(name).remove(force=True)
+
+
+def test_module_cache_volume_is_per_report_dir(tmp_path):
+    """Two runs of one app from different report directories (two CI jobs on a host) never share a cache."""
+    from conftest import EXAMPLE, write_config
+    from pipeline import config
+    from pipeline.stages.common import StageContext
+
+    ctxs = []
+    for job in ("a", "b"):
+        (tmp_path / job).mkdir()
+        ctxs.append(StageContext(config.load(write_config(tmp_path / job, EXAMPLE)), "modules"))
+    a, b = ctxs
+    assert a.modcache_volume != b.modcache_volume
+    assert a.modcache_volume == StageContext(a.cfg, "build").modcache_volume
+
+
 def test_missing_image_is_an_engine_error(engine):
     with pytest.raises(EngineError, match="is not in the Docker Engine"):
         engine.run("fixproof-no-such-image:1", ["true"], timeout=30)

@@ -28,6 +28,7 @@ LABEL = "fixproof"
 RUN_LABEL = "fixproof.run"
 PID_LABEL = "fixproof.pid"
 HOST_LABEL = "fixproof.host"
+OWNER_LABEL = "fixproof.owner"  # on a volume: the report directory of the runs that use it
 HEARTBEAT_S = 15.0
 
 
@@ -127,8 +128,9 @@ class Engine:
         except NotFound:
             return False
 
-    def fresh_volume(self, name: str) -> None:
-        """Remove the volume if it exists and create it empty."""
+    def fresh_volume(self, name: str, owner: str = "") -> None:
+        """Remove the volume if it exists and create it empty. ``owner`` (a directory
+        on this host) lets :meth:`reap_volumes` remove it once that directory is gone."""
         from docker.errors import NotFound, APIError
 
         try:
@@ -137,7 +139,26 @@ class Engine:
             pass
         except APIError as e:
             raise EngineError(f"cannot remove volume {name} (is a container still using it?): {e.explanation or e}") from e
-        self.client.volumes.create(name, labels={LABEL: "1"})
+        labels = {LABEL: "1", **({OWNER_LABEL: owner, HOST_LABEL: socket.gethostname()} if owner else {})}
+        self.client.volumes.create(name, labels=labels)
+
+    def reap_volumes(self) -> int:
+        """Remove fixproof volumes whose owner directory no longer exists on this host (not in use)."""
+        from docker.errors import APIError, NotFound
+
+        n = 0
+        host = socket.gethostname()
+        for v in self.client.volumes.list(filters={"label": OWNER_LABEL}):
+            labels = v.attrs.get("Labels") or {}
+            owner = labels.get(OWNER_LABEL, "")
+            if labels.get(HOST_LABEL) != host or not owner or os.path.isdir(owner):
+                continue
+            try:
+                v.remove()
+                n += 1
+            except (APIError, NotFound):
+                pass  # in use or gone already: a later run reaps it
+        return n
 
     def ensure_volume(self, name: str) -> None:
         if not self.volume_exists(name):

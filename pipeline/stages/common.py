@@ -101,7 +101,9 @@ class StageContext:
 
     @property
     def modcache_volume(self) -> str:
-        key = f"{self.cfg.app_dir}\0{self.cfg.app.modfile}"
+        """The verified module cache of this app in this report directory: concurrent
+        runs elsewhere (another checkout, another CI job on the host) never share it."""
+        key = f"{self.cfg.app_dir}\0{self.cfg.app.modfile}\0{self.cfg.reports_dir}"
         return "fixproof-modcache-" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def gocache_volume(self, image_id: str) -> str:

@@ -37,7 +37,7 @@ def run(ctx: StageContext) -> StageResult:
     committed = read_gosum(cfg.gosum_path)
 
     vol = ctx.modcache_volume
-    ctx.engine.fresh_volume(vol)
+    ctx.engine.fresh_volume(vol, owner=str(ctx.cfg.reports_dir))
     checks.append(passed("empty module cache", f"module cache volume {vol} was created empty for this run", evidence={"volume": vol}))
 
     # 1. Clean download: tidy a scratch go.mod that has no go.sum, so go checks
