@@ -24,14 +24,13 @@ from __future__ import annotations
 import html
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 from urllib.parse import quote
 
-from pipeline.report.junit import ReportError, clean_text
+from pipeline.report.junit import clean_text, clip_middle, write_atomic
 from pipeline.results import CheckResult, StageResult, Status
 
 INDEX_NAME = "index.html"
@@ -84,25 +83,7 @@ def write_html(results: Sequence[StageResult], summary: Mapping[str, Any], path:
     """Write the page to ``path`` atomically (links relative to its directory) and return ``path``."""
     path = Path(path)
     text = render(results, summary, reports_dir=path.parent, now=now)
-    tmp_name = ""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
-                                         suffix=".tmp", delete=False) as tmp:
-            tmp_name = tmp.name
-            tmp.write(text)
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-        tmp_name = ""
-    except OSError as e:
-        raise ReportError(f"Could not write the HTML report {path}: {e.strerror or e}. "
-                          "Check that the directory exists and is writable.") from e
-    finally:
-        if tmp_name:
-            try:
-                os.unlink(tmp_name)
-            except OSError:
-                pass  # the error above is the one to report
+    write_atomic(path, text.encode("utf-8"), what="HTML report")
     return path
 
 
@@ -372,11 +353,7 @@ def _message(c: CheckResult) -> str:
 
 
 def _clip_details(text: str) -> str:
-    if len(text) <= _DETAILS_MAX:
-        return text
-    half = _DETAILS_MAX // 2
-    cut = len(text) - 2 * half
-    return f"{text[:half]}\n[... {cut} characters cut; the full text is in the JUnit report ...]\n{text[-half:]}"
+    return clip_middle(text, _DETAILS_MAX, "here; the full text is in the JUnit report")
 
 
 def _duration(seconds: float) -> str:

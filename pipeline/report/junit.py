@@ -112,7 +112,7 @@ def write_junit(
     """
     xml_text = render_junit(stages, timestamp=timestamp, properties=properties, hostname=hostname)
     root = ET.fromstring(xml_text)
-    _write_atomic(path, xml_text.encode("utf-8"))
+    write_atomic(path, xml_text.encode("utf-8"))
     return _summarise(root)
 
 
@@ -257,14 +257,20 @@ def _clip(text: str) -> str:
 
 
 def _body(text: str) -> str:
-    if len(text) <= _BODY_MAX:
+    return clip_middle(text, _BODY_MAX, "by fixproof")
+
+
+def clip_middle(text: str, limit: int, note: str) -> str:
+    """``text`` if it fits in ``limit`` characters, else its head and tail around a line saying what was cut."""
+    if len(text) <= limit:
         return text
-    half = _BODY_MAX // 2
+    half = limit // 2
     cut = len(text) - 2 * half
-    return f"{text[:half]}\n[... {cut} characters cut by fixproof ...]\n{text[-half:]}"
+    return f"{text[:half]}\n[... {cut} characters cut {note} ...]\n{text[-half:]}"
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, what: str = "JUnit report") -> None:
+    """Write ``data`` to ``path`` through a temporary sibling, readable by all; ReportError naming ``what``."""
     path = Path(path)
     tmp_name = ""
     try:
@@ -279,7 +285,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
         os.replace(tmp_name, path)
         tmp_name = ""
     except OSError as e:
-        raise ReportError(f"Could not write the JUnit report {path}: {e.strerror or e}. "
+        raise ReportError(f"Could not write the {what} {path}: {e.strerror or e}. "
                           "Check that the directory exists and is writable.") from e
     finally:
         if tmp_name:  # only on failure; the error above is the one to report
