@@ -52,6 +52,40 @@ def golang_image(engine):
     return ensure_image(engine, "golang:1.22.5-bookworm", timeout=1800, progress=Progress("test-setup"))
 
 
+# The OASIS SARIF 2.1.0 schema (final, "rtm.5"), as Microsoft's SARIF jest
+# matchers ship it on the npm registry; fetched once into the test cache.
+SCHEMA_PACKAGE = "@microsoft/jest-sarif@1.0.0-beta.0"
+SCHEMA_MEMBER = "package/lib/schemas/sarif-2.1.0-rtm.5.json"
+SCHEMA_CACHE = ROOT / ".fixproof-cache" / "sarif" / "sarif-2.1.0-rtm.5.json"
+
+
+@pytest.fixture(scope="session")
+def sarif_validator():
+    """A validator for the SARIF 2.1.0 JSON schema."""
+    import jsonschema
+    import tarfile
+
+    if not SCHEMA_CACHE.is_file():
+        npm = shutil.which("npm")
+        if npm is None:
+            if IN_CI:
+                pytest.fail("CI needs npm to fetch the SARIF 2.1.0 schema")
+            pytest.skip("npm not found: cannot fetch the SARIF 2.1.0 schema")
+        SCHEMA_CACHE.parent.mkdir(parents=True, exist_ok=True)
+        out = subprocess.run([npm, "pack", SCHEMA_PACKAGE, "--pack-destination", str(SCHEMA_CACHE.parent)],
+                             capture_output=True, text=True, timeout=300, check=True)
+        tgz = SCHEMA_CACHE.parent / out.stdout.strip().splitlines()[-1]
+        with tarfile.open(tgz) as tar:
+            member = tar.extractfile(SCHEMA_MEMBER)
+            assert member is not None, f"{SCHEMA_PACKAGE} has no {SCHEMA_MEMBER}"
+            SCHEMA_CACHE.write_bytes(member.read())
+        tgz.unlink()
+    schema = json.loads(SCHEMA_CACHE.read_text())
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
 @pytest.fixture
 def app_copy(tmp_path) -> Path:
     """A private copy of the example Go module that a test may break."""

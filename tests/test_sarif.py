@@ -7,6 +7,7 @@ from __future__ import annotations
 from pipeline.report.sarif import SCHEMA, document
 from pipeline.results import CheckResult, StageResult, Status
 
+
 FINDINGS = [
     {"id": "GO-2022-1059", "aliases": ["CVE-2022-32149"], "module": "golang.org/x/text", "version": "v0.3.7",
      "fixed": "v0.3.8", "symbols": ["language.ParseAcceptLanguage"], "level": "symbol", "file": "b"},
@@ -71,3 +72,19 @@ def test_fingerprints_are_stable_and_distinct():
     b = document(results(), gomod_uri="go.mod", listed=[], version="2")["runs"][0]["results"]
     fa = [r["partialFingerprints"]["fixproof/v1"] for r in a]
     assert fa == [r["partialFingerprints"]["fixproof/v1"] for r in b] and len(set(fa)) == len(fa)
+
+
+def test_documents_validate_against_the_sarif_schema(sarif_validator):
+    for waive in (False, True):
+        doc = document(results(waive=waive), gomod_uri="examples/fixdemo/go.mod", listed=["GO-2022-1059"],
+                       version="0.1.0", binary_name="fixdemo")
+        errors = sorted(sarif_validator.iter_errors(doc), key=lambda e: list(e.path))
+        assert not errors, [f"{list(e.path)}: {e.message}" for e in errors]
+
+
+def test_schema_check_can_fail(sarif_validator):
+    doc = document(results(), gomod_uri="go.mod", listed=[], version="0.1.0")
+    doc["runs"][0]["results"][0]["level"] = "fatal"  # not a SARIF level
+    del doc["runs"][0]["tool"]["driver"]["name"]  # required
+    paths = {tuple(e.path) for e in sarif_validator.iter_errors(doc)}
+    assert ("runs", 0, "results", 0, "level") in paths and ("runs", 0, "tool", "driver") in paths

@@ -108,6 +108,14 @@ def test_openvex_says_fixed_for_the_listed_advisories(happy):
     assert "fixproof.openvex.json" in {p.name for p in (cfg.parent / "evidence" / "reports").iterdir()}
 
 
+def test_sarif_of_the_run_validates_against_the_schema(happy, sarif_validator):
+    cfg, _ = happy
+    doc = json.loads((cfg.parent / "reports" / "fixproof.sarif").read_text())
+    errors = [f"{list(e.path)}: {e.message}" for e in sarif_validator.iter_errors(doc)]
+    assert not errors, errors
+    assert doc["runs"][0]["tool"]["driver"]["name"] == "fixproof"
+
+
 def test_noop_rerun_starts_no_container(happy, container_events):
     cfg, _ = happy
     time.sleep(1.1 - time.time() % 1)  # events are counted per whole second: start in a fresh one
