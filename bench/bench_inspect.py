@@ -10,7 +10,10 @@ the fraction of each file's bytes the reader touches (BinFile.bytes_read).
     .venv/bin/python bench/bench_inspect.py [--copies 20] [--reps 9]
 
 Both commands run with a hot page cache (a warm-up run of each comes first).
-The host go runs with GOENV=off GOTOOLCHAIN=local.
+The host go runs with GOENV=off GOTOOLCHAIN=local. Also timed in the same
+loop: fixproof with one process (no forked workers), and, for where the
+start-up goes, a bare interpreter, `fixproof --version`, and the imports of
+the inspect path measured inside a fresh process (pyelftools apart).
 """
 
 from __future__ import annotations
@@ -80,6 +83,36 @@ def time_cmd(cmd: list[str], env: dict[str, str]) -> float:
     return dt
 
 
+# The inspect path with no forked workers: the same code as the entry point,
+# with inspect_cmd.MAX_WORKERS = 1.
+ONE_WORKER = ("import sys; from pipeline import inspect_cmd; inspect_cmd.MAX_WORKERS = 1; "
+              "from pipeline.cli import main; sys.exit(main(['inspect', '--json', sys.argv[1]]))")
+
+# Run in a fresh process: milliseconds spent importing the CLI, then pyelftools
+# (with what it drags in: construct, pdb, inspect...), then fixproof's inspect
+# modules and the ELF layout compiled from pyelftools' structs.
+IMPORTS = """
+import time
+t0 = time.perf_counter()
+import pipeline.cli
+t1 = time.perf_counter()
+import elftools.elf.structs
+t2 = time.perf_counter()
+import pipeline.inspect_cmd
+pipeline.inspect_cmd.preload_elf()
+t3 = time.perf_counter()
+print((t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000)
+"""
+
+
+def import_times(reps: int) -> tuple[float, float, float]:
+    runs = []
+    for _ in range(reps):
+        out = subprocess.run([sys.executable, "-c", IMPORTS], capture_output=True, text=True, check=True).stdout
+        runs.append(tuple(float(x) for x in out.split()))
+    return tuple(statistics.median(r[i] for r in runs) for i in range(3))  # type: ignore[return-value]
+
+
 def bytes_read_fractions(files: list[Path]) -> list[tuple[Path, int, int]]:
     from pipeline.goinfo.binfile import BinFile
     from pipeline.goinfo.buildinfo import buildinfo_from
@@ -108,14 +141,21 @@ def main() -> int:
     py_env = dict(os.environ)
     go_cmd = ["go", "version", "-m", str(fleet)]
     fx_cmd = [str(FIXPROOF), "inspect", "--json", str(fleet)]
+    fx1_cmd = [sys.executable, "-c", ONE_WORKER, str(fleet)]
+    bare_cmd = [sys.executable, "-c", "pass"]
+    version_cmd = [str(FIXPROOF), "--version"]
     time_cmd(go_cmd, go_env)
     time_cmd(fx_cmd, py_env)
-    go_t, fx_t = [], []
+    go_t, fx_t, fx1_t, bare_t, start_t = [], [], [], [], []
     for _ in range(args.reps):
         go_t.append(time_cmd(go_cmd, go_env))
         fx_t.append(time_cmd(fx_cmd, py_env))
-    go_med, fx_med = statistics.median(go_t), statistics.median(fx_t)
-    startup = statistics.median(time_cmd([str(FIXPROOF), "--version"], py_env) for _ in range(args.reps))
+        fx1_t.append(time_cmd(fx1_cmd, py_env))
+        bare_t.append(time_cmd(bare_cmd, py_env))
+        start_t.append(time_cmd(version_cmd, py_env))
+    go_med, fx_med, fx1_med = statistics.median(go_t), statistics.median(fx_t), statistics.median(fx1_t)
+    bare, startup = statistics.median(bare_t), statistics.median(start_t)
+    imp_cli, imp_elftools, imp_ours = import_times(args.reps)
 
     fr = bytes_read_fractions(src)
     fracs = [r / s for _, r, s in fr]
@@ -133,7 +173,11 @@ def main() -> int:
     print(f"go version -m DIR:          {go_med * 1000:8.1f} ms  (min {min(go_t) * 1000:.1f})")
     print(f"fixproof inspect --json:    {fx_med * 1000:8.1f} ms  (min {min(fx_t) * 1000:.1f})")
     print(f"ratio fixproof/go:          {fx_med / go_med:8.2f}   (goal <= 0.5)")
+    print(f"fixproof, one process:      {fx1_med * 1000:8.1f} ms  (min {min(fx1_t) * 1000:.1f}; no forked workers)")
+    print(f"python -c pass:             {bare * 1000:8.1f} ms")
     print(f"fixproof --version (start): {startup * 1000:8.1f} ms")
+    print(f"imports, in process:        cli {imp_cli:.1f} ms, pyelftools {imp_elftools:.1f} ms, "
+          f"inspect modules + ELF layout {imp_ours:.1f} ms")
     print(f"per file, beyond start-up:  {(fx_med - startup) / nfiles * 1e6:8.1f} us  (go: {go_med / nfiles * 1e6:.1f} us all-in)")
     print(f"bytes read: median {statistics.median(fracs) * 100:.3f}%, max {max(fracs) * 100:.3f}% "
           f"({worst[0].name}: {worst[1]} of {worst[2]}), total {total_read} of {total_size} bytes "

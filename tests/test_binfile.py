@@ -12,7 +12,7 @@ import pytest
 
 import goinfo_corpus as gc
 from pipeline.errors import BinaryFormatError
-from pipeline.goinfo.binfile import BinFile
+from pipeline.goinfo.binfile import HEAD_SIZE, BinFile
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +109,60 @@ def test_reads_only_a_little(corpus: gc.Corpus) -> None:
         with BinFile.open(corpus[name]) as bf:
             buildinfo_from(bf)
             assert bf.bytes_read < 0.05 * bf.file_size, name
+
+
+def _construct_fields(c: object) -> dict:
+    """A pyelftools Container as a flat dict (e_ident's fields inlined)."""
+    out = {}
+    for k, v in c.items():
+        if hasattr(v, "items"):
+            out.update(_construct_fields(v))
+        elif not k.startswith("_"):
+            out[k] = v
+    return out
+
+
+@pytest.mark.parametrize("name", gc.recipe_names(lambda r: r.goos not in ("windows", "darwin")))
+def test_compiled_headers_equal_pyelftools_parse(corpus: gc.Corpus, name: str) -> None:
+    """The struct-compiled headers read what pyelftools' own construct parse reads."""
+    from elftools.elf.structs import ELFStructs
+
+    data = corpus[name].read_bytes()
+    with BinFile.from_bytes(data, name) as bf:
+        layout = bf._layout
+        s = ELFStructs(little_endian=bf.little_endian, elfclass=8 * bf.ptr_size)
+        s.create_basic_structs()
+        s.create_advanced_structs()
+        tables = [(layout.ehdr, s.Elf_Ehdr, [0]),
+                  (layout.shdr, s.Elf_Shdr, [bf._eh.e_shoff + i * bf._eh.e_shentsize for i in range(bf._eh.e_shnum)]),
+                  (layout.phdr, s.Elf_Phdr, [bf._eh.e_phoff + i * bf._eh.e_phentsize for i in range(bf._eh.e_phnum)])]
+        for flat, con, offsets in tables:
+            assert offsets
+            for off in offsets:
+                want = _construct_fields(con.parse(data[off : off + con.sizeof()]))
+                got = flat.parse(data, off)._asdict()
+                assert set(got) <= set(want)
+                for field, value in got.items():
+                    # Enum fields we do not decode stay numbers; pyelftools gives names.
+                    assert value == want[field] or (isinstance(want[field], str) and isinstance(value, int)), field
+                    assert field not in ("e_machine", "EI_OSABI", "p_type") or value == want[field]
+
+
+def test_a_go_elf_costs_three_reads(corpus: gc.Corpus) -> None:
+    """The file's first 4 KiB hold the ELF and section headers; then come the
+    section names and the blob, which the blob reader finds in the last read."""
+    from pipeline.goinfo.buildinfo import buildinfo_from
+
+    data = corpus["go1.26.8-linux-amd64"].read_bytes()
+    reads: list[tuple[int, int]] = []
+
+    def pread(off: int, n: int) -> bytes:
+        reads.append((off, n))
+        return data[off : off + n]
+
+    with BinFile("counted", pread, len(data)) as bf:
+        assert buildinfo_from(bf).go_version == "go1.26.8"
+    assert len(reads) == 3 and reads[0] == (0, HEAD_SIZE)
 
 
 # -- bad inputs -------------------------------------------------------------

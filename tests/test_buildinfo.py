@@ -308,6 +308,7 @@ def test_framed_without_trailing_newline_is_empty(patched: Patched) -> None:
 @pytest.mark.parametrize("text,message", [
     (b"build\tkey with space=v\n", 'line 1: unquoted key "key with space" must be quoted'),
     (b"path\tx\nbuild\tk=has space\n", 'line 2: unquoted value "has space" must be quoted'),
+    (b"path\tx\nbuild\tk=a\tb\n", 'line 2: unquoted value "a\\tb" must be quoted'),  # no quote or space anywhere
     (b"=>\ta\tb\tc\n", "line 1: replacement with no module on previous line"),
     (b"mod\ta\tb\tc\td\n", "line 1: expected 2 or 3 columns; got 4"),
     (b"dep\ta\tb\n=>\ta\tb\n", "line 2: expected 3 columns for replacement; got 2"),

@@ -63,6 +63,22 @@ def test_json_contract(corpus: gc.Corpus, fleet: Path) -> None:
         assert obj == corpus.expected(name, Path(obj["file"]))
 
 
+def test_json_text_is_json_dumps(corpus: gc.Corpus) -> None:
+    """json_object spells out what json.dumps(to_json()) would print, byte for byte."""
+    from dataclasses import replace
+
+    from pipeline.goinfo.buildinfo import Module, read_buildinfo
+
+    infos = [read_buildinfo(corpus[name]) for name in corpus.names()]
+    odd = Module('q"uote\\', "é ✓", "\x00\x1f\x7f\u2028", Module("../rep", "", "", None))
+    infos.append(replace(infos[0], file="dir/ü\tname", path="", main=None, deps=(odd, odd),
+                         settings=(("k", "v"), ("-ldflags", '-X "a=b c"'), ("k", "again"))))
+    for bi in infos:
+        assert inspect_cmd.json_object(bi) == json.dumps(bi.to_json())
+        funcs = ("main.main", "ü.f", 'q"')
+        assert inspect_cmd.json_object(bi, funcs) == json.dumps({**bi.to_json(), "functions": list(funcs)})
+
+
 def test_symbols(corpus: gc.Corpus) -> None:
     path = corpus["go1.26.8-linux-amd64-stripped"]
     rc, out, _ = run([str(path)], as_json=True, symbols=True)

@@ -3,16 +3,23 @@
 `BinFile.open(path)` opens the file and parses the file header; everything
 else (section and program headers, symbols) is parsed on first use, so
 reading a Go build info blob touches a few kilobytes of a file that may be
-hundreds of megabytes. Reads are positioned reads (`os.pread`) of exactly
-the bytes needed: on this workload they cost ~2 us per file against ~11 us
-for mmap + munmap, and touch no more of the file. `bytes_read` counts the
+hundreds of megabytes. Reads are positioned reads (`os.pread`): the first
+HEAD_SIZE bytes once on open (they hold the ELF header and, for an
+internally linked Go binary, the program and section headers; the PE and
+Mach-O headers), then exactly the bytes needed, with a read inside the
+previous one served from memory. A Go ELF costs three reads: the head, the
+section names, the blob. pread costs ~2 us per file against ~11 us for
+mmap + munmap and touches no more of the file. `bytes_read` counts the
 bytes read (or scanned), for the benchmark.
 
-ELF goes through pyelftools: its `ELFStructs` parse the file header, the
-section headers we need and the program headers. Only the `sh_name` words
+ELF goes through pyelftools' structs: its `ELFStructs` definitions of the
+file header, section header and program header, compiled once per byte
+order and class into one `struct.Struct` each (see `_compile`; construct's
+own field-by-field parse costs ~10 us a header, the compiled one well under
+1 us), with pyelftools' field names and enum names. Only the `sh_name` words
 of the section table are searched with `struct` to find a section by name
-without building an object per section. The pyelftools parses are pure
-functions of the header bytes and are memoised by those bytes.
+without building an object per section. Nothing is memoised by content: a
+fleet of copies of one binary costs what a fleet of distinct ones does.
 
 PE and Mach-O use the small struct readers below. For a fat Mach-O only the
 first architecture is read, like Go's debug/buildinfo.
@@ -25,16 +32,13 @@ from __future__ import annotations
 import os
 import stat
 import struct
-from dataclasses import dataclass
-from functools import cached_property, lru_cache
-from typing import TYPE_CHECKING, Callable, Iterator, NamedTuple
+from functools import lru_cache
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 from pipeline.errors import BinaryFormatError
 
-if TYPE_CHECKING:  # pragma: no cover
-    from elftools.elf.structs import ELFStructs
-
 SCAN_CHUNK = 1 << 20
+HEAD_SIZE = 4096  # read whole on open; see BinFile.read
 
 # GOARCH for the ELF e_machine names pyelftools gives; MIPS and PPC64 depend
 # on the class and byte order and are handled in _elf_goarch.
@@ -73,8 +77,10 @@ _VM_PROT_WRITE, _VM_PROT_EXECUTE = 0x2, 0x4
 _S_ZEROFILL_TYPES = (0x1, 0xC, 0x12)  # S_ZEROFILL, S_GB_ZEROFILL, S_THREAD_LOCAL_ZEROFILL
 
 
-@dataclass(frozen=True)
-class Section:
+# Section and Segment are immutable records read by goinfo's own modules only:
+# NamedTuples, which cost a tenth of a frozen dataclass to define (start-up)
+# and an eighth to create (one or two per file on the inspect path).
+class Section(NamedTuple):
     """A named section. `addr` is the virtual address (PE: ImageBase + RVA)."""
 
     name: str
@@ -86,8 +92,7 @@ class Section:
     executable: bool
 
 
-@dataclass(frozen=True)
-class Segment:
+class Segment(NamedTuple):
     """A loadable range: ELF program header, PE section, Mach-O segment."""
 
     name: str
@@ -100,70 +105,123 @@ class Segment:
     loadable: bool = True
 
 
-# -- pyelftools, memoised ------------------------------------------------------
+# -- pyelftools' structs, compiled --------------------------------------------
+
+
+class _Flat(NamedTuple):
+    """A pyelftools construct `Struct` compiled to one `struct.Struct`.
+
+    construct interprets a Struct field by field (~10 us for one ELF header,
+    most of a file's budget on a fleet); one `unpack_from` of the same layout
+    costs well under 1 us. The layout, the field names and the enum names
+    stay pyelftools': the format codes are those of its FormatFields, and enum
+    fields are decoded by its own MappingAdapter. Parsing gives a namedtuple
+    with pyelftools' field names (e.g. `e_machine`, `sh_type`). Only the enum
+    fields named at compile time are decoded (a decode costs as much as the
+    unpack); the others stay numbers."""
+
+    packer: struct.Struct
+    make: Callable[[Iterable[object]], tuple]
+    enums: tuple[tuple[int, Callable[[object, object], object]], ...]
+
+    def parse(self, raw: bytes, at: int = 0) -> Any:
+        values = self.packer.unpack_from(raw, at)
+        if self.enums:
+            values = list(values)
+            for i, decode in self.enums:
+                values[i] = decode(values[i], None)
+        return self.make(values)
+
+
+def _compile(con: Any, decode: frozenset[str] = frozenset()) -> _Flat:
+    """Flatten a construct Struct: nested Structs are inlined, FormatFields
+    (plain or behind an enum MappingAdapter) become values, anything else
+    (e_ident's magic array, padding) is skipped by its static size. Enum
+    fields named in `decode` get pyelftools' names."""
+    from collections import namedtuple
+
+    from elftools.construct.adapters import MappingAdapter
+    from elftools.construct.core import FormatField, Struct
+
+    codes: list[str] = []
+    names: list[str] = []
+    enums: list[tuple[int, Callable[[object, object], object]]] = []
+    orders: set[str] = set()
+
+    def walk(sc: Any) -> None:
+        if isinstance(sc, Struct):
+            for sub in sc.subcons:
+                walk(sub)
+            return
+        field = sc.subcon if isinstance(sc, MappingAdapter) else sc
+        if not isinstance(field, FormatField):
+            codes.append(f"{sc.sizeof()}x")
+            return
+        fmt = field.packer.format  # byte order and one code, e.g. "<H"
+        orders.add(fmt[0])
+        codes.append(fmt[1:])
+        if field is not sc and field.name in decode:
+            enums.append((len(names), sc._decode))  # the Adapter hook construct's parse calls
+        names.append(field.name)
+
+    walk(con)
+    if len(orders) != 1:
+        raise TypeError(f"{con.name}: mixed byte orders {orders}")
+    packer = struct.Struct(orders.pop() + "".join(codes))
+    if packer.size != con.sizeof():
+        raise TypeError(f"{con.name}: compiled to {packer.size} bytes, construct says {con.sizeof()}")
+    return _Flat(packer, namedtuple(con.name, names)._make, tuple(enums))
 
 
 class _ElfLayout(NamedTuple):
-    """pyelftools' structs for one byte order and class, with their sizes
-    (construct's sizeof() is slow, so it is asked once). Private records in
-    this module are NamedTuples: they cost a tenth of a dataclass to define,
-    which counts in a command's start-up."""
+    """pyelftools' headers for one byte order and class, compiled. Private
+    records in this module are NamedTuples: they cost a tenth of a dataclass
+    to define, which counts in a command's start-up."""
 
-    structs: "ELFStructs"
-    ehdr_size: int
-    shdr_size: int
-    phdr_size: int
+    ehdr: _Flat
+    shdr: _Flat
+    phdr: _Flat
     sym_size: int
+    word: struct.Struct  # one sh_name word, for searching the raw section table
+    errors: tuple[type[Exception], ...]  # what a bad header raises: construct's or struct's
 
 
 @lru_cache(maxsize=None)
 def _elf_layout(little_endian: bool, elfclass: int) -> _ElfLayout:
     """Pure and memoised: at most four distinct values per process."""
+    from elftools.construct.core import ConstructError
     from elftools.elf.structs import ELFStructs
 
     s = ELFStructs(little_endian=little_endian, elfclass=elfclass)
     s.create_basic_structs()
     s.create_advanced_structs()
-    return _ElfLayout(s, s.Elf_Ehdr.sizeof(), s.Elf_Shdr.sizeof(), s.Elf_Phdr.sizeof(), s.Elf_Sym.sizeof())
+    # Decoded: the machine and OS ABI names (GOARCH, GOOS) and p_type (PT_LOAD);
+    # sh_type is only compared with SHT_NOBITS.
+    ehdr = _compile(s.Elf_Ehdr, frozenset({"e_machine", "EI_OSABI"}))
+    phdr = _compile(s.Elf_Phdr, frozenset({"p_type"}))
+    return _ElfLayout(ehdr, _compile(s.Elf_Shdr), phdr, s.Elf_Sym.sizeof(),
+                      struct.Struct("<I" if little_endian else ">I"), (ConstructError, struct.error))
 
 
-class _Ehdr(NamedTuple):
-    machine: str | int
-    osabi: str | int
-    phoff: int
-    shoff: int
-    phentsize: int
-    phnum: int
-    shentsize: int
-    shnum: int
-    shstrndx: int
+def preload_elf() -> None:
+    """Import pyelftools and compile the usual layout (little-endian, 64-bit)
+    now: for a caller about to fork workers, which then share it."""
+    _elf_layout(True, 64)
 
 
-class _Shdr(NamedTuple):
-    name: int
-    nobits: bool
-    flags: int
-    addr: int
-    offset: int
-    size: int
-    link: int
+class _lazy:
+    """functools.cached_property without the lock that Python 3.11 takes on
+    every first access (~0.5 us; a BinFile is not shared between threads)."""
 
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        self.fn = fn
+        self.name = fn.__name__
 
-# The parses below are pure functions of the header bytes, memoised: a fleet
-# of binaries from one toolchain repeats the same headers, and a construct
-# parse costs ~10 us where a dict hit costs well under 1 us.
-@lru_cache(maxsize=4096)
-def _parse_ehdr(layout: _ElfLayout, raw: bytes) -> _Ehdr:
-    h = layout.structs.Elf_Ehdr.parse(raw)
-    return _Ehdr(h.e_machine, h.e_ident.EI_OSABI, h.e_phoff, h.e_shoff, h.e_phentsize, h.e_phnum,
-                 h.e_shentsize, h.e_shnum, h.e_shstrndx)
-
-
-@lru_cache(maxsize=8192)
-def _parse_shdr(layout: _ElfLayout, raw: bytes) -> _Shdr:
-    sh = layout.structs.Elf_Shdr.parse(raw)
-    return _Shdr(sh.sh_name, sh.sh_type in ("SHT_NOBITS", _SHT_NOBITS), sh.sh_flags, sh.sh_addr, sh.sh_offset,
-                 sh.sh_size, sh.sh_link)
+    def __get__(self, obj: Any, cls: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.fn(obj)  # later reads find the attribute first
+        return value
 
 
 def _cstr(b: bytes) -> str:
@@ -187,6 +245,8 @@ class BinFile:
         self.size = size  # size of the image we read (the slice for fat files)
         self.file_size = size
         self.bytes_read = 0
+        self._head = b""  # the file's first HEAD_SIZE bytes (absolute offsets)
+        self._last_at, self._last = 0, b""  # the previous pread and where it starts
         self.little_endian = True
         self.ptr_size = 8
         self.goos = ""
@@ -243,15 +303,32 @@ class BinFile:
     # -- raw reads -----------------------------------------------------
 
     def read(self, offset: int, n: int) -> bytes:
-        """Up to n bytes at a file offset of the image (short at the end)."""
+        """Up to n bytes at a file offset of the image (short at the end).
+
+        Served from memory, without a syscall, when the bytes lie in the
+        file's first HEAD_SIZE bytes (one read on open: the ELF header with
+        the program and section headers of an internally linked Go binary,
+        the PE headers and section table, the Mach-O load commands) or inside
+        the previous read (the blob search reads what the blob reader then
+        asks for again).
+        """
         if offset < 0 or n <= 0 or offset >= self.size:
             return b""
-        n = min(n, self.size - offset)
+        if offset + n > self.size:
+            n = self.size - offset
+        at = self._base + offset
+        end = at + n
+        if end <= len(self._head):
+            return self._head[at:end]
+        rel = at - self._last_at
+        if 0 <= rel and rel + n <= len(self._last):
+            return self._last[rel : rel + n]
         try:
-            b = self._pread(self._base + offset, n)
+            b = self._pread(at, n)
         except OSError as e:
             raise self.fail(f"read error: {e.strerror or e}") from e
         self.bytes_read += len(b)
+        self._last_at, self._last = at, b
         return b
 
     def read_exact(self, offset: int, n: int, what: str) -> bytes:
@@ -310,7 +387,7 @@ class BinFile:
     # -- format dispatch -----------------------------------------------
 
     def _identify(self) -> None:
-        head = self.read(0, 64)  # covers the ELF header, the DOS header, the Mach-O header
+        head = self._head = self.read(0, HEAD_SIZE)
         ident = head[:16]
         if ident[:4] == b"\x7fELF":
             self.format = "elf"
@@ -328,7 +405,7 @@ class BinFile:
         else:
             raise self.fail("not a Go binary (unrecognized file format)")
 
-    @cached_property
+    @_lazy
     def sections(self) -> tuple[Section, ...]:
         if self.format == "elf":
             return tuple(self._elf_make_section(i) for i in range(self._shnum))
@@ -336,7 +413,7 @@ class BinFile:
             return self._pe_sections
         return tuple(self._macho_sections())
 
-    @cached_property
+    @_lazy
     def segments(self) -> tuple[Segment, ...]:
         if self.format == "elf":
             return self._elf_segments()
@@ -378,42 +455,39 @@ class BinFile:
     # -- ELF -----------------------------------------------------------
 
     def _elf_init(self, head: bytes) -> None:
-        from elftools.construct.core import ConstructError
-
         ident = head[:16]
         if len(ident) < 16 or ident[4] not in (1, 2) or ident[5] not in (1, 2):
             raise self.fail("not a Go binary (unrecognized file format: bad ELF ident)")
         self.ptr_size = 4 if ident[4] == 1 else 8
         self.little_endian = ident[5] == 1
         self._end = "<" if self.little_endian else ">"
-        self._layout = _elf_layout(self.little_endian, 32 if ident[4] == 1 else 64)
+        layout = self._layout = _elf_layout(self.little_endian, 32 if ident[4] == 1 else 64)
         self._section_cache: dict[str, Section | None] = {}
+        if len(head) < layout.ehdr.packer.size:
+            raise self.fail("truncated file (cannot read the ELF header)")
         try:
-            size = self._layout.ehdr_size
-            if len(head) < size:
-                raise self.fail("truncated file (cannot read the ELF header)")
-            h = _parse_ehdr(self._layout, head[:size])
-        except ConstructError as e:
+            h = layout.ehdr.parse(head)
+        except layout.errors as e:
             raise self.fail(f"corrupt ELF header: {e}") from e
         self._eh = h
-        self.goarch = self._elf_goarch(h.machine)
-        self.goos = _ELF_GOOS.get(str(h.osabi), "linux")
-        self._shoff, self._shnum, self._shstrndx = h.shoff, h.shnum, h.shstrndx
-        self._shentsize = h.shentsize
+        self.goarch = self._elf_goarch(h.e_machine)
+        self.goos = _ELF_GOOS.get(str(h.EI_OSABI), "linux")
+        self._shoff, self._shnum, self._shstrndx = h.e_shoff, h.e_shnum, h.e_shstrndx
+        self._shentsize = h.e_shentsize
         if self._shoff == 0:
             # No section table (e.g. removed by sstrip): callers fall back to
             # the program headers, like Go 1.21-1.26 readers do.
             if self._shnum:
                 raise self.fail("corrupt ELF header (section count without a section table)")
             return
-        if h.shentsize < self._layout.shdr_size:
+        if h.e_shentsize < layout.shdr.packer.size:
             raise self.fail("corrupt ELF header (section header size)")
         if self._shnum == 0 or self._shstrndx == 0xFFFF:
             # Extended numbering: the real values live in section 0.
             s0 = self._elf_shdr(0)
-            self._shnum = self._shnum or s0.size
+            self._shnum = self._shnum or s0.sh_size
             if self._shstrndx == 0xFFFF:
-                self._shstrndx = s0.link
+                self._shstrndx = s0.sh_link
         if self._shoff + self._shnum * self._shentsize > self.size:
             raise self.fail("truncated or corrupt ELF file (section headers past the end)")
         if self._shnum and self._shstrndx >= self._shnum:
@@ -430,35 +504,32 @@ class BinFile:
             return base if be else base + "le"
         return str(machine).removeprefix("EM_").lower()
 
-    def _elf_shdr(self, index: int) -> _Shdr:
-        from elftools.construct.core import ConstructError
-
-        size = self._layout.shdr_size
+    def _elf_shdr(self, index: int) -> Any:
+        """pyelftools' Elf_Shdr fields (sh_name, sh_type, ...) of one section header."""
+        layout = self._layout
         at = index * self._shentsize
         table = self.__dict__.get("_shtable")  # the whole table, once it has been read
-        if table is not None and at + size <= len(table):
-            raw = table[at : at + size]
-        else:
-            raw = self.read_exact(self._shoff + at, size, f"ELF section header {index}")
+        if table is None or at + layout.shdr.packer.size > len(table):
+            table, at = self.read_exact(self._shoff + at, layout.shdr.packer.size, f"ELF section header {index}"), 0
         try:
-            return _parse_shdr(self._layout, raw)
-        except ConstructError as e:
+            return layout.shdr.parse(table, at)
+        except layout.errors as e:
             raise self.fail(f"corrupt ELF section header {index}: {e}") from e
 
-    @cached_property
+    @_lazy
     def _shtable(self) -> bytes:
         """The section header table (a few KiB), read once."""
         return self.read(self._shoff, self._shnum * self._shentsize) if self._shnum else b""
 
-    @cached_property
+    @_lazy
     def _shstrtab(self) -> bytes:
         if not self._shnum:
             return b""
         _ = self._shtable  # read the table first, so the header below comes from it
         sh = self._elf_shdr(self._shstrndx)
-        if sh.offset + sh.size > self.size:
+        if sh.sh_offset + sh.sh_size > self.size:
             raise self.fail("truncated or corrupt ELF file (section names past the end)")
-        return self.read(sh.offset, sh.size)
+        return self.read(sh.sh_offset, sh.sh_size)
 
     def _elf_name_at(self, off: int) -> str:
         tab = self._shstrtab
@@ -469,14 +540,15 @@ class BinFile:
 
     def _elf_make_section(self, index: int) -> Section:
         sh = self._elf_shdr(index)
+        nobits = sh.sh_type == _SHT_NOBITS
         return Section(
-            name=self._elf_name_at(sh.name),
-            addr=sh.addr,
-            size=sh.size,
-            offset=sh.offset,
-            filesize=0 if sh.nobits else sh.size,
-            writable=bool(sh.flags & _SHF_WRITE),
-            executable=bool(sh.flags & _SHF_EXECINSTR),
+            name=self._elf_name_at(sh.sh_name),
+            addr=sh.sh_addr,
+            size=sh.sh_size,
+            offset=sh.sh_offset,
+            filesize=0 if nobits else sh.sh_size,
+            writable=bool(sh.sh_flags & _SHF_WRITE),
+            executable=bool(sh.sh_flags & _SHF_EXECINSTR),
         )
 
     def _elf_index(self, name: str) -> int | None:
@@ -486,7 +558,7 @@ class BinFile:
         # sh_name may point into the middle of a longer name (".rela.text"
         # also names ".text"), so every occurrence is a candidate.
         table, entsize = self._shtable, self._shentsize
-        word = struct.Struct(self._end + "I")
+        word = self._layout.word
         best: int | None = None
         i = tab.find(want)
         while i >= 0:
@@ -506,21 +578,18 @@ class BinFile:
         return None if index is None else self._elf_make_section(index)
 
     def _elf_segments(self) -> tuple[Segment, ...]:
-        from elftools.construct.core import ConstructError
-
-        h = self._eh
-        size = self._layout.phdr_size
-        if h.phnum and h.phentsize < size:
+        h, layout = self._eh, self._layout
+        phnum, phentsize = h.e_phnum, h.e_phentsize
+        if phnum and phentsize < layout.phdr.packer.size:
             raise self.fail("corrupt ELF header (program header size)")
-        if h.phoff + h.phnum * h.phentsize > self.size:
+        if h.e_phoff + phnum * phentsize > self.size:
             raise self.fail("truncated or corrupt ELF file (program headers past the end)")
-        table = self.read(h.phoff, h.phnum * h.phentsize)
+        table = self.read(h.e_phoff, phnum * phentsize)
         out = []
-        for i in range(h.phnum):
-            raw = table[i * h.phentsize : i * h.phentsize + size]
+        for i in range(phnum):
             try:
-                p = self._layout.structs.Elf_Phdr.parse(raw)
-            except ConstructError as e:
+                p = layout.phdr.parse(table, i * phentsize)
+            except layout.errors as e:
                 raise self.fail(f"corrupt ELF program header {i}: {e}") from e
             out.append(Segment(
                 name=str(p.p_type),
@@ -539,7 +608,7 @@ class BinFile:
         if index is None:
             return {}
         symtab = self._elf_make_section(index)
-        link = self._elf_shdr(index).link
+        link = self._elf_shdr(index).sh_link
         if not symtab.filesize or not 0 < link < self._shnum:
             return {}
         strtab = self._elf_make_section(link)
@@ -604,7 +673,7 @@ class BinFile:
         return Section(name, self.image_base + rva, vsize, rawptr, filesize, bool(chars & _PE_SCN_WRITE),
                        bool(chars & (_PE_SCN_EXECUTE | _PE_SCN_CODE)))
 
-    @cached_property
+    @_lazy
     def _pe_sections(self) -> tuple[Section, ...]:
         return tuple(self._pe_section(*e) for e in self._pe_entries())
 
