@@ -139,8 +139,12 @@ def _bundle(cfg, dest: Path, summary: dict) -> None:
     tools = {"fixproof": __version__, "python": platform.python_version(),
              **{name: _dist_version(name) for name in _dependencies()}}
     key = load_private_key(cfg.signing_key_path) if cfg.signing_key_path else None
-    roots = {"$REPORTS": cfg.reports_dir, "$RUN_REPORTS": getattr(cfg, "run_reports_dir", cfg.reports_dir),
-             "$APP": cfg.app_dir, "$CONFIG_DIR": cfg.base_dir, "$SRC": StageContext(cfg, "report").vcs_root}
+    roots: dict[str, Path | str] = {
+        "$REPORTS": cfg.reports_dir, "$RUN_REPORTS": getattr(cfg, "run_reports_dir", cfg.reports_dir),
+        "$APP": cfg.app_dir, "$CONFIG_DIR": cfg.base_dir, "$SRC": StageContext(cfg, "report").vcs_root}
+    volume = facts.get("modules", {}).get("volume")
+    if volume:  # named after the report directory: like the directories, this run's own
+        roots["$MODCACHE_VOLUME"] = str(volume)
     written = write_bundle(dest, inputs=inputs, reports=[r for r in reports if r.exists()], tools=tools,
                            images=images, logs=logs, documents={"source.json": source}, environment=environment,
                            roots=roots, signing_key=key)
@@ -199,7 +203,7 @@ def _probe_tools(facts: dict) -> dict:
             continue
         f = facts[stage]
         version = f.get(f"{tool}_version") or (f.get("probe_image") or {}).get(f"{tool}_version")
-        out[tool] = str(version) if version else f"not recorded (the {stage} stage does not record it)"
+        out[tool] = str(version) if version else f"not recorded (no {stage} check of this run started {tool})"
     return out
 
 

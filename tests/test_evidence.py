@@ -32,12 +32,22 @@ JUNIT = """<?xml version="1.0" encoding="utf-8"?>
     <testcase name="TestFix" classname="example.com/fixdemo" time="{t}"><system-out>--- PASS: TestFix ({t}s)
 ok  	example.com/fixdemo	{t}s</system-out></testcase>
   </testsuite>
+  <testsuite name="fixproof.gdb" tests="1" time="{t}" timestamp="{stamp}" hostname="{host}">
+    <testcase name="bounded read" classname="fixproof.gdb" time="{t}">{verdict}<system-out>hits: {hits}
+transcript: {root}/reports/gdb/bounded-read.mi.log</system-out></testcase>
+  </testsuite>
 </testsuites>
 """
 
 
+def _volume(root: Path) -> str:
+    """The run's module cache volume: named after its report directory, so it differs between runs."""
+    return "fixproof-modcache-" + hashlib.sha256(str(root).encode()).hexdigest()[:16]
+
+
 def _stage(root: Path, duration: float, status: str = "passed", message: str = "built fixdemo") -> bytes:
-    doc = {"stage": "build", "facts": {"binary": f"{root}/reports/build/fixdemo", "sha256": "ab" * 32},
+    doc = {"stage": "build", "facts": {"binary": f"{root}/reports/build/fixdemo", "sha256": "ab" * 32,
+                                       "module_cache": f"{_volume(root)} (read-only)"},
            "checks": [{"name": "go build", "status": status, "message": message, "duration_s": duration,
                        "evidence": {"binary": f"{root}/reports/build/fixdemo", "timestamp": f"2024-01-0{int(duration)}",
                                     "nested": [{"hostname": f"host-{duration}", "kept": 1}]},
@@ -45,9 +55,49 @@ def _stage(root: Path, duration: float, status: str = "passed", message: str = "
     return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
 
+def _junit(root: Path, duration: float = 1.5, stamp: str = "2024-05-01T10:00:00", host: str = "ci-1",
+           hits: int = 3, verdict: str = "") -> bytes:
+    return JUNIT.format(t=duration, stamp=stamp, host=host, root=root, hits=hits, verdict=verdict).encode()
+
+
+def _gdb_stage(root: Path, hits: int, *, status: str = "passed", name: str = "bounded read",
+               expect: str = ">=1", version: str = "GNU gdb (Debian 13.1-3) 13.1") -> bytes:
+    """A runtime stage result: the check's message, details and some evidence are measurements."""
+    doc = {"stage": "gdb", "facts": {"binary": f"{root}/reports/build/fixdemo", "gdb_version": version},
+           "checks": [{"name": name, "status": status, "classname": "", "warning": False, "blocks": True,
+                       "message": f"main.readChunk was hit {hits} time(s) (expected {expect})",
+                       "duration_s": hits / 10, "details": f"program stdout:\nread {hits} chunks as pid {1000 + hits}",
+                       "evidence": {"breakpoint": "main.readChunk", "expect_hits": expect, "kind": "path",
+                                    "run": ["fixdemo", "-read", "10000"], "exit_code": 0, "hits": hits,
+                                    "first_stop": {"args": [{"name": "n", "value": str(4096 + hits)}],
+                                                   "backtrace": [{"addr": hex(0x4d4f60 + hits)}]},
+                                    "transcript": f"{root}/reports/gdb/bounded-read.mi.log"}}]}
+    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
+
+
+def _summary(root: Path, hits: int, *, skipped_status: str = "skipped") -> bytes:
+    doc = {"exit_code": 0, "status": "passed", "junit": f"{root}/reports/junit.xml",
+           "counts": {"tests": 3, "failures": 0, "errors": 0, "skipped": 1},
+           "stages": {"build": [], "gdb": [{"name": "cache stays bounded", "status": skipped_status,
+                                            "message": f"skipped after {hits} tries", "duration_s": 0.1,
+                                            "classname": "", "details": "", "warning": False, "blocks": True,
+                                            "evidence": {"kind": "memory", "first": hits}}]}}
+    return (json.dumps(doc, indent=2) + "\n").encode()
+
+
+def _sarif(hits: int, *, rule: str = "fixproof/gdb/bounded-read", build_message: str = "go build failed") -> bytes:
+    results = [{"ruleId": rule, "level": "error", "message": {"text": f"bounded read: hit {hits} times"},
+                "partialFingerprints": {"fixproof/v1": hashlib.sha256(str(hits).encode()).hexdigest()[:32]}},
+               {"ruleId": "fixproof/build/go-build", "level": "error", "message": {"text": build_message},
+                "partialFingerprints": {"fixproof/v1": "0" * 32}}]
+    return json.dumps({"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "fixproof"}},
+                                                     "results": results}]}, indent=2).encode()
+
+
 def _make_sources(root: Path, *, duration: float = 1.5, host: str = "ci-1", stamp: str = "2024-05-01T10:00:00",
-                  mutate: dict[str, bytes] | None = None) -> dict[str, Path]:
-    """The files of one run rooted at ``root``; only times, durations, host names and ``root`` vary."""
+                  hits: int = 3, mutate: dict[str, bytes] | None = None) -> dict[str, Path]:
+    """The files of one run rooted at ``root``; only times, durations, host names, ``root`` and what the
+    runtime stages measured (``hits``) vary."""
     (root / "reports" / "stages").mkdir(parents=True)
     (root / "app").mkdir()
     files = {
@@ -58,9 +108,13 @@ def _make_sources(root: Path, *, duration: float = 1.5, host: str = "ci-1", stam
         "fixdemo": bytes(range(256)) * 64,  # stands in for the built binary
         "reports/stages/build.json": _stage(root, duration),
         "reports/stages/gotest.json": b'{"stage": "gotest", "checks": []}\n',
-        "reports/junit.xml": JUNIT.format(t=duration, stamp=stamp, host=host, root=root).encode(),
+        "reports/stages/gdb.json": _gdb_stage(root, hits),
+        "reports/junit.xml": _junit(root, duration, stamp, host, hits),
+        "reports/summary.json": _summary(root, hits),
+        "reports/fixproof.sarif": _sarif(hits),
         "reports/index.html": f"<html>took {duration} s on {host}</html>\n".encode(),
-        "reports/trace/goroutines.json": b'{"maps": {"created": 10, "exited": 10}}\n',
+        "reports/gdb/bounded-read.mi.log": f"=thread-group-started,id=\"i1\",pid=\"{1000 + hits}\"\n".encode(),
+        "reports/trace/goroutines.json": f'{{"maps": {{"created": {10 + hits}, "exited": 10}}}}\n'.encode(),
     }
     files.update(mutate or {})
     out = {}
@@ -83,14 +137,16 @@ def _bundle(dest: Path, s: dict[str, Path], key=None, root: Path | None = None):
         dest,
         inputs={"fixproof.toml": s["fixproof.toml"], "go.mod": s["app/go.mod"], "go.sum": s["app/go.sum"],
                 "bin/fixdemo": s["fixdemo"]},
-        reports=[s["reports/stages/build.json"], s["reports/stages/gotest.json"], s["reports/junit.xml"],
-                 s["reports/index.html"]],
+        reports=[s["reports/stages/build.json"], s["reports/stages/gotest.json"], s["reports/stages/gdb.json"],
+                 s["reports/junit.xml"], s["reports/summary.json"], s["reports/fixproof.sarif"],
+                 s["reports/index.html"], s["reports/gdb/bounded-read.mi.log"]],
         logs={"trace/goroutines.json": s["reports/trace/goroutines.json"]},
         documents={"source.json": {"tree_sha256": source_tree(root / "app", sorted((root / "app").iterdir()))[0]}},
         tools={"go": "go1.22.5", "fixproof": "0.1.0"},
         images={"golang:1.22.5-bookworm": {"id": "sha256:" + "1" * 64, "source": "local stand-in"}},
         environment={"docker_engine": {"Version": "27.0.0"}},
-        roots={"$REPORTS": root / "reports", "$APP": root / "app", "$CONFIG_DIR": root},
+        roots={"$REPORTS": root / "reports", "$APP": root / "app", "$CONFIG_DIR": root,
+               "$MODCACHE_VOLUME": _volume(root)},
         signing_key=key,
     )
 
@@ -132,8 +188,9 @@ def test_bundle_layout_and_manifests(tmp_path: Path, sources: dict[str, Path]) -
     assert bundle == tmp_path / "evidence" and written.signer == ""
     content = sorted([
         VERSIONS, "inputs/fixproof.toml", "inputs/go.mod", "inputs/go.sum", "inputs/bin/fixdemo",
-        "inputs/source.json", "reports/build.json", "reports/gotest.json", "reports/junit.xml",
-        "reports/index.html", "logs/trace/goroutines.json",
+        "inputs/source.json", "reports/build.json", "reports/gotest.json", "reports/gdb.json", "reports/junit.xml",
+        "reports/summary.json", "reports/fixproof.sarif", "reports/index.html", "reports/bounded-read.mi.log",
+        "logs/trace/goroutines.json",
     ])
     assert _files(bundle) == sorted([*content, MANIFEST, MANIFEST_JSON])
     assert (bundle / "inputs/bin/fixdemo").read_bytes() == sources["fixdemo"].read_bytes()
@@ -187,7 +244,8 @@ def test_source_tree_digest_is_the_sha256sum_listing(tmp_path: Path) -> None:
 
 
 CONTENT = ["inputs/bin/fixdemo", "inputs/fixproof.toml", "inputs/go.mod", "inputs/go.sum", "inputs/source.json",
-           "reports/build.json", "reports/gotest.json", "reports/junit.xml", "reports/index.html",
+           "reports/build.json", "reports/gotest.json", "reports/gdb.json", "reports/junit.xml",
+           "reports/summary.json", "reports/fixproof.sarif", "reports/index.html", "reports/bounded-read.mi.log",
            "logs/trace/goroutines.json", VERSIONS, MANIFEST]
 
 
@@ -324,11 +382,23 @@ MUTATIONS = {
     "a check's message": ("reports/stages/build.json", lambda root: _stage(root, 1.5, message="built fixdemo2")),
     "one byte of the binary": ("fixdemo", lambda root: b"\x01" + (bytes(range(256)) * 64)[1:]),
     "a go.sum line": ("app/go.sum", lambda root: b"golang.org/x/text v0.3.7 h1:abc=\n"),
-    "a JUnit test name": ("reports/junit.xml", lambda root: JUNIT.format(
-        t=1.5, stamp="2024-05-01T10:00:00", host="ci-1", root=root).replace("TestFix\"", "TestFixed\"").encode()),
-    "a raw trace log": ("reports/trace/goroutines.json", lambda root: b'{"maps": {"created": 10, "exited": 9}}\n'),
+    "a JUnit test name": ("reports/junit.xml", lambda root: _junit(root).replace(b'TestFix"', b'TestFixed"')),
     "a path outside the run's directories": ("reports/stages/build.json", lambda root: _stage(root, 1.5).replace(
         f"{root}/reports/build/fixdemo".encode(), b"/elsewhere/fixdemo")),
+    # runtime stages: measurements are out, verdicts and what does not depend on the run are in
+    "a runtime check's status": ("reports/stages/gdb.json", lambda root: _gdb_stage(root, 3, status="failed")),
+    "a runtime check's name": ("reports/stages/gdb.json", lambda root: _gdb_stage(root, 3, name="bounded reads")),
+    "a runtime check's bound": ("reports/stages/gdb.json", lambda root: _gdb_stage(root, 3, expect="==1")),
+    "the gdb version": ("reports/stages/gdb.json", lambda root: _gdb_stage(root, 3, version="GNU gdb 14.2")),
+    "a runtime check's status in JUnit": ("reports/junit.xml", lambda root: _junit(
+        root, verdict='<failure message="hit 0 times">no hit</failure>')),
+    "a runtime check skipped in JUnit": ("reports/junit.xml", lambda root: _junit(
+        root, verdict='<skipped message="hit 0 times"/>')),
+    "a runtime check's status in the summary": ("reports/summary.json", lambda root: _summary(
+        root, 3, skipped_status="failed")),
+    "a runtime SARIF result's rule": ("reports/fixproof.sarif", lambda root: _sarif(3, rule="fixproof/gdb/other")),
+    "a deterministic SARIF result's message": ("reports/fixproof.sarif", lambda root: _sarif(
+        3, build_message="go build failed: another reason")),
 }
 
 
@@ -340,6 +410,118 @@ def test_a_changed_input_or_result_changes_the_digest(tmp_path: Path, what: str)
     changed = _bundle(tmp_path / "e1", _make_sources(root, mutate={rel: data(root)}))
     assert changed.evidence_digest != base.evidence_digest
     assert check_bundle(changed.path).problems == ()
+
+
+def test_runtime_measurements_raw_logs_and_transcripts_are_pinned_but_not_in_the_digest(tmp_path: Path) -> None:
+    """Two runs of one binary under gdb and bpftrace measure different pids and counts; the verdicts agree."""
+    a = _bundle(tmp_path / "ea", _make_sources(tmp_path / "run-a", hits=3))
+    b = _bundle(tmp_path / "eb", _make_sources(tmp_path / "run-b", hits=4, duration=2.0))
+    ma = json.loads((a.path / MANIFEST_JSON).read_text())
+    mb = json.loads((b.path / MANIFEST_JSON).read_text())
+    for rel in ("reports/gdb.json", "reports/junit.xml", "reports/summary.json", "reports/fixproof.sarif",
+                "reports/bounded-read.mi.log", "logs/trace/goroutines.json"):
+        assert ma["files"][rel]["sha256"] != mb["files"][rel]["sha256"], rel  # the runs measured differently
+    assert a.evidence_digest == b.evidence_digest
+    for rel in ("reports/bounded-read.mi.log", "logs/trace/goroutines.json"):
+        assert "normalised_sha256" not in ma["files"][rel]
+    views = {rel: e.get("normalised_as") for rel, e in ma["files"].items()}
+    assert views["reports/gdb.json"] == views["reports/summary.json"] == views["reports/fixproof.sarif"] \
+        == "json+runtime"
+    assert views["reports/junit.xml"] == "xml+runtime"
+    assert views["reports/build.json"] == "json" and views["inputs/bin/fixdemo"] == "bytes"
+    assert views["inputs/go.sum"] == "text"
+    # still tamper-evident: the manifest pins every byte of them
+    (b.path / "logs/trace/goroutines.json").write_text('{"maps": {"created": 10, "exited": 10}}\n')
+    assert [p.split(":")[0] for p in verify_bundle(b.path)] == ["logs/trace/goroutines.json"]
+
+
+def test_manifest_says_what_the_digest_covers_so_it_can_be_recomputed(tmp_path: Path) -> None:
+    written = _bundle(tmp_path / "e", _make_sources(tmp_path / "run"))
+    manifest = json.loads((written.path / MANIFEST_JSON).read_text())
+    digest = manifest["evidence_digest"]
+    covers = digest["covers"]
+    files = manifest["files"]
+    assert covers["files"] == sorted(r for r, e in files.items() if "normalised_sha256" in e)
+    assert sorted(set(files) - set(covers["files"])) == [
+        MANIFEST, "logs/trace/goroutines.json", "reports/bounded-read.mi.log", "reports/index.html"]
+    assert set(covers["not_covered"]) == {MANIFEST, "*.html", "logs/*", "*.mi.log"}
+    assert set(covers["normalised_as"]) >= {e["normalised_as"] for e in files.values() if "normalised_as" in e}
+    runtime = covers["runtime_checks"]
+    assert runtime["stages"] == ["gdb", "race", "trace"]
+    assert {"name", "classname", "status"} <= set(runtime["check_fields"]) and "message" not in runtime["check_fields"]
+    assert {"breakpoint", "expect_hits", "watched", "exit_code"} <= set(runtime["evidence_keys"])
+    assert not {"hits", "maps", "measured", "first", "second", "growth", "backtrace"} & set(runtime["evidence_keys"])
+    # by hand: sha256 of "<normalised_sha256>  <path>\n" over covers.files
+    lines = "".join(f"{files[r]['normalised_sha256']}  {r}\n" for r in covers["files"])
+    assert hashlib.sha256(lines.encode()).hexdigest() == digest["sha256"] == written.evidence_digest
+    # and the normalised bytes of a runtime stage result are what covers says
+    gdb = json.loads(normalise("reports/gdb.json", (written.path / "reports/gdb.json").read_bytes(), digest["roots"]))
+    [check] = gdb["checks"]
+    assert sorted(check) == sorted(runtime["check_fields"])
+    assert check["evidence"] == {"breakpoint": "main.readChunk", "expect_hits": ">=1", "kind": "path",
+                                 "run": ["fixdemo", "-read", "10000"], "exit_code": 0,
+                                 "transcript": "$REPORTS/gdb/bounded-read.mi.log"}
+    assert gdb["facts"] == {"binary": "$REPORTS/build/fixdemo", "gdb_version": "GNU gdb (Debian 13.1-3) 13.1"}
+    assert hashlib.sha256(json.dumps(gdb, sort_keys=True, separators=(",", ":")).encode()).hexdigest() == \
+        files["reports/gdb.json"]["normalised_sha256"]
+
+
+def test_normalise_reduces_runtime_checks_everywhere_they_appear() -> None:
+    def n(rel: str, data: bytes) -> bytes:
+        return normalise(rel, data, {})
+
+    def check(status: str, message: str, **evidence) -> dict:
+        return {"name": "n", "classname": "", "status": status, "message": message, "details": message,
+                "warning": False, "blocks": True, "evidence": {"breakpoint": "main.f", **evidence}}
+
+    def stage(name: str, status: str, message: str, **evidence) -> bytes:
+        return json.dumps({"stage": name, "checks": [check(status, message, **evidence)], "facts": {}}).encode()
+
+    for name in ("gdb", "trace", "race"):
+        measured_3, measured_4 = stage(name, "passed", "hit 3", hits=3), stage(name, "passed", "hit 4", hits=4)
+        assert n("s.json", measured_3) == n("s.json", measured_4)
+        assert n("s.json", stage(name, "passed", "hit 3")) != n("s.json", stage(name, "failed", "hit 3"))
+        assert n("s.json", stage(name, "passed", "hit 3")) != n("s.json", stage(name, "passed", "hit 3", exit_code=2))
+    for name in ("build", "test", "binary", "vulns", "toolchain", "modules"):  # deterministic: messages count
+        assert n("s.json", stage(name, "passed", "hit 3")) != n("s.json", stage(name, "passed", "hit 4"))
+
+    def summary(status: str, message: str, stage_name: str = "app.trace") -> bytes:
+        return json.dumps({"exit_code": 0, "stages": {stage_name: [check(status, message)]}}).encode()
+
+    assert n("summary.json", summary("skipped", "a")) == n("summary.json", summary("skipped", "b"))
+    assert n("summary.json", summary("skipped", "a")) != n("summary.json", summary("error", "a"))
+    assert n("summary.json", summary("skipped", "a", "app.build")) != \
+        n("summary.json", summary("skipped", "b", "app.build"))
+
+    def junit(suite: str, body: str) -> bytes:
+        return (f'<testsuites><testsuite name="{suite}" tests="1"><testcase name="c" classname="{suite}">{body}'
+                f'</testcase></testsuite></testsuites>').encode()
+
+    out = '<system-out>maps: {{"@created": {n}}}</system-out>'
+    for suite in ("fixproof.trace", "fixproof.app.gdb"):
+        assert n("j.xml", junit(suite, out.format(n=1))) == n("j.xml", junit(suite, out.format(n=2)))
+        assert n("j.xml", junit(suite, '<failure message="x 1">1</failure>')) == \
+            n("j.xml", junit(suite, '<failure message="x 2">2</failure>'))
+        verdicts = {n("j.xml", junit(suite, body)) for body in ("", "<failure/>", "<error/>", "<skipped/>")}
+        assert len(verdicts) == 4
+    assert n("j.xml", junit("fixproof.build", out.format(n=1))) != n("j.xml", junit("fixproof.build", out.format(n=2)))
+
+
+def test_normalise_replaces_a_name_root_only_as_a_whole_name() -> None:
+    roots = {"$MODCACHE_VOLUME": "fixproof-modcache-647a3683cc3cd266"}
+    assert normalise("m.json", b'{"m": "volume fixproof-modcache-647a3683cc3cd266 (read-only)"}', roots) == \
+        normalise("m.json", b'{"m": "volume $MODCACHE_VOLUME (read-only)"}', {})
+    kept = b"xfixproof-modcache-647a3683cc3cd266 fixproof-modcache-647a3683cc3cd2667"
+    assert normalise("t.txt", kept, roots) == kept
+
+
+def test_a_bundle_of_another_format_is_named_as_such(tmp_path: Path, sources: dict[str, Path]) -> None:
+    bundle = _bundle(tmp_path / "evidence", sources).path
+    doc = json.loads((bundle / MANIFEST_JSON).read_text())
+    doc["format"] = "fixproof-evidence/2"
+    (bundle / MANIFEST_JSON).write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    [problem] = verify_bundle(bundle)
+    assert "format fixproof-evidence/2" in problem and "another fixproof version" in problem
 
 
 def test_a_changed_html_page_alone_does_not_change_the_digest(tmp_path: Path) -> None:

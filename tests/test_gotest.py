@@ -356,6 +356,58 @@ def test_no_time_fields_and_repeated_runs() -> None:
     assert all(c.evidence.get("cached") is True for c in rep.cases)
 
 
+def _package_stream(pkg: str, tests: list[tuple[str, str]], *, ok: bool = True) -> list[dict]:
+    events: list[dict] = [{"Action": "start", "Package": pkg}]
+    for name, _ in tests:
+        events.append({"Action": "run", "Package": pkg, "Test": name})
+    for name, action in reversed(tests):  # finishing in another order than they started (t.Parallel)
+        events.append({"Action": "output", "Package": pkg, "Test": name, "Output": f"--- {action.upper()}: {name}\n"})
+        events.append({"Action": action, "Package": pkg, "Test": name, "Elapsed": 0.01})
+    events.append({"Action": "pass" if ok else "fail", "Package": pkg, "Elapsed": 0.02})
+    return events
+
+
+def test_cases_are_in_one_order_whatever_order_packages_finish() -> None:
+    """go test -json interleaves packages as their test binaries finish: the cases must not follow it."""
+    a = _package_stream("m/a", [("TestZ", "pass"), ("TestA", "pass"), ("TestA/sub", "pass"), ("TestA/sub/x", "pass"),
+                                ("TestAB", "pass"), ("TestA-dash", "pass")])
+    b = _package_stream("m/b", [("TestOnly", "fail")], ok=False)
+    empty = [{"Action": "start", "Package": "m/c"},
+             {"Action": "output", "Package": "m/c", "Output": "?   \tm/c\t[no test files]\n"},
+             {"Action": "skip", "Package": "m/c", "Elapsed": 0}]
+    interleaved = b[:1] + a[:4] + b[1:] + empty + a[4:]  # one package's events between another's
+    orders = [a + b + empty, empty + b + a, interleaved]
+    seen = set()
+    for events in orders:
+        rep = parse_go_test_json(_events(*events))
+        seen.add(tuple((c.classname, c.name, c.status) for c in rep.cases))
+    assert len(seen) == 1
+    [cases] = seen
+    assert [(c, n) for c, n, _ in cases] == [
+        ("m/a", "TestA"), ("m/a", "TestA/sub"), ("m/a", "TestA/sub/x"), ("m/a", "TestA-dash"), ("m/a", "TestAB"),
+        ("m/a", "TestZ"), ("m/b", "TestOnly"), ("m/c", NO_TEST_FILES)]
+
+
+def test_a_package_failure_case_comes_after_its_tests_and_repeats_keep_their_order() -> None:
+    run = lambda action, out: [  # noqa: E731
+        {"Action": "run", "Package": "p", "Test": "TestT"},
+        {"Action": "output", "Package": "p", "Test": "TestT", "Output": out},
+        {"Action": action, "Package": "p", "Test": "TestT", "Elapsed": 0},
+    ]
+    rep = parse_go_test_json(_events(
+        *run("pass", "first\n"), *run("fail", "second\n"),
+        {"Action": "run", "Package": "p", "Test": "TestB"}, {"Action": "pass", "Package": "p", "Test": "TestB"},
+        {"Action": "output", "Package": "p", "Output": "FAIL\tp\t0.1s\n"},
+        {"Action": "fail", "Package": "p", "Elapsed": 0.1},
+        {"Action": "output", "Package": "q", "Output": "panic in init\n"},
+        {"Action": "fail", "Package": "q", "Elapsed": 0.1},
+    ))
+    assert [(c.classname, c.name, c.status) for c in rep.cases] == [
+        ("p", "TestB", Status.PASSED), ("p", "TestT", Status.PASSED), ("p", "TestT", Status.FAILED),
+        ("q", PACKAGE_FAILED, Status.FAILED)]
+    assert "second" in rep.cases[2].details
+
+
 def test_truncated_stream_fails_closed() -> None:
     rep = parse_go_test_json(_events(
         {"Action": "start", "Package": "p"},
@@ -379,8 +431,8 @@ def test_benchmarks_without_terminal_event_pass_with_their_package() -> None:
         {"Action": "bench", "Package": "p", "Test": "BenchmarkLog", "Output": "--- BENCH: BenchmarkLog\n"},
         {"Action": "pass", "Package": "p", "Elapsed": 0.1},
     ))
-    assert [(c.name, c.status) for c in rep.cases] == [("BenchmarkX", Status.PASSED),
-                                                      ("BenchmarkLog", Status.PASSED)]
+    assert [(c.name, c.status) for c in rep.cases] == [("BenchmarkLog", Status.PASSED),  # sorted by name
+                                                      ("BenchmarkX", Status.PASSED)]
 
 
 def test_build_failure_nobody_claims_is_still_reported() -> None:

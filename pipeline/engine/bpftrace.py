@@ -5,10 +5,11 @@ pipeline/data/probes) into bpftrace text for one binary. ``run_probe`` starts
 a labelled container from the probe image with the binary mounted read-only
 at ``/probe/<name>``, the network off and ``TRACE_PROFILE``'s privileges,
 and runs ``bpftrace -f json -c "/bin/sh /probe/.fixproof/run.sh" probe.bt``
-there. ``run.sh`` runs the binary with its arguments (quoted by fixproof:
-bpftrace's ``-c`` splits on spaces and knows no quoting), sends its output to
-a file and records its exit status. The container is killed and removed at
-the deadline and on every other way out.
+there, after printing the first line of ``bpftrace --version`` to stderr
+(``TraceRun.bpftrace_version``). ``run.sh`` runs the binary with its
+arguments (quoted by fixproof: bpftrace's ``-c`` splits on spaces and knows
+no quoting), sends its output to a file and records its exit status. The
+container is killed and removed at the deadline and on every other way out.
 
 What was learnt doing it (bpftrace 0.17, Debian bookworm, kernel 6.x):
 
@@ -58,6 +59,7 @@ if TYPE_CHECKING:  # pragma: no cover
 PROBE_DIR = "/probe"
 WORK_DIR = "/probe/.fixproof"
 STDERR_MARK = "fixproof-trace: "
+VERSION_MARK = "bpftrace version: "
 
 # Register of the first integer argument of Go's ABIInternal at function entry.
 ARG0 = {
@@ -166,6 +168,7 @@ class TraceRun:
     image_id: str = ""
     probe: str = ""  # the rendered probe text
     command: tuple[str, ...] = ()  # the binary (container path) and its arguments
+    bpftrace_version: str = ""  # first line of `bpftrace --version` in the container ("" if unknown)
 
     def count(self, name: str) -> int:
         """A scalar count/sum map, 0 when bpftrace printed none."""
@@ -187,6 +190,7 @@ class TraceRun:
             "bpftrace_stderr": self.bpftrace_stderr, "duration_s": round(self.duration_s, 3),
             "exit_code": self.exit_code, "attached_probes": self.attached_probes, "image": self.image,
             "image_id": self.image_id, "command": list(self.command), "probe": self.probe, "raw": self.raw,
+            "bpftrace_version": self.bpftrace_version,
         }
 
 
@@ -348,6 +352,7 @@ if [ ! -e /sys/kernel/tracing/uprobe_events ] && [ ! -e /sys/kernel/debug/tracin
   fi
 fi
 command -v bpftrace >/dev/null 2>&1 || {{ echo "{STDERR_MARK}bpftrace not installed" >&2; exit 127; }}
+echo "{STDERR_MARK}{VERSION_MARK}$(bpftrace --version 2>&1 | head -n 1)" >&2
 exec bpftrace -f json -c "/bin/sh {WORK_DIR}/run.sh" {WORK_DIR}/probe.bt
 """
 
@@ -459,8 +464,9 @@ def _result(out: str, err: str, code: int, exit_code: int | None, program_output
     maps, printed, attached = parse_output(out, command[0])
     if exit_code is None:
         raise TraceError(f"bpftrace exited without running {command[0]} (stderr: {theirs.strip()[:200] or 'empty'}).")
+    version = next((o[len(VERSION_MARK):].strip() for o in ours if o.startswith(VERSION_MARK)), "")
     return TraceRun(maps, printed, program_output, theirs, duration, out, exit_code, attached, image, image_id,
-                    probe, command)
+                    probe, command, version)
 
 
 def _denial(lines: Sequence[str], no_tracefs: str | None) -> str | None:

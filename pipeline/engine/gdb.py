@@ -206,6 +206,7 @@ class GdbSession:
         self.progress = progress
         self.transcript: list[str] = []
         self.go_support: str = "not attempted"
+        self.gdb_version: str = ""  # first line of `gdb --version` in the container
         self._go_helper_mounted = go_helper
         self._token = 0
         self._buf = {"stdout": b"", "stderr": b""}
@@ -672,10 +673,11 @@ def probe_session(engine: "Engine", image: str, binary: str, *, timeout: float, 
         except APIError as e:
             raise EngineError(f"the Docker Engine could not start a probe container from {image}: "
                               f"{e.explanation or e}") from e
-        _require_gdb(c, image)
+        version = _require_gdb(c, image)
         if progress is not None:
             progress.say(f"gdb on {host.name} in {image} (container {c.short_id})")
         session = _start_gdb(docker_cli, c, target, str(host), deadline, progress, go_helper=bool(go_helper))
+        session.gdb_version = version
         graceful = True
         try:
             session._wait_ready()
@@ -688,15 +690,17 @@ def probe_session(engine: "Engine", image: str, binary: str, *, timeout: float, 
             session._close(graceful)
 
 
-def _require_gdb(c: "Container", image: str) -> None:
+def _require_gdb(c: "Container", image: str) -> str:
+    """The first line of `gdb --version` in the container (e.g. "GNU gdb (Debian 13.1-3) 13.1")."""
     from pipeline.engine.images import PROBE_REF
 
     r = c.exec_run(["gdb", "--version"])
+    text = (r.output or b"").decode("utf-8", "replace").strip().splitlines()
     if r.exit_code != 0:
-        text = (r.output or b"").decode("utf-8", "replace").strip().splitlines()
         raise GdbError(f"gdb is not installed in image {image} (`gdb --version` failed: "
                        f"{text[0][:160] if text else f'exit code {r.exit_code}'}); use the probe image {PROBE_REF}, "
                        "which fixproof builds with gdb.")
+    return text[0].strip() if text else ""
 
 
 def _start_gdb(docker_cli: str, c: "Container", target: str, host: str, deadline: float,

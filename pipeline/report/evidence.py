@@ -24,19 +24,40 @@ checks ``manifest.json`` (which pins ``MANIFEST.sha256`` too), flags files it
 does not list, recomputes the evidence digest and checks the signature.
 
 The *evidence digest* is what two runs on the same inputs share: a sha256
-over ``"<sha256 of the normalised file>  <path>\\n"`` for every file in the
-manifest except the derived ones (``MANIFEST.sha256``, ``*.html``), sorted
-by path. Normalising drops what differs between otherwise equal runs:
+over ``"<sha256 of the normalised file>  <path>\\n"`` for every file of the
+manifest it covers, sorted by path. ``manifest.json`` says which: each such
+file has a ``normalised_sha256`` and ``normalised_as``, and
+``evidence_digest.covers`` lists the files, what is left out and the rules
+below, so an auditor can recompute it. Not covered (pinned by the manifest
+all the same, so still tamper-evident): ``MANIFEST.sha256`` (raw hashes of
+the others), ``*.html`` (a rendering of the results), ``logs/*`` and
+``*.mi.log`` (raw tool output: bpftrace counts, gdb MI transcripts with pids,
+thread ids and addresses). Normalising drops what differs between otherwise
+equal runs:
 
 * JSON: keys named duration_s, elapsed, time, timestamp, hostname,
   startTimeUtc, endTimeUtc (any depth, any case); output re-serialised with
   sorted keys;
 * XML (JUnit): attributes time, timestamp and hostname; canonical XML;
 * in every text (JSON strings, XML text, text files): the run's own
-  directories (reports, app, config, bundle) replaced by ``$REPORTS``,
-  ``$APP``... and Go test durations (``--- PASS: T (0.01s)``,
-  ``ok  pkg 0.2s``) replaced by ``<t>``;
-* anything that is not UTF-8 text (the binary) is hashed as it is.
+  directories and names (``roots``: reports, app, config, bundle, the module
+  cache volume) replaced by ``$REPORTS``, ``$APP``... and Go test durations
+  (``--- PASS: T (0.01s)``, ``ok  pkg 0.2s``) replaced by ``<t>``;
+* anything that is not UTF-8 text (the binary) is hashed as it is;
+* checks of the runtime stages (gdb, trace, race: :data:`RUNTIME_STAGES`)
+  measure a running program, and pids, goroutine counts, GC cycles,
+  syscall counts legitimately vary between runs of one binary. Of each
+  such check the digest keeps only the verdict and what does not depend on
+  the run: stage, ``name``, ``classname``, ``status``, ``warning``,
+  ``blocks`` and the evidence keys in :data:`RUNTIME_EVIDENCE_KEYS` (what
+  was run and watched, bounds, the function names found in the binary, the
+  exit code), never ``message``, ``details`` or measured values. That holds
+  wherever such a check appears: its stage result, ``summary.json``, SARIF
+  results ``fixproof/<stage>/...`` and the JUnit suite ``fixproof.<stage>``
+  (there: testcase name, classname and the kind of its failure, error or
+  skipped element). The deterministic stages (toolchain, modules, build,
+  test, binary, vulns) keep their messages and details. A status change
+  always changes the digest.
 
 The bundle is assembled in a temporary sibling directory and renamed into
 place, so ``dest`` is either the old bundle or the complete new one. An
@@ -66,12 +87,29 @@ MANIFEST = "MANIFEST.sha256"
 MANIFEST_JSON = "manifest.json"
 SIGNATURE = "manifest.json.sig"
 VERSIONS = "versions.json"
-FORMAT = "fixproof-evidence/2"
+FORMAT = "fixproof-evidence/3"  # /3: runtime checks reduced to their verdict, raw logs out of the digest
 PASSPHRASE_ENV = "FIXPROOF_SIGNING_KEY_PASSPHRASE"
 
 VOLATILE_KEYS = frozenset({"duration_s", "elapsed", "time", "timestamp", "hostname", "starttimeutc", "endtimeutc"})
 VOLATILE_XML_ATTRS = frozenset({"time", "timestamp", "hostname"})
-NOT_IN_DIGEST = (MANIFEST, "*.html")  # derived: raw hashes of the others; a rendering of the results
+NOT_IN_DIGEST = {  # pinned by the manifest like every file, but not part of the evidence digest
+    MANIFEST: "derived: the raw hashes of the other files",
+    "*.html": "a rendering of the results",
+    "logs/*": "raw tool output (bpftrace measurements) that varies between runs of one binary",
+    "*.mi.log": "gdb MI transcripts (pids, thread ids, addresses) that vary between runs of one binary",
+}
+# Stages that measure a running program: their checks enter the digest as verdicts (see the module doc).
+RUNTIME_STAGES = ("gdb", "race", "trace")
+RUNTIME_CHECK_FIELDS = ("blocks", "classname", "evidence", "name", "status", "warning")
+RUNTIME_EVIDENCE_KEYS = (
+    # what was run, watched and bounded (from the config)
+    "GORACE", "breakpoint", "build", "command", "condition", "expect_hits", "expression", "first_moment",
+    "forbid_itab", "kind", "max_growth", "network", "probe", "require_itab", "run", "second_moment",
+    # what the binary, the image and the tools are (the same for one binary and image)
+    "attached_probes", "found", "go_support", "image_id", "watched",
+    # where the raw log is, and how the program (or fixproof, for an error) ended
+    "exit_code", "raw", "transcript",
+)
 _GO_TEST_TIMES = (
     (re.compile(r"(--- (?:PASS|FAIL|SKIP): \S+) \(\d+(?:\.\d+)?s\)"), r"\1 (<t>)"),
     (re.compile(r"^((?:ok|FAIL)\s+\S+\s+)\d+(?:\.\d+)?s\b", re.MULTILINE), r"\1<t>"),
@@ -178,7 +216,7 @@ def write_bundle(
     logs: Mapping[str, Path] | None = None,
     documents: Mapping[str, Any] | None = None,
     environment: Mapping[str, Any] | None = None,
-    roots: Mapping[str, Path] | None = None,
+    roots: Mapping[str, Path | str] | None = None,
     signing_key: "Ed25519PrivateKey | None" = None,
 ) -> WrittenBundle:
     """Write the bundle to ``dest``.
@@ -189,9 +227,10 @@ def write_bundle(
     under ``reports/`` by file name, which must be unique; ``logs`` under
     ``logs/<key>``. ``tools`` (name -> version), ``images`` (image name ->
     facts such as id and digest) and ``environment`` (more sections) are
-    recorded in ``versions.json``. ``roots`` (``"$REPORTS"`` -> directory)
-    are the run's own directories, replaced by their names before the
-    evidence digest is taken. With ``signing_key`` the manifest is signed.
+    recorded in ``versions.json``. ``roots`` (``"$REPORTS"`` -> directory,
+    or -> a plain ``str`` name such as a volume's) are the run's own
+    directories and names, replaced by their keys before the evidence digest
+    is taken. With ``signing_key`` the manifest is signed.
     """
     dest = Path(dest)
     plan = _plan(inputs, reports, logs or {}, documents or {})
@@ -222,7 +261,8 @@ def write_bundle(
         }
         (staging / VERSIONS).write_text(json.dumps(versions, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         (staging / MANIFEST).write_text(_manifest_text(staging), encoding="utf-8")
-        root_map = {name: str(Path(p).resolve()) for name, p in (roots or {}).items()}
+        root_map = {name: str(Path(p).resolve()) if isinstance(p, Path) or str(p).startswith("/") else str(p)
+                    for name, p in (roots or {}).items()}
         root_map.setdefault("$EVIDENCE", str(dest.resolve()))
         manifest, digest = _manifest_json(staging, root_map, signing_key)
         (staging / MANIFEST_JSON).write_bytes(manifest)
@@ -253,18 +293,18 @@ def _manifest_json(staging: Path, roots: Mapping[str, str],
         data = (staging / rel).read_bytes()
         files[rel] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
         if in_digest(rel):
-            normalised[rel] = hashlib.sha256(normalise(rel, data, roots)).hexdigest()
-            files[rel]["normalised_sha256"] = normalised[rel]
+            clean, view = _normalised(rel, data, roots)
+            normalised[rel] = hashlib.sha256(clean).hexdigest()
+            files[rel].update(normalised_sha256=normalised[rel], normalised_as=view)
     digest = digest_of(normalised)
     doc: dict[str, Any] = {
         "format": FORMAT,
         "files": files,
         "evidence_digest": {
             "sha256": digest,
-            "covers": "every file listed here except " + ", ".join(NOT_IN_DIGEST) + ", normalised: "
-                      "JSON without " + ", ".join(sorted(VOLATILE_KEYS)) + "; XML without the attributes "
-                      + ", ".join(sorted(VOLATILE_XML_ATTRS)) + "; the run's directories as their names "
-                      "(roots); Go test durations as <t>",
+            "computed": "sha256 of the lines \"<normalised_sha256>  <path>\\n\" of the files in covers.files "
+                        "(each listed in files with its normalised_sha256), sorted by path",
+            "covers": _covers(sorted(normalised)),
             "roots": dict(roots),
         },
         "signature": None,
@@ -282,11 +322,50 @@ def _manifest_json(staging: Path, roots: Mapping[str, str],
     return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8"), digest
 
 
+def _covers(files: list[str]) -> dict[str, Any]:
+    """What the evidence digest covers, in manifest.json: enough to recompute it by hand."""
+    stages = ", ".join(RUNTIME_STAGES)
+    return {
+        "files": files,
+        "not_covered": dict(NOT_IN_DIGEST),
+        "normalised_as": {
+            "bytes": "not UTF-8 text (the binary): the file as it is",
+            "text": "the roots replaced by their names; Go test durations (--- PASS: T (0.01s), ok pkg 0.2s) as <t>",
+            "json": "keys " + ", ".join(sorted(VOLATILE_KEYS)) + " dropped at any depth (any case), strings as "
+                    "in text, re-serialised with sorted keys and no whitespace (separators , :), UTF-8",
+            "xml": "attributes " + ", ".join(sorted(VOLATILE_XML_ATTRS)) + " dropped, attribute values and text "
+                   "as in text, canonical XML (C14N 2.0)",
+            "json+runtime": "json, with the checks of the runtime stages reduced (runtime_checks)",
+            "xml+runtime": "xml, with the testcases of the runtime stages' suites reduced (runtime_checks)",
+        },
+        "runtime_checks": {
+            "stages": list(RUNTIME_STAGES),
+            "why": "these stages measure a running program (pids, counts, timings vary between runs of one "
+                   "binary), so the digest keeps their verdicts and what does not depend on the run",
+            "check_fields": list(RUNTIME_CHECK_FIELDS),
+            "evidence_keys": list(RUNTIME_EVIDENCE_KEYS),
+            "where": {
+                "stage result": f'a JSON object with "stage" one of {stages} and a "checks" list: each check '
+                                "keeps check_fields only, its evidence the evidence_keys only",
+                "summary": 'a JSON object with "exit_code" and a "stages" object: the lists under a stage '
+                           f"{stages} (or <app>.<stage>) reduced like the checks of a stage result",
+                "sarif": 'in every runs[].results[] whose ruleId is "fixproof/<stage>/..." for such a stage: '
+                         '"message" and "partialFingerprints" dropped',
+                "junit": 'in every testsuite named "fixproof.<stage>" (or fixproof.<app>.<stage>): each testcase '
+                         "keeps its attributes and only the tag of its failure, error or skipped child, "
+                         "without attributes or text; system-out, system-err and all other children dropped",
+            },
+        },
+    }
+
+
 # --- the evidence digest -------------------------------------------------------------------------
 
 
 def in_digest(rel: str) -> bool:
-    return rel != MANIFEST and not rel.lower().endswith(".html")
+    """Whether ``rel`` is one of the files the evidence digest covers (see :data:`NOT_IN_DIGEST`)."""
+    low = rel.lower()
+    return rel != MANIFEST and not low.endswith((".html", ".mi.log")) and not rel.startswith("logs/")
 
 
 def digest_of(normalised: Mapping[str, str]) -> str:
@@ -296,13 +375,19 @@ def digest_of(normalised: Mapping[str, str]) -> str:
 
 
 def normalise(rel: str, data: bytes, roots: Mapping[str, str]) -> bytes:
-    """The bytes of one bundle file with times, durations, host names and the run's directories taken out."""
+    """The bytes of one bundle file with times, durations, host names, the run's directories and the
+    runtime stages' measurements taken out."""
+    return _normalised(rel, data, roots)[0]
+
+
+def _normalised(rel: str, data: bytes, roots: Mapping[str, str]) -> tuple[bytes, str]:
+    """(normalised bytes, how: a key of covers.normalised_as)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        return data
+        return data, "bytes"
     if "\x00" in text:
-        return data
+        return data, "bytes"
     suffix = PurePosixPath(rel).suffix.lower()
     if suffix in (".json", ".sarif"):
         try:
@@ -310,13 +395,14 @@ def normalise(rel: str, data: bytes, roots: Mapping[str, str]) -> bytes:
         except ValueError:
             pass
         else:
-            clean = _normalise_json(doc, _root_subs(roots))
-            return json.dumps(clean, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            clean, reduced = _reduce_runtime_json(_normalise_json(doc, _root_subs(roots)))
+            out = json.dumps(clean, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            return out, "json+runtime" if reduced else "json"
     if suffix == ".xml":
-        out = _normalise_xml(text, _root_subs(roots))
-        if out is not None:
-            return out
-    return normalise_text(text, roots).encode("utf-8")
+        xml = _normalise_xml(text, _root_subs(roots))
+        if xml is not None:
+            return xml[0], "xml+runtime" if xml[1] else "xml"
+    return normalise_text(text, roots).encode("utf-8"), "text"
 
 
 def normalise_text(text: str, roots: Mapping[str, str]) -> str:
@@ -324,12 +410,14 @@ def normalise_text(text: str, roots: Mapping[str, str]) -> str:
 
 
 def _root_subs(roots: Mapping[str, str]) -> list[tuple[re.Pattern[str], str]]:
-    """Longest directory first, so /a/reports is not taken as /a followed by /reports."""
+    """Longest first, so /a/reports is not taken as /a followed by /reports. A directory matches where
+    it is followed by no name character; a name (no leading /, e.g. a volume) only as a whole word."""
     subs = []
     for name, path in sorted(roots.items(), key=lambda kv: len(kv[1]), reverse=True):
         path = path.rstrip("/")
         if len(path) > 1:
-            subs.append((re.compile(re.escape(path) + r"(?![\w.-])"), name))
+            before = "" if path.startswith("/") else r"(?<![\w.-])"
+            subs.append((re.compile(before + re.escape(path) + r"(?![\w.-])"), name))
     return subs
 
 
@@ -352,7 +440,8 @@ def _normalise_json(value: Any, subs: list[tuple[re.Pattern[str], str]]) -> Any:
     return value
 
 
-def _normalise_xml(text: str, subs: list[tuple[re.Pattern[str], str]]) -> bytes | None:
+def _normalise_xml(text: str, subs: list[tuple[re.Pattern[str], str]]) -> tuple[bytes, bool] | None:
+    """(canonical normalised XML, whether a runtime stage's suite was reduced), None if not XML."""
     import xml.etree.ElementTree as ET
 
     try:
@@ -368,7 +457,71 @@ def _normalise_xml(text: str, subs: list[tuple[re.Pattern[str], str]]) -> bytes 
             el.text = _text(el.text, subs)
         if el.tail:
             el.tail = _text(el.tail, subs)
-    return ET.canonicalize(ET.tostring(root, encoding="unicode")).encode("utf-8")
+    reduced = False
+    for suite in root.iter("testsuite"):
+        if _is_runtime(suite.get("name", "").removeprefix("fixproof.")):
+            reduced = True
+            for case in suite.iter("testcase"):
+                _reduce_testcase(case)
+    return ET.canonicalize(ET.tostring(root, encoding="unicode")).encode("utf-8"), reduced
+
+
+# --- runtime stages: their checks as verdicts ------------------------------------------------------
+
+
+def _is_runtime(stage: Any) -> bool:
+    """A runtime stage's label: "gdb", or "<app>.gdb" in a fleet's summary and JUnit."""
+    return isinstance(stage, str) and stage.rsplit(".", 1)[-1] in RUNTIME_STAGES
+
+
+def _reduce_check(check: Any) -> Any:
+    if not isinstance(check, dict):
+        return check
+    out = {k: check[k] for k in RUNTIME_CHECK_FIELDS if k in check and k != "evidence"}
+    evidence = check.get("evidence")
+    if isinstance(evidence, dict):
+        out["evidence"] = {k: v for k, v in evidence.items() if k in RUNTIME_EVIDENCE_KEYS}
+    return out
+
+
+def _reduce_runtime_json(doc: Any) -> tuple[Any, bool]:
+    """A stage result, summary or SARIF document with its runtime checks reduced; whether any were."""
+    if not isinstance(doc, dict):
+        return doc, False
+    if isinstance(doc.get("checks"), list) and _is_runtime(doc.get("stage")):
+        return {**doc, "checks": [_reduce_check(c) for c in doc["checks"]]}, True
+    stages = doc.get("stages")
+    if "exit_code" in doc and isinstance(stages, dict):
+        runtime = [k for k, v in stages.items() if _is_runtime(k) and isinstance(v, list)]
+        if runtime:
+            return {**doc, "stages": {k: [_reduce_check(c) for c in v] if k in runtime else v
+                                      for k, v in stages.items()}}, True
+    runs = doc.get("runs")
+    if isinstance(runs, list):
+        reduced = False
+        for run in runs:
+            for result in (run.get("results") if isinstance(run, dict) else None) or []:
+                rule = result.get("ruleId") if isinstance(result, dict) else None
+                parts = rule.split("/") if isinstance(rule, str) else []
+                if len(parts) >= 3 and parts[0] == "fixproof" and _is_runtime(parts[1]):
+                    result.pop("message", None)
+                    result.pop("partialFingerprints", None)
+                    reduced = True
+        return doc, reduced
+    return doc, False
+
+
+def _reduce_testcase(case: Any) -> None:
+    """A JUnit testcase as its verdict: attributes, and the bare tag of its failure/error/skipped child."""
+    case.text = None
+    for child in list(case):
+        if child.tag in ("failure", "error", "skipped"):
+            child.attrib.clear()
+            child.text = child.tail = None
+            for grandchild in list(child):
+                child.remove(grandchild)
+        else:
+            case.remove(child)
 
 
 def source_tree(root: Path, files: Iterable[str | Path]) -> tuple[str, str]:
@@ -401,7 +554,10 @@ def check_bundle(bundle: Path, public_key: "Ed25519PublicKey | None" = None) -> 
         return BundleCheck((f"{MANIFEST_JSON}: unreadable ({e.strerror or e})",), 0, "", "unsigned", "")
     manifest, problems = _parse_manifest(raw)
     if manifest is None:
-        return BundleCheck(tuple(problems), 0, "", "unsigned", "")
+        if public_key is None:
+            return BundleCheck(tuple(problems), 0, "", "unsigned", "")
+        status, signer, sig_problems = _check_signature(bundle, raw, None, public_key)  # signs the raw bytes
+        return BundleCheck(tuple(problems + sig_problems), 0, "", status, signer)
     files: Mapping[str, Mapping[str, Any]] = manifest["files"]
     normalised: dict[str, str] = {}
     roots = manifest["evidence_digest"].get("roots") or {}
@@ -448,6 +604,10 @@ def _parse_manifest(raw: bytes) -> tuple[dict[str, Any] | None, list[str]]:
     except (UnicodeDecodeError, ValueError) as e:
         return bad(f"not valid JSON ({e})")
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        other = doc.get("format") if isinstance(doc, dict) else None
+        if isinstance(other, str) and other.startswith("fixproof-evidence/"):
+            return bad(f"format {other}, not {FORMAT}: written by another fixproof version, whose evidence "
+                       "digest is defined differently; check it with that version")
         return bad(f"not a {FORMAT} manifest")
     files = doc.get("files")
     digest = doc.get("evidence_digest")

@@ -42,6 +42,14 @@ What the stream can do and what becomes of it:
 * ``go test -count=N`` or concatenated streams run the same test again: a
   ``run`` of a test that already ended starts a new case, so repeated runs
   stay visible (the JUnit writer makes the names unique).
+
+Order: packages finish in whatever order go's parallel test binaries end, and
+``t.Parallel`` tests interleave, so stream order differs between runs of the
+same tests. Cases are therefore sorted (:func:`case_order`): by package, then
+by test name compared element by element at ``/``, so every subtest comes
+right after its parent (``TestA``, ``TestA/x``, ``TestA/x/y``, ``TestAB``);
+a package's synthetic case after its tests; repeats of one test in the order
+they ran. The evidence digest of two runs depends on it.
 """
 
 from __future__ import annotations
@@ -114,9 +122,9 @@ class GoTestSummary:
 class GoTestReport:
     """What a stream said.
 
-    ``cases``: one check per test plus the synthetic package cases, in stream
-    order. ``stray_lines``: lines that were not go test events, verbatim, for
-    the caller to show. ``packages``: each package's own result. ``builds``:
+    ``cases``: one check per test plus the synthetic package cases, in
+    :func:`case_order`. ``stray_lines``: lines that were not go test events,
+    verbatim, for the caller to show. ``packages``: each package's own result. ``builds``:
     every BuildEvent ``ImportPath`` with its output (build output that did
     not fail, e.g. from vet, is only here). ``unknown_actions``: action names
     this parser does not know, sorted.
@@ -150,6 +158,12 @@ def parse_go_test_json(text: str) -> GoTestReport:
     for line in text.splitlines():
         parser.feed_line(line)
     return parser.finish()
+
+
+def case_order(case: CheckResult) -> tuple[str, bool, tuple[str, ...]]:
+    """Sort key of a Go test case: package, then its synthetic case last, then the name's ``/`` parts."""
+    synthetic = case.name in (BUILD_FAILED, SETUP_FAILED, PACKAGE_FAILED, NO_TEST_FILES, NO_TESTS_TO_RUN)
+    return case.classname, synthetic, tuple(case.name.split("/"))
 
 
 # --- internals --------------------------------------------------------------
@@ -304,7 +318,7 @@ class _Parser:
         for build in self._builds.values():
             if build.failed and build.import_path not in claimed:
                 ordered.append((self._next(), _orphan_build_case(build)))
-        ordered.sort(key=lambda item: item[0])
+        ordered.sort(key=lambda item: (case_order(item[1]), item[0]))  # repeats: in the order they ran
         return GoTestReport(
             cases=tuple(case for _, case in ordered),
             stray_lines=tuple(self._stray),

@@ -18,7 +18,8 @@ Kinds of check:
 A check passes only on positive evidence: a run that ends before a moment is
 reached, a value gdb cannot read, or a stripped symbol table is an error or
 a failure, never a pass. Each check's full MI transcript is written to
-reports/gdb/<check>.mi.log and named in its evidence.
+reports/gdb/<check>.mi.log and named in its evidence. The stage's facts name
+the probe image and, as `gdb_version`, the first line of `gdb --version` in it.
 """
 
 from __future__ import annotations
@@ -64,13 +65,14 @@ def run(ctx: StageContext) -> StageResult:
     info = ctx.probe_image()
     logs = cfg.reports_dir / "gdb"
     logs.mkdir(parents=True, exist_ok=True)
-    checks = [_run_check(ctx, c, binary, functions, logs) for c in cfg.gdb]
-    facts = {"binary": str(binary), "probe_image": info.to_json()}
+    facts: dict = {"binary": str(binary), "probe_image": info.to_json()}
+    checks = [_run_check(ctx, c, binary, functions, logs, facts) for c in cfg.gdb]
     return StageResult(STAGE, tuple(checks), facts)
 
 
 def _run_check(ctx: StageContext, c: GdbCheckConfig, binary: Path, functions: frozenset[str],
-               logs: Path) -> CheckResult:
+               logs: Path, facts: dict) -> CheckResult:
+    """One [[gdb]] check; the first gdb session records gdb's version in ``facts``."""
     start = time.monotonic()
     name = c.name
     try:
@@ -115,6 +117,8 @@ def _run_check(ctx: StageContext, c: GdbCheckConfig, binary: Path, functions: fr
     finally:
         if session is not None:
             log.write_text("\n".join(session.transcript) + "\n")
+            if session.gdb_version:
+                facts.setdefault("gdb_version", session.gdb_version)
     evidence = {**result.evidence, "kind": c.kind, "run": [binary.name, *c.run]}
     if itab is not None:
         evidence.update(itab.evidence)

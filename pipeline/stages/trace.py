@@ -8,7 +8,8 @@ calls (hits of configured functions), alloc (mallocgc sizes), syscalls (the
 set the process makes). Where the kernel or policy refuses BPF the check is
 skipped with bpftrace's own reason, or is an error when the check is marked
 `required`; it never passes without a measurement. The probe's raw output
-is kept in reports/trace/<check>.json.
+is kept in reports/trace/<check>.json; the stage's facts name the probe
+image and, as `bpftrace_version`, the first line of `bpftrace --version` in it.
 """
 
 from __future__ import annotations
@@ -40,11 +41,13 @@ def run(ctx: StageContext) -> StageResult:
     info = ctx.probe_image()
     out = cfg.reports_dir / "trace"
     out.mkdir(parents=True, exist_ok=True)
-    checks = [_run_check(ctx, c, binary, out) for c in cfg.trace]
-    return StageResult(STAGE, tuple(checks), {"binary": str(binary), "probe_image": info.to_json()})
+    facts: dict[str, Any] = {"binary": str(binary), "probe_image": info.to_json()}
+    checks = [_run_check(ctx, c, binary, out, facts) for c in cfg.trace]
+    return StageResult(STAGE, tuple(checks), facts)
 
 
-def _run_check(ctx: StageContext, c: TraceCheckConfig, binary: Path, out: Path) -> CheckResult:
+def _run_check(ctx: StageContext, c: TraceCheckConfig, binary: Path, out: Path, facts: dict[str, Any]) -> CheckResult:
+    """One [[trace]] check; the first bpftrace run that says its version records it in ``facts``."""
     from pipeline.engine import bpftrace as bt
 
     start = time.monotonic()
@@ -79,6 +82,8 @@ def _run_check(ctx: StageContext, c: TraceCheckConfig, binary: Path, out: Path) 
     except FixproofError as e:
         return timed(error(c.name, str(e), evidence={**evidence, "exit_code": e.exit_code}), start)
 
+    if trace.bpftrace_version:
+        facts.setdefault("bpftrace_version", trace.bpftrace_version)
     raw = out / (slug(c.name) + ".json")
     raw.write_text(json.dumps(trace.to_json(), indent=2, sort_keys=True) + "\n")
     evidence.update(raw=str(raw), maps=dict(trace.maps), exit_code=trace.exit_code,
