@@ -105,13 +105,13 @@ def _bundle(cfg, dest: Path, summary: dict) -> None:
     facts = {s: r.facts for s, r in results.items()}
     image = facts.get("toolchain", {}).get("image")
     if image:
-        images[image["ref"]] = {"id": image["id"], "source": image["source"],
+        images[image["ref"]] = {"id": image["id"], "obtained": image["obtained"],
                                 "repo_digests": ",".join(image["repo_digests"]),
                                 **{k: str(v) for k, v in image.get("labels", {}).items()}}
     for s in ("gdb", "trace"):
         probe = facts.get(s, {}).get("probe_image")
         if probe:
-            images[probe["ref"]] = {"id": probe["id"], "source": probe["source"],
+            images[probe["ref"]] = {"id": probe["id"], "obtained": probe["obtained"],
                                     "repo_digests": ",".join(probe.get("repo_digests") or ()),
                                     **{k: str(v) for k, v in probe.get("labels", {}).items()}}
     binary: dict = {"path": None, "sha256": None, "note": "the build stage did not run or built nothing"}

@@ -540,6 +540,15 @@ def test_normalise_json_drops_volatile_keys_at_any_depth() -> None:
     assert normalise("s.json", json.dumps(c).encode(), {}) != normalise("s.json", json.dumps(b).encode(), {})
 
 
+def test_how_an_image_was_obtained_is_not_in_the_digest_but_its_id_is() -> None:
+    """The first run on a fresh machine builds the image, later ones find it: the same evidence."""
+    def image(obtained: str, image_id: str) -> bytes:
+        return json.dumps({"facts": {"image": {"ref": "golang:1.22.5-bookworm", "id": image_id,
+                                               "obtained": obtained}}}).encode()
+    assert normalise("t.json", image("built", "sha256:aa"), {}) == normalise("t.json", image("present", "sha256:aa"), {})
+    assert normalise("t.json", image("built", "sha256:aa"), {}) != normalise("t.json", image("built", "sha256:bb"), {})
+
+
 def test_normalise_roots_match_whole_directories_only() -> None:
     roots = {"$REPORTS": "/r/reports", "$CONFIG_DIR": "/r"}
     assert normalise("x.txt", b"/r/reports/a /r/reports2/a /r/b /rx", roots) == \

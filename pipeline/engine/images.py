@@ -53,7 +53,7 @@ class ImageInfo:
             "ref": self.ref,
             "id": self.id,
             "repo_digests": list(self.repo_digests),
-            "source": self.source,
+            "obtained": self.source,  # how this run got it: present, pulled or built
             "labels": {k: v for k, v in self.labels.items() if k.startswith(LABEL_PREFIX) or k.startswith("org.opencontainers")},
         }
 

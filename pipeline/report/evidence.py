@@ -36,7 +36,8 @@ thread ids and addresses). Normalising drops what differs between otherwise
 equal runs:
 
 * JSON: keys named duration_s, elapsed, time, timestamp, hostname,
-  startTimeUtc, endTimeUtc (any depth, any case); output re-serialised with
+  startTimeUtc, endTimeUtc, obtained (how a run got an image) (any depth,
+  any case); output re-serialised with
   sorted keys;
 * XML (JUnit): attributes time, timestamp and hostname; canonical XML;
 * in every text (JSON strings, XML text, text files): the run's own
@@ -90,7 +91,10 @@ VERSIONS = "versions.json"
 FORMAT = "fixproof-evidence/3"  # /3: runtime checks reduced to their verdict, raw logs out of the digest
 PASSPHRASE_ENV = "FIXPROOF_SIGNING_KEY_PASSPHRASE"
 
-VOLATILE_KEYS = frozenset({"duration_s", "elapsed", "time", "timestamp", "hostname", "starttimeutc", "endtimeutc"})
+# "obtained": how a run got an image (present, pulled, built), which differs between the first run on a
+# fresh machine and later ones; the image's id and labels, what it is, stay in the digest.
+VOLATILE_KEYS = frozenset({"duration_s", "elapsed", "time", "timestamp", "hostname", "starttimeutc", "endtimeutc",
+                           "obtained"})
 VOLATILE_XML_ATTRS = frozenset({"time", "timestamp", "hostname"})
 NOT_IN_DIGEST = {  # pinned by the manifest like every file, but not part of the evidence digest
     MANIFEST: "derived: the raw hashes of the other files",

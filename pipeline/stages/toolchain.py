@@ -23,9 +23,12 @@ def run(ctx: StageContext) -> StageResult:
 
     t0 = time.monotonic()
     image = ensure_image(ctx.engine, ref, timeout=cfg.timeouts.image, progress=ctx.progress)
-    origin = {"present": "already in the engine", "pulled": "pulled from its registry", "built": "built locally"}[image.source]
+    # what the image is, not how this run got it (that is evidence["obtained"]), so a rerun says the same
     if image.built_locally:
-        origin += f" from {image.labels.get('org.fixproof.go.module', image.labels.get('org.fixproof.recipe', 'a local recipe'))}"
+        origin = "a local stand-in built from " + image.labels.get(
+            "org.fixproof.go.module", image.labels.get("org.fixproof.recipe", "a local recipe"))
+    else:
+        origin = "a registry image" + (f" ({image.repo_digests[0]})" if image.repo_digests else "")
     checks.append(passed("pinned image available", f"{ref} is {origin} (id {image.id[:19]})",
                          evidence=image.to_json(), duration_s=time.monotonic() - t0))
 
