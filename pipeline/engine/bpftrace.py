@@ -428,7 +428,7 @@ def _run_to_end(engine: "Engine", c: "Container", image: str, name: str, deadlin
                             "legitimately slow, or make it exit by itself.")
 
     if progress is not None:
-        progress.say(f"bpftrace on {name} in {image} (container {c.short_id})")
+        progress.detail(f"bpftrace on {name} in {image} (container {c.short_id})")
     code = engine.wait_for_exit(c, timeout=max(0.0, deadline - time.monotonic()), label=f"bpftrace on {name}",
                                 on_timeout=timed_out, progress=progress)
     out = c.logs(stdout=True, stderr=False).decode("utf-8", "replace")

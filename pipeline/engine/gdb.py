@@ -675,7 +675,7 @@ def probe_session(engine: "Engine", image: str, binary: str, *, timeout: float, 
                               f"{e.explanation or e}") from e
         version = _require_gdb(c, image)
         if progress is not None:
-            progress.say(f"gdb on {host.name} in {image} (container {c.short_id})")
+            progress.detail(f"gdb on {host.name} in {image} (container {c.short_id})")
         session = _start_gdb(docker_cli, c, target, str(host), deadline, progress, go_helper=bool(go_helper))
         session.gdb_version = version
         graceful = True
