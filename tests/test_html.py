@@ -313,3 +313,22 @@ def _texts_of(dom: str, css_class: str) -> list[str]:
     c = Collect()
     c.feed(dom)
     return c.found
+
+
+def test_fleet_page_links_each_app_page(tmp_path):
+    from pipeline.report.html import render
+
+    apps = {}
+    for name, status in (("edge", "passed"), ("legacy", "failed")):
+        d = tmp_path / "apps" / name
+        d.mkdir(parents=True)
+        (d / "index.html").write_text("<!DOCTYPE html>")
+        apps[name] = {"status": status, "exit_code": 0 if status == "passed" else 1, "dir": str(d)}
+    summary = {"status": "failed", "exit_code": 1, "apps": apps}
+    results = [StageResult("edge.build", (passed("go build", "built"),)),
+               StageResult("legacy.build", (failed("go build", "compile error"),))]
+    page = render(results, summary, reports_dir=tmp_path)
+    section = page.split('<section id="apps">', 1)[1].split("</section>", 1)[0]
+    assert '<a href="apps/edge/index.html">edge</a>' in section and '<a href="apps/legacy/index.html">legacy</a>' in section
+    assert "status-failed" in section and "FAIL" in section
+    assert '<section id="apps">' not in render(results[:1], {"status": "passed", "exit_code": 0}, reports_dir=tmp_path)

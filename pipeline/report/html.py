@@ -110,6 +110,7 @@ def render(results: Sequence[StageResult], summary: Mapping[str, Any], *, report
         _artifact(by_stage.get("build")),
         f'<p class="muted">Generated <time datetime="{_e(stamp_text)}">{_e(stamp_text)}</time>; '
         f'exit code {_e(summary.get("exit_code", ""))}.</p></header>',
+        _apps(summary, reports_dir),
         _overview(results, reports_dir),
         _warnings(results),
         _advisories(by_stage.get("vulns")),
@@ -175,6 +176,23 @@ def _artifact(build: StageResult | None) -> str:
     sha = build.facts.get("sha256")
     digest = f" sha256 <code>{_e(sha)}</code>" if sha else ""
     return f'<p id="artifact">Artifact: <code>{_e(name)}</code>{digest}</p>'
+
+
+def _apps(summary: Mapping[str, Any], reports_dir: Path) -> str:
+    """A fleet's apps, each with its verdict and a link to its own page (advisories, SARIF, evidence)."""
+    apps = summary.get("apps") or {}
+    if not apps:
+        return ""
+    labels = {"passed": "PASS", "failed": "FAIL"}
+    rows = []
+    for name, facts in apps.items():
+        status = str(facts.get("status", "error"))
+        page = Path(str(facts.get("dir", ""))) / "index.html"
+        link = f'<a href="{_e(_href(page, reports_dir))}">{_e(name)}</a>' if page.is_file() else _e(name)
+        rows.append(f"<tr><td>{_badge(status, labels.get(status, 'ERROR'))}</td><td>{link}</td>"
+                    f"<td>exit code {_e(facts.get('exit_code', ''))}</td></tr>")
+    return ('<section id="apps"><h2>Apps</h2><table><thead><tr><th>Status</th><th>App (its own page)</th>'
+            f'<th>Result</th></tr></thead><tbody>{"".join(rows)}</tbody></table></section>')
 
 
 def _overview(results: Sequence[StageResult], reports_dir: Path) -> str:
