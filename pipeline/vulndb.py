@@ -325,11 +325,9 @@ def _decode(body: bytes, where: str) -> Any:
 
 
 def default_cache_root(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    if env.get("FIXPROOF_CACHE_DIR"):
-        return Path(env["FIXPROOF_CACHE_DIR"]) / "vulndb"
-    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "fixproof" / "vulndb"
+    from pipeline.cachedir import cache_root
+
+    return cache_root(env) / "vulndb"
 
 
 def cache_key(url: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -77,12 +78,41 @@ def test_elf_symbols_match_go_tool_nm(corpus: gc.Corpus) -> None:
         assert bf.symbols(frozenset(want)) == want
 
 
-def test_pyelftools_does_the_elf_parsing(corpus: gc.Corpus) -> None:
-    code = ("import sys; from pipeline.goinfo.binfile import BinFile; "
+def _parse_in_a_fresh_process(path: Path, cache: Path) -> dict:
+    code = ("import json, sys; from pipeline.goinfo.binfile import BinFile; "
             "assert 'elftools' not in sys.modules; "
-            f"bf = BinFile.open({str(corpus['go1.26.8-linux-amd64'])!r}); bf.section('.go.buildinfo'); "
-            "assert 'elftools.elf.structs' in sys.modules")
-    subprocess.run([sys.executable, "-c", code], check=True)
+            f"bf = BinFile.open({str(path)!r}); s = bf.section('.go.buildinfo'); "
+            "print(json.dumps({'structs': 'elftools.elf.structs' in sys.modules, 'machine': bf._eh.e_machine, "
+            "'buildinfo': [s.offset, s.size], 'shdr': bf._layout.shdr.packer.format}))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+                         env={**os.environ, "FIXPROOF_CACHE_DIR": str(cache)})
+    return json.loads(out.stdout)
+
+
+def test_pyelftools_gives_the_layout_once_per_version(corpus: gc.Corpus, tmp_path: Path) -> None:
+    """The first run derives the ELF layout from pyelftools' structs and keeps it
+    under pyelftools' version; later runs read it back without importing them."""
+    import elftools
+
+    binary = corpus["go1.26.8-linux-amd64"]
+    first = _parse_in_a_fresh_process(binary, tmp_path)
+    assert first["structs"] is True and first["machine"] == "EM_X86_64"
+    kept = list((tmp_path / "goinfo").glob("*.json"))
+    assert [p.name for p in kept] == [f"elf-layout-v1-pyelftools-{elftools.__version__}-le64.json"]
+    second = _parse_in_a_fresh_process(binary, tmp_path)
+    assert second["structs"] is False and {**second, "structs": True} == first
+
+    kept[0].write_text('{"ehdr": {"format": "<Q"}}')  # damaged: derived again, and rewritten
+    third = _parse_in_a_fresh_process(binary, tmp_path)
+    assert third["structs"] is True and {**third, "structs": True} == first
+    assert json.loads(kept[0].read_text())["ehdr"]["names"][0] == "EI_CLASS"  # after the skipped magic
+
+
+def test_unwritable_cache_still_reads(corpus: gc.Corpus, tmp_path: Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    got = _parse_in_a_fresh_process(corpus["go1.26.8-linux-amd64"], blocked)
+    assert got["structs"] is True and got["machine"] == "EM_X86_64"
 
 
 def test_elf_without_section_headers_uses_segments(corpus: gc.Corpus, tmp_path: Path) -> None:

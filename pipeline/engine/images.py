@@ -59,10 +59,9 @@ class ImageInfo:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("FIXPROOF_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "fixproof"
-    )
-    return Path(base)
+    from pipeline.cachedir import cache_root
+
+    return cache_root()
 
 
 def go_arch() -> str:

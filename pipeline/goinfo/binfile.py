@@ -14,9 +14,10 @@ bytes read (or scanned), for the benchmark.
 
 ELF goes through pyelftools' structs: its `ELFStructs` definitions of the
 file header, section header and program header, compiled once per byte
-order and class into one `struct.Struct` each (see `_compile`; construct's
+order and class into one `struct.Struct` each (see `_flat_spec`; construct's
 own field-by-field parse costs ~10 us a header, the compiled one well under
-1 us), with pyelftools' field names and enum names. Only the `sh_name` words
+1 us), with pyelftools' field names and enum names; the compiled layout is
+kept in the cache directory per pyelftools version (`_elf_layout`). Only the `sh_name` words
 of the section table are searched with `struct` to find a section by name
 without building an object per section. Nothing is memoised by content: a
 fleet of copies of one binary costs what a fleet of distinct ones does.
@@ -115,37 +116,36 @@ class _Flat(NamedTuple):
     most of a file's budget on a fleet); one `unpack_from` of the same layout
     costs well under 1 us. The layout, the field names and the enum names
     stay pyelftools': the format codes are those of its FormatFields, and enum
-    fields are decoded by its own MappingAdapter. Parsing gives a namedtuple
-    with pyelftools' field names (e.g. `e_machine`, `sh_type`). Only the enum
-    fields named at compile time are decoded (a decode costs as much as the
-    unpack); the others stay numbers."""
+    fields are decoded with its MappingAdapters' own tables. Parsing gives a
+    namedtuple with pyelftools' field names (e.g. `e_machine`, `sh_type`).
+    Only the enum fields named at compile time are decoded (a decode costs as
+    much as the unpack); the others stay numbers."""
 
     packer: struct.Struct
     make: Callable[[Iterable[object]], tuple]
-    enums: tuple[tuple[int, Callable[[object, object], object]], ...]
+    enums: tuple[tuple[int, Callable[[object], object]], ...]
 
     def parse(self, raw: bytes, at: int = 0) -> Any:
         values = self.packer.unpack_from(raw, at)
         if self.enums:
             values = list(values)
             for i, decode in self.enums:
-                values[i] = decode(values[i], None)
+                values[i] = decode(values[i])
         return self.make(values)
 
 
-def _compile(con: Any, decode: frozenset[str] = frozenset()) -> _Flat:
-    """Flatten a construct Struct: nested Structs are inlined, FormatFields
-    (plain or behind an enum MappingAdapter) become values, anything else
-    (e_ident's magic array, padding) is skipped by its static size. Enum
-    fields named in `decode` get pyelftools' names."""
-    from collections import namedtuple
-
+def _flat_spec(con: Any, decode: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Flatten a construct Struct into plain data: nested Structs are inlined,
+    FormatFields (plain or behind an enum MappingAdapter) become values,
+    anything else (e_ident's magic array, padding) is skipped by its static
+    size. For the enum fields named in `decode`, pyelftools' table of names
+    and what it does with a value it has no name for."""
     from elftools.construct.adapters import MappingAdapter
-    from elftools.construct.core import FormatField, Struct
+    from elftools.construct.core import FormatField, Pass, Struct
 
     codes: list[str] = []
     names: list[str] = []
-    enums: list[tuple[int, Callable[[object, object], object]]] = []
+    enums: list[list[Any]] = []
     orders: set[str] = set()
 
     def walk(sc: Any) -> None:
@@ -161,16 +161,46 @@ def _compile(con: Any, decode: frozenset[str] = frozenset()) -> _Flat:
         orders.add(fmt[0])
         codes.append(fmt[1:])
         if field is not sc and field.name in decode:
-            enums.append((len(names), sc._decode))  # the Adapter hook construct's parse calls
+            if sc.decdefault is Pass:
+                unknown = "pass"  # a value without a name stays a number
+            elif sc.decdefault is NotImplemented:
+                unknown = "error"
+            else:
+                raise TypeError(f"{con.name}.{field.name}: unsupported enum default {sc.decdefault!r}")
+            enums.append([len(names), {str(k): v for k, v in sc.decoding.items()}, unknown])
         names.append(field.name)
 
     walk(con)
     if len(orders) != 1:
         raise TypeError(f"{con.name}: mixed byte orders {orders}")
-    packer = struct.Struct(orders.pop() + "".join(codes))
-    if packer.size != con.sizeof():
-        raise TypeError(f"{con.name}: compiled to {packer.size} bytes, construct says {con.sizeof()}")
-    return _Flat(packer, namedtuple(con.name, names)._make, tuple(enums))
+    spec = {"name": con.name, "format": orders.pop() + "".join(codes), "names": names, "enums": enums,
+            "size": con.sizeof()}
+    if struct.calcsize(spec["format"]) != spec["size"]:
+        raise TypeError(f"{con.name}: compiled to {struct.calcsize(spec['format'])} bytes, construct says {spec['size']}")
+    return spec
+
+
+def _decoder(table: dict[str, str], unknown: str) -> Callable[[object], object]:
+    names = {int(k): v for k, v in table.items()}
+    if unknown == "pass":
+        return lambda v: names.get(v, v)  # type: ignore[call-overload]
+
+    def strict(v: object) -> object:
+        try:
+            return names[v]  # type: ignore[index]
+        except KeyError:
+            raise struct.error(f"no name for value {v!r}") from None
+    return strict
+
+
+def _flat(spec: dict[str, Any]) -> _Flat:
+    from collections import namedtuple
+
+    packer = struct.Struct(spec["format"])
+    if packer.size != spec["size"] or len(spec["names"]) != len(packer.unpack(bytes(packer.size))):
+        raise ValueError(f"{spec['name']}: layout does not add up")
+    enums = tuple((int(i), _decoder(table, unknown)) for i, table, unknown in spec["enums"])
+    return _Flat(packer, namedtuple(spec["name"], spec["names"])._make, enums)
 
 
 class _ElfLayout(NamedTuple):
@@ -183,13 +213,42 @@ class _ElfLayout(NamedTuple):
     phdr: _Flat
     sym_size: int
     word: struct.Struct  # one sh_name word, for searching the raw section table
-    errors: tuple[type[Exception], ...]  # what a bad header raises: construct's or struct's
+    errors: tuple[type[Exception], ...]  # what a bad header raises
+
+
+# Bump when the spec's shape changes; the pyelftools version is in the file name too.
+_LAYOUT_CACHE_FORMAT = 1
 
 
 @lru_cache(maxsize=None)
 def _elf_layout(little_endian: bool, elfclass: int) -> _ElfLayout:
-    """Pure and memoised: at most four distinct values per process."""
-    from elftools.construct.core import ConstructError
+    """Pure and memoised: at most four distinct values per process.
+
+    The layout comes from pyelftools' ELFStructs. Importing them costs ~15 ms
+    (construct, and with it pdb, inspect, pprint...), a seventh of reading a
+    fleet of 1,200 binaries (bench/RESULTS.md), so the flattened layout is
+    kept in the cache directory under the pyelftools version that gave it
+    (`import elftools` alone only reads its version) and recomputed from
+    pyelftools when that version changes or the file is unreadable."""
+    import elftools
+
+    key = f"elf-layout-v{_LAYOUT_CACHE_FORMAT}-pyelftools-{elftools.__version__}-" \
+          f"{'le' if little_endian else 'be'}{elfclass}.json"
+    spec = _read_layout(key)
+    if spec is None:
+        spec = _layout_from_pyelftools(little_endian, elfclass)
+        _write_layout(key, spec)
+    try:
+        flats = [_flat(spec[k]) for k in ("ehdr", "shdr", "phdr")]
+    except (KeyError, TypeError, ValueError, struct.error):
+        spec = _layout_from_pyelftools(little_endian, elfclass)  # a damaged cache file: start again
+        _write_layout(key, spec)
+        flats = [_flat(spec[k]) for k in ("ehdr", "shdr", "phdr")]
+    return _ElfLayout(*flats, int(spec["sym_size"]), struct.Struct("<I" if little_endian else ">I"),
+                      (struct.error,))
+
+
+def _layout_from_pyelftools(little_endian: bool, elfclass: int) -> dict[str, Any]:
     from elftools.elf.structs import ELFStructs
 
     s = ELFStructs(little_endian=little_endian, elfclass=elfclass)
@@ -197,15 +256,48 @@ def _elf_layout(little_endian: bool, elfclass: int) -> _ElfLayout:
     s.create_advanced_structs()
     # Decoded: the machine and OS ABI names (GOARCH, GOOS) and p_type (PT_LOAD);
     # sh_type is only compared with SHT_NOBITS.
-    ehdr = _compile(s.Elf_Ehdr, frozenset({"e_machine", "EI_OSABI"}))
-    phdr = _compile(s.Elf_Phdr, frozenset({"p_type"}))
-    return _ElfLayout(ehdr, _compile(s.Elf_Shdr), phdr, s.Elf_Sym.sizeof(),
-                      struct.Struct("<I" if little_endian else ">I"), (ConstructError, struct.error))
+    return {"ehdr": _flat_spec(s.Elf_Ehdr, frozenset({"e_machine", "EI_OSABI"})),
+            "shdr": _flat_spec(s.Elf_Shdr),
+            "phdr": _flat_spec(s.Elf_Phdr, frozenset({"p_type"})),
+            "sym_size": s.Elf_Sym.sizeof()}
+
+
+def _layout_path(key: str) -> str:
+    from pipeline.cachedir import cache_root
+
+    return os.path.join(cache_root(), "goinfo", key)
+
+
+def _read_layout(key: str) -> dict[str, Any] | None:
+    import json
+
+    try:
+        with open(_layout_path(key), "rb") as f:
+            spec = json.loads(f.read())
+    except (OSError, ValueError):
+        return None  # absent or damaged: derived again from pyelftools
+    return spec if isinstance(spec, dict) else None
+
+
+def _write_layout(key: str, spec: dict[str, Any]) -> None:
+    """Atomically, and only as a speed-up: an unwritable cache leaves every run deriving the layout."""
+    import json
+    import tempfile
+
+    path = _layout_path(key)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".layout-")
+        with os.fdopen(fd, "w") as f:
+            json.dump(spec, f)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # read-only home or cache: the layout is derived again next time, nothing else changes
 
 
 def preload_elf() -> None:
-    """Import pyelftools and compile the usual layout (little-endian, 64-bit)
-    now: for a caller about to fork workers, which then share it."""
+    """Load the usual layout (little-endian, 64-bit) now: for a caller about
+    to fork workers, which then share it."""
     _elf_layout(True, 64)
 
 
