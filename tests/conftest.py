@@ -134,6 +134,29 @@ TRACE_CHECKS = "\n[[trace]]" + _DEFAULT.split("\n[[trace]]", 1)[1].split("\n[[gd
 RACE_CHECKS = '\n[race]\nrun = ["-count", "8"]\ntest_packages = ["./internal/counter/"]\n'  # as in fixproof.toml
 
 
+def write_fleet_config(tmp_path: Path, *, reports: str = "reports", extra: str = "") -> Path:
+    """A two-app fleet of the example: "edge" (fixed) and "legacy" (x/text v0.3.7)."""
+    cfg = tmp_path / "fleet.toml"
+    cfg.write_text(textwrap.dedent(f"""\
+        [toolchain]
+        go = "1.22.5"
+        image = "golang:1.22.5-bookworm"
+        [report]
+        dir = "{tmp_path / reports}"
+        """) + textwrap.dedent(extra) + textwrap.dedent(f"""
+        [[app]]
+        name = "edge"
+        dir = "{EXAMPLE}"
+        packages = ["./cmd/fixdemo"]
+        [[app]]
+        name = "legacy"
+        dir = "{EXAMPLE}"
+        packages = ["./cmd/fixdemo"]
+        modfile = "go.xtext037.mod"
+        """))
+    return cfg
+
+
 def verify(cfg: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pipeline.cli", "verify", "-c", str(cfg), *args],
                           capture_output=True, text=True, timeout=timeout, cwd=ROOT)

@@ -34,31 +34,11 @@ def test_stage_closure():
     assert closure(["toolchain"]) == ["toolchain"]
 
 
-FLEET_TOML = """
-[toolchain]
-go = "1.22.5"
-image = "golang:1.22.5-bookworm"
-[report]
-dir = "out"
-[[app]]
-name = "edge"
-dir = "{app}"
-packages = ["./cmd/fixdemo"]
-[[app]]
-name = "legacy"
-dir = "{app}"
-packages = ["./cmd/fixdemo"]
-modfile = "go.xtext037.mod"
-"""
-
-
 def _fleet(tmp_path):
-    from conftest import EXAMPLE
+    from conftest import write_fleet_config
     from pipeline.config import load_all
 
-    p = tmp_path / "fleet.toml"
-    p.write_text(FLEET_TOML.format(app=EXAMPLE))
-    return load_all(p)
+    return load_all(write_fleet_config(tmp_path, reports="out"))
 
 
 def test_fleet_report_groups_suites_by_app(tmp_path):

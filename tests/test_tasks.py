@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import xmlschema
 
-from conftest import EXAMPLE, GDB_CHECKS, RACE_CHECKS, ROOT, TRACE_CHECKS, assert_no_traceback, check, stage, verify, write_config
+from conftest import (EXAMPLE, GDB_CHECKS, RACE_CHECKS, ROOT, TRACE_CHECKS, assert_no_traceback, check, stage,
+                      verify, write_config, write_fleet_config)
 
 pytestmark = pytest.mark.docker
 XSD = ROOT / "tests" / "data" / "junit.xsd"
@@ -350,25 +351,7 @@ def test_nonexistent_go_release_is_exit_3(tmp_path, engine):
 
 def test_fleet_runs_apps_side_by_side_and_groups_the_report(tmp_path, golang_image):
     """Two apps of one config with -n 2: one JUnit file grouped by app; the vulnerable one fails alone."""
-    cfg = tmp_path / "fleet.toml"
-    cfg.write_text(f"""
-[toolchain]
-go = "1.22.5"
-image = "golang:1.22.5-bookworm"
-[fix]
-advisories = ["GO-2022-1059"]
-[report]
-dir = "{tmp_path / 'reports'}"
-[[app]]
-name = "edge"
-dir = "{EXAMPLE}"
-packages = ["./cmd/fixdemo"]
-[[app]]
-name = "legacy"
-dir = "{EXAMPLE}"
-packages = ["./cmd/fixdemo"]
-modfile = "go.xtext037.mod"
-""")
+    cfg = write_fleet_config(tmp_path, extra='[fix]\nadvisories = ["GO-2022-1059"]\n')
     p = verify(cfg, "--only", "binary", "-n", "2")
     assert_no_traceback(p)
     assert p.returncode == 1, p.stdout + p.stderr
