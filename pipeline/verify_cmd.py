@@ -147,7 +147,7 @@ def _bundle(cfg, dest: Path, summary: dict) -> None:
         roots["$MODCACHE_VOLUME"] = str(volume)
     written = write_bundle(dest, inputs=inputs, reports=[r for r in reports if r.exists()], tools=tools,
                            images=images, logs=logs, documents={"source.json": source}, environment=environment,
-                           roots=roots, signing_key=key)
+                           roots=roots, signing_key=key, reports_root=cfg.reports_dir)
     signed = f", signed by {written.signer}" if written.signer else ""
     say.say(f"bundle written to {dest}{signed}; evidence digest sha256:{written.evidence_digest} "
             f"(check it with `fixproof evidence verify {dest}`)")

@@ -358,6 +358,20 @@ def test_report_names_must_be_unique(tmp_path: Path, sources: dict[str, Path]) -
                      tools={}, images={})
 
 
+def test_reports_keep_their_place_below_the_reports_root(tmp_path: Path, sources: dict[str, Path]) -> None:
+    """So the bundled page's relative links (stages/gdb.json, gdb/<check>.mi.log) open inside the bundle."""
+    elsewhere = tmp_path / "ci" / "junit.xml"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text("<testsuites/>")
+    reports = [sources["reports/stages/gdb.json"], sources["reports/index.html"],
+               sources["reports/gdb/bounded-read.mi.log"], elsewhere]
+    written = write_bundle(tmp_path / "e", inputs={}, reports=reports, tools={}, images={},
+                           reports_root=tmp_path / "src" / "reports")
+    assert [f for f in _files(written.path) if f.startswith("reports/")] == [
+        "reports/gdb/bounded-read.mi.log", "reports/index.html", "reports/junit.xml", "reports/stages/gdb.json"]
+    assert check_bundle(written.path).problems == ()
+
+
 # --- the evidence digest -------------------------------------------------------------------------
 
 

@@ -59,8 +59,9 @@ def test_memory_values(fixed):
 def test_transcripts_and_probe_image_are_in_the_evidence_bundle(fixed):
     cfg, _ = fixed
     bundle = cfg.parent / "evidence"
-    names = {p.name for p in (bundle / "reports").iterdir()}
-    assert {"gdb.json", "bounded-read-takes-the-fixed-path.mi.log"} <= names
+    names = {p.relative_to(bundle / "reports").as_posix() for p in (bundle / "reports").rglob("*") if p.is_file()}
+    # laid out as in the reports directory, so index.html's links work inside the bundle
+    assert {"stages/gdb.json", "gdb/bounded-read-takes-the-fixed-path.mi.log", "index.html"} <= names
     assert "fixproof-probe:bookworm" in (bundle / "versions.json").read_text()
 
 

@@ -74,6 +74,21 @@ def test_evidence_bundle_checks_out(happy):
     assert (bundle / "inputs" / "bin" / "fixdemo").is_file()
 
 
+def test_the_bundled_page_links_what_the_bundle_holds(happy):
+    """index.html inside the bundle links its stage results and gdb transcripts by relative paths that open there."""
+    import re
+
+    cfg, _ = happy
+    reports = cfg.parent / "evidence" / "reports"
+    hrefs = set(re.findall(r'href="([^"#]+)"', (reports / "index.html").read_text()))
+    # bundled elsewhere: raw bpftrace output under logs/trace/, the binary as inputs/bin/<name>
+    local = {h for h in hrefs if not h.startswith(("trace/", "build/"))}
+    assert {"stages/gdb.json", "stages/build.json", "junit.xml"} <= local
+    assert any(h.startswith("gdb/") and h.endswith(".mi.log") for h in local)
+    missing = sorted(h for h in local if not (reports / h).is_file())
+    assert not missing, missing
+
+
 def test_evidence_verify_catches_tampering(happy, tmp_path):
     import shutil
 

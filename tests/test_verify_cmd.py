@@ -76,7 +76,7 @@ def test_two_full_runs_have_the_same_evidence_digest_and_binary(two_runs):
     assert binary_a.read_bytes() == binary_b.read_bytes()
     assert binary_a.stat().st_size > 1_000_000
     # the runs really differ in time and place, so equal digests say the normaliser did its job
-    for rel in ("reports/junit.xml", "reports/build.json", "reports/modules.json"):
+    for rel in ("reports/junit.xml", "reports/stages/build.json", "reports/stages/modules.json"):
         assert fa[rel]["sha256"] != fb[rel]["sha256"], rel
 
 
@@ -86,14 +86,14 @@ def test_the_digest_covers_every_stage_and_leaves_raw_logs_pinned(two_runs):
         manifest = json.loads((bundle / "manifest.json").read_text())
         covers = manifest["evidence_digest"]["covers"]
         files = manifest["files"]
-        reports = {f"reports/{s}.json" for s in STAGES}
+        reports = {f"reports/stages/{s}.json" for s in STAGES}
         assert reports | {"reports/junit.xml", "reports/summary.json", "inputs/bin/fixdemo"} <= set(covers["files"])
         logs = [r for r in files if r.startswith("logs/trace/") or r.endswith(".mi.log")]
         assert len([r for r in logs if r.endswith(".mi.log")]) >= 4 and len(logs) > 4
         assert not set(logs) & set(covers["files"])  # raw output: pinned by the manifest, out of the digest
         views = {r: files[r].get("normalised_as") for r in reports}
-        assert {views[f"reports/{s}.json"] for s in ("gdb", "trace", "race")} == {"json+runtime"}
-        assert {views[f"reports/{s}.json"] for s in ("toolchain", "modules", "build", "test")} == {"json"}
+        assert {views[f"reports/stages/{s}.json"] for s in ("gdb", "trace", "race")} == {"json+runtime"}
+        assert {views[f"reports/stages/{s}.json"] for s in ("toolchain", "modules", "build", "test")} == {"json"}
         assert manifest["evidence_digest"]["roots"]["$MODCACHE_VOLUME"].startswith("fixproof-modcache-")
 
 

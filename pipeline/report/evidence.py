@@ -222,13 +222,16 @@ def write_bundle(
     environment: Mapping[str, Any] | None = None,
     roots: Mapping[str, Path | str] | None = None,
     signing_key: "Ed25519PrivateKey | None" = None,
+    reports_root: Path | None = None,
 ) -> WrittenBundle:
     """Write the bundle to ``dest``.
 
     ``inputs`` maps a bundle-relative name (``fixproof.toml``, ``go.mod``,
     ``bin/fixdemo``) to the file to copy under ``inputs/``; ``documents``
     maps such a name to JSON data written there. ``reports`` are copied
-    under ``reports/`` by file name, which must be unique; ``logs`` under
+    under ``reports/``: those inside ``reports_root`` at their path below it
+    (``stages/gdb.json``, ``gdb/<check>.mi.log``, so the HTML page's links
+    work inside the bundle), others by file name; names must be unique; ``logs`` under
     ``logs/<key>``. ``tools`` (name -> version), ``images`` (image name ->
     facts such as id and digest) and ``environment`` (more sections) are
     recorded in ``versions.json``. ``roots`` (``"$REPORTS"`` -> directory,
@@ -237,7 +240,7 @@ def write_bundle(
     is taken. With ``signing_key`` the manifest is signed.
     """
     dest = Path(dest)
-    plan = _plan(inputs, reports, logs or {}, documents or {})
+    plan = _plan(inputs, reports, logs or {}, documents or {}, reports_root)
     _check_replaceable(dest)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -678,7 +681,7 @@ def _check_signature(bundle: Path, manifest: bytes, signed: Mapping[str, Any] | 
 
 
 def _plan(inputs: Mapping[str, Path], reports: Sequence[Path], logs: Mapping[str, Path],
-          documents: Mapping[str, Any]) -> list[tuple[str, Path]]:
+          documents: Mapping[str, Any], reports_root: Path | None = None) -> list[tuple[str, Path]]:
     plan: list[tuple[str, Path]] = []
     for key, src in inputs.items():
         if not _is_safe_relpath(key):
@@ -692,12 +695,19 @@ def _plan(inputs: Mapping[str, Path], reports: Sequence[Path], logs: Mapping[str
             raise ValueError(f"log name {key!r} must be a plain relative path")
         plan.append((f"logs/{key}", Path(src)))
     names: set[str] = set()
+    root = Path(reports_root).resolve() if reports_root is not None else None
     for src in reports:
         src = Path(src)
-        if src.name in names:
-            raise ValueError(f"two reports are named {src.name!r}; report file names must be unique")
-        names.add(src.name)
-        plan.append((f"reports/{src.name}", src))
+        rel = src.name
+        if root is not None:
+            try:
+                rel = src.resolve().relative_to(root).as_posix()
+            except ValueError:
+                pass  # outside the reports directory (e.g. --junit elsewhere): by its name
+        if rel in names or not _is_safe_relpath(rel):
+            raise ValueError(f"two reports would be bundled as {rel!r}; report names must be unique")
+        names.add(rel)
+        plan.append((f"reports/{rel}", src))
     for rel, src in plan:
         if not src.is_file():
             raise EvidenceError(f"Cannot bundle {src}: it is not a readable file. "
