@@ -17,7 +17,7 @@ from doit.tools import config_changed
 
 from pipeline.config import Config
 from pipeline.doit_reporter import DoitReporter
-from pipeline.errors import EngineError, FixproofError
+from pipeline.errors import EXIT_INFRA, EngineError, FixproofError
 from pipeline.results import StageResult, error
 from pipeline.stages import report
 from pipeline.stages.common import StageContext, app_files
@@ -152,7 +152,8 @@ def _volume_present(cfg: Config) -> Callable[[], bool]:
     return check
 
 
-def task_dicts(cfg: Config, stages: Sequence[str], junit_path: Path) -> dict[str, dict[str, Any]]:
+def task_dicts(cfg: Config, stages: Sequence[str], junit_path: Path,
+               evidence: Path | None = None) -> dict[str, dict[str, Any]]:
     sd = cfg.stages_dir
     out = lambda s: str(sd / f"{s}.json")  # noqa: E731
     gomod = [str(cfg.gomod_path)] + ([str(cfg.gosum_path)] if cfg.gosum_path.exists() else [])
@@ -211,7 +212,7 @@ def task_dicts(cfg: Config, stages: Sequence[str], junit_path: Path) -> dict[str
     }
     tasks["verify"] = {
         "doc": DOCS["verify"],
-        "actions": [(_verdict, [cfg])],
+        "actions": [(_verdict, [cfg, evidence])],
         "task_dep": ["report"],
         "verbosity": 2,
     }
@@ -223,7 +224,7 @@ def _report(cfg: Config, stages: list[str], junit_path: Path) -> bool:
     return True
 
 
-def _verdict(cfg: Config) -> Any:
+def _verdict(cfg: Config, evidence: Path | None = None) -> Any:
     import json
 
     from doit.exceptions import TaskError
@@ -233,18 +234,45 @@ def _verdict(cfg: Config) -> Any:
         summary = json.loads(path.read_text())
     except (OSError, ValueError):
         return TaskError(f"no readable summary at {path}")
-    return _verdict_of(summary)
+    return _verdict_of(summary, _leave_evidence([(cfg, summary)], evidence, path))
 
 
-def _fleet_verdict(cfgs: Sequence[Config], stages: list[str], junit_path: Path) -> Any:
+def _fleet_verdict(cfgs: Sequence[Config], stages: list[str], junit_path: Path, evidence: Path | None = None) -> Any:
     """The fleet's verdict: every app's results merged into one JUnit file and summary."""
-    return _verdict_of(report.run_fleet([StageContext(c, "report") for c in cfgs], stages, junit_path))
+    import json
+
+    summary = report.run_fleet([StageContext(c, "report") for c in cfgs], stages, junit_path)
+    per_app = [(c, json.loads((c.reports_dir / "summary.json").read_text())) for c in cfgs]
+    return _verdict_of(summary, _leave_evidence(per_app, evidence, cfgs[0].run_reports_dir / "summary.json"))
 
 
-def _verdict_of(summary: dict) -> Any:
+def _leave_evidence(apps: Sequence[tuple[Config, dict]], evidence: Path | None, run_summary: Path) -> str:
+    """Each app's evidence bundle; "" or why one could not be written (then the run's summary says exit 3)."""
+    import json
+
+    from pipeline.stages import evidence as bundle
+
+    try:
+        for cfg, summary in apps:
+            bundle.write(cfg, bundle.bundle_dir(cfg, evidence, len(apps)), summary)
+    except FixproofError as e:
+        from pipeline.progress import Progress
+
+        problem = f"the evidence bundle could not be written: {e}"
+        Progress("evidence").error(problem)
+        data = json.loads(run_summary.read_text())
+        data.update(exit_code=EXIT_INFRA, status="error", evidence_error=problem)
+        run_summary.write_text(json.dumps(data, indent=2) + "\n")
+        return problem
+    return ""
+
+
+def _verdict_of(summary: dict, evidence_problem: str = "") -> Any:
     from doit.exceptions import TaskError, TaskFailed
 
     report.print_summary(summary)
+    if evidence_problem:
+        return TaskError(f"fixproof: {evidence_problem}")
     code = summary["exit_code"]
     if code == 0:
         return True
@@ -263,10 +291,11 @@ def doit_config(cfg: Config) -> dict[str, Any]:
     }
 
 
-def namespace(cfg: Config, only: Sequence[str] | None = None, junit: Path | None = None) -> dict[str, Any]:
+def namespace(cfg: Config, only: Sequence[str] | None = None, junit: Path | None = None,
+              evidence: Path | None = None) -> dict[str, Any]:
     """Task creators for doit's ModuleTaskLoader (also what dodo.py exposes)."""
     stages = closure(only) if only else list(STAGES)
-    dicts = task_dicts(cfg, stages, junit or cfg.junit_path)
+    dicts = task_dicts(cfg, stages, junit or cfg.junit_path, evidence)
     ns: dict[str, Any] = {"DOIT_CONFIG": doit_config(cfg)}
     for name, d in dicts.items():
         ns[f"task_{name}"] = _creator(name, d)
@@ -274,13 +303,13 @@ def namespace(cfg: Config, only: Sequence[str] | None = None, junit: Path | None
 
 
 def fleet_namespace(cfgs: Sequence[Config], only: Sequence[str] | None = None,
-                    junit: Path | None = None) -> dict[str, Any]:
+                    junit: Path | None = None, evidence: Path | None = None) -> dict[str, Any]:
     """Task creators for a config's apps. One app: :func:`namespace`. Several: each
     stage (and report) is a task group with one subtask per app (``build:svc-a``),
     so ``doit -n N`` runs independent apps side by side, and ``verify`` merges
     every app's results into the run's JUnit file and summary, grouped by app."""
     if len(cfgs) == 1:
-        return namespace(cfgs[0], only=only, junit=junit)
+        return namespace(cfgs[0], only=only, junit=junit, evidence=evidence)
     stages = closure(only) if only else list(STAGES)
     per_app = {c.app_name: task_dicts(c, stages, c.junit_path) for c in cfgs}
     ns: dict[str, Any] = {"DOIT_CONFIG": doit_config(cfgs[0])}
@@ -288,7 +317,7 @@ def fleet_namespace(cfgs: Sequence[Config], only: Sequence[str] | None = None,
         ns[f"task_{name}"] = _group_creator(name, {app: d[name] for app, d in per_app.items()})
     verify = {
         "doc": DOCS["verify"],
-        "actions": [(_fleet_verdict, [tuple(cfgs), list(stages), junit or cfgs[0].run_junit_path])],
+        "actions": [(_fleet_verdict, [tuple(cfgs), list(stages), junit or cfgs[0].run_junit_path, evidence])],
         "task_dep": ["report"],
         "verbosity": 2,
     }

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipeline.engine.docker import LABEL, Mount
+from pipeline.engine.docker import LABEL, RUN_LABEL, Mount
 from pipeline.errors import ContainerTimeout, EngineError
 
 pytestmark = pytest.mark.docker
@@ -30,10 +30,13 @@ def test_network_is_off_by_default(engine, base):
 
 
 def test_timeout_kills_and_removes(engine, base):
-    before = set(engine.leftover_containers())
+    def mine() -> set[str]:  # this engine's containers only: other fixproof runs on the host may come and go
+        return {c.id for c in engine.client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={engine.run_id}"})}
+
+    before = mine()
     with pytest.raises(ContainerTimeout, match="ran past its 2 s timeout"):
         engine.run(IMAGE, ["sleep", "60"], timeout=2)
-    assert set(engine.leftover_containers()) == before
+    assert mine() == before
 
 
 def test_containers_are_labelled_while_running(engine, base):

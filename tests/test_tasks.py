@@ -383,3 +383,17 @@ def test_fleet_runs_apps_side_by_side_and_groups_the_report(tmp_path, golang_ima
     assert any(c["status"] == "failed" and "GO-2022-1059" in c["message"] for c in legacy["checks"]), legacy
     edge = json.loads((tmp_path / "reports" / "apps" / "edge" / "stages" / "binary.json").read_text())
     assert all(c["status"] == "passed" for c in edge["checks"]), edge
+
+
+def test_evidence_that_cannot_be_written_is_exit_3(tmp_path, golang_image):
+    cfg = write_config(tmp_path, EXAMPLE)
+    not_a_bundle = tmp_path / "precious"
+    not_a_bundle.mkdir()
+    (not_a_bundle / "notes.txt").write_text("keep me\n")
+    p = verify(cfg, "--only", "toolchain", "--evidence", str(not_a_bundle))
+    assert_no_traceback(p)
+    assert p.returncode == 3, p.stdout + p.stderr
+    assert "evidence bundle could not be written" in p.stderr and "not an evidence bundle" in p.stderr
+    assert (not_a_bundle / "notes.txt").read_text() == "keep me\n"  # refused, never deleted
+    summary = json.loads((tmp_path / "reports" / "summary.json").read_text())
+    assert summary["exit_code"] == 3 and "evidence_error" in summary

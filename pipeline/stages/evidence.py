@@ -1,0 +1,179 @@
+"""The run's evidence bundle: what the stages left, with the inputs and the environment.
+
+Written by the doit verify task after the report (so `doit verify` and
+`fixproof verify` leave the same bundle), to ``--evidence DIR`` or
+``<reports>/evidence``; a fleet gets one per app. The bundle format is
+pipeline.report.evidence's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline import progress
+
+
+def bundle_dir(cfg, evidence: str | Path | None, apps: int) -> Path:
+    """--evidence DIR (one subdirectory per app of a fleet), else <reports>/evidence."""
+    if evidence is None:
+        return cfg.reports_dir / "evidence"
+    return Path(evidence) if apps == 1 else Path(evidence) / cfg.app_name
+
+
+# What fixproof runs on (pyproject.toml); versions of these go into the evidence.
+_DEPENDENCIES = ("doit", "docker", "pygdbmi", "pyelftools", "junit-xml", "requests", "rich", "cryptography")
+
+
+def write(cfg, dest: Path, summary: dict) -> None:
+    """Write this run's evidence bundle to ``dest`` and print its evidence digest."""
+    import platform
+
+    from pipeline import __version__
+    from pipeline.report.evidence import load_private_key, source_tree, write_bundle
+    from pipeline.results import StageResult
+    from pipeline.stages.common import StageContext, app_files
+
+    say = progress.Progress("evidence")
+    ran = list(summary.get("stages") or {})  # this run's stages: older results of others are not its evidence
+    results: dict[str, StageResult] = {}
+    for s in ran:
+        try:
+            results[s] = StageResult.read(cfg.stages_dir / f"{s}.json")
+        except (OSError, ValueError, KeyError):
+            pass  # the report stage already turned an unreadable result into an error check
+    inputs = {"config/" + cfg.path.name: cfg.path, "app/" + cfg.gomod_path.name: cfg.gomod_path}
+    if cfg.gosum_path.exists():
+        inputs["app/" + cfg.gosum_path.name] = cfg.gosum_path
+    reports = [cfg.stages_dir / f"{s}.json" for s in ran] + [Path(summary["junit"]), cfg.reports_dir / "summary.json"]
+    if "gdb" in ran:
+        reports += sorted((cfg.reports_dir / "gdb").glob("*.mi.log"))  # gdb MI transcripts, one per check
+    reports += [cfg.reports_dir / "fixproof.openvex.json", cfg.reports_dir / "fixproof.sarif"]
+    reports += [cfg.reports_dir / "index.html"]
+    logs = {f"trace/{p.name}": p for p in sorted((cfg.reports_dir / "trace").glob("*.json"))} if "trace" in ran else {}
+    images: dict = {}
+    facts = {s: r.facts for s, r in results.items()}
+    image = facts.get("toolchain", {}).get("image")
+    if image:
+        images[image["ref"]] = {"id": image["id"], "obtained": image["obtained"],
+                                "repo_digests": ",".join(image["repo_digests"]),
+                                **{k: str(v) for k, v in image.get("labels", {}).items()}}
+    for s in ("gdb", "trace"):
+        probe = facts.get(s, {}).get("probe_image")
+        if probe:
+            images[probe["ref"]] = {"id": probe["id"], "obtained": probe["obtained"],
+                                    "repo_digests": ",".join(probe.get("repo_digests") or ()),
+                                    **{k: str(v) for k, v in probe.get("labels", {}).items()}}
+    binary: dict = {"path": None, "sha256": None, "note": "the build stage did not run or built nothing"}
+    binpath = facts.get("build", {}).get("binary")
+    if binpath and Path(binpath).is_file():
+        inputs["bin/" + Path(binpath).name] = Path(binpath)
+        binary = {"path": "inputs/bin/" + Path(binpath).name, "sha256": facts["build"].get("sha256")}
+    tree, listing = source_tree(cfg.app_dir, app_files(cfg))
+    source = {
+        "tree_sha256": tree,
+        "how": "sha256 of the lines \"<sha256>  <path>\\n\" of every file of the app (paths relative to "
+               "the module root, sorted, hidden files and the reports directory left out): the listing below",
+        "files": {rel: sha for sha, rel in (line.split("  ", 1) for line in listing.splitlines())},
+        "git": _git_state(cfg.app_dir),
+    }
+    toolchain = facts.get("toolchain", {})
+    environment = {
+        "docker_engine": _engine_version(),
+        "go": {"version": toolchain.get("go_version", "not recorded"), "goos": toolchain.get("goos", ""),
+               "goarch": toolchain.get("goarch", ""), "pin": toolchain.get("pin", "")},
+        "probe_tools": _probe_tools(facts),
+        "binary": binary,
+        "stages": ran,
+    }
+    tools = {"fixproof": __version__, "python": platform.python_version(),
+             **{name: _dist_version(name) for name in _dependencies()}}
+    key = load_private_key(cfg.signing_key_path) if cfg.signing_key_path else None
+    roots: dict[str, Path | str] = {
+        "$REPORTS": cfg.reports_dir, "$RUN_REPORTS": getattr(cfg, "run_reports_dir", cfg.reports_dir),
+        "$APP": cfg.app_dir, "$CONFIG_DIR": cfg.base_dir, "$SRC": StageContext(cfg, "report").vcs_root}
+    volume = facts.get("modules", {}).get("volume")
+    if volume:  # named after the report directory: like the directories, this run's own
+        roots["$MODCACHE_VOLUME"] = str(volume)
+    written = write_bundle(dest, inputs=inputs, reports=[r for r in reports if r.exists()], tools=tools,
+                           images=images, logs=logs, documents={"source.json": source}, environment=environment,
+                           roots=roots, signing_key=key, reports_root=cfg.reports_dir)
+    signed = f", signed by {written.signer}" if written.signer else ""
+    say.say(f"bundle written to {dest}{signed}; evidence digest sha256:{written.evidence_digest} "
+            f"(check it with `fixproof evidence verify {dest}`)")
+
+
+def _git_state(app_dir: Path) -> dict:
+    """HEAD and the dirty flag of the work tree holding the app (what go stamps as vcs.revision/modified)."""
+    from pipeline.engine.proc import call
+    from pipeline.errors import ToolError
+
+    try:
+        head = call(["git", "-C", str(app_dir), "rev-parse", "HEAD"], timeout=30, check=False)
+        if head.returncode != 0:
+            return {"head": None, "dirty": None, "note": "not in a git work tree (or no commit yet)"}
+        status = call(["git", "-C", str(app_dir), "status", "--porcelain"], timeout=120, check=False)
+    except ToolError as e:
+        return {"head": None, "dirty": None, "note": str(e)}
+    dirty = bool(status.stdout.strip()) if status.returncode == 0 else None
+    return {"head": head.stdout.strip(), "dirty": dirty}
+
+
+def _engine_version() -> dict:
+    """The Docker Engine's own version record (the SDK's client.version()), or why it is missing."""
+    import requests
+    from docker.errors import DockerException
+
+    from pipeline.engine.docker import connect
+    from pipeline.errors import EngineError
+
+    try:
+        client = connect(timeout=30)
+    except EngineError as e:
+        return {"error": str(e)}
+    try:
+        v = client.version()
+    except (DockerException, requests.RequestException) as e:
+        return {"error": f"the Docker Engine did not say its version: {e}"}
+    finally:
+        client.close()
+    keep = ("Version", "ApiVersion", "MinAPIVersion", "GitCommit", "GoVersion", "Os", "Arch", "KernelVersion")
+    out = {k: str(v[k]) for k in keep if k in v}
+    if isinstance(v.get("Platform"), dict) and v["Platform"].get("Name"):
+        out["Platform"] = str(v["Platform"]["Name"])
+    return out
+
+
+def _probe_tools(facts: dict) -> dict:
+    """gdb and bpftrace versions in the probe image, where the gdb and trace stages recorded them."""
+    out = {}
+    for tool, stage in (("gdb", "gdb"), ("bpftrace", "trace")):
+        if stage not in facts:
+            out[tool] = f"not recorded (the {stage} stage did not run)"
+            continue
+        f = facts[stage]
+        version = f.get(f"{tool}_version") or (f.get("probe_image") or {}).get(f"{tool}_version")
+        out[tool] = str(version) if version else f"not recorded (no {stage} check of this run started {tool})"
+    return out
+
+
+def _dependencies() -> list[str]:
+    """fixproof's Python dependencies: its installed metadata, and the known list."""
+    import re
+    from importlib import metadata
+
+    try:
+        reqs = metadata.requires("fixproof") or []
+    except metadata.PackageNotFoundError:
+        reqs = []
+    names = {m.group(0).lower() for r in reqs if "extra ==" not in r
+             for m in [re.match(r"[A-Za-z0-9][A-Za-z0-9_.-]*", r)] if m}
+    return sorted(names | set(_DEPENDENCIES))
+
+
+def _dist_version(name: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
