@@ -206,25 +206,8 @@ def test_trace_check_errors(tmp_path, entry, message):
         parse(tmp_path, BASE + "[[trace]]\n" + entry + "\n")
 
 
-FLEET = f"""
-[toolchain]
-go = "1.22.5"
-image = "golang:1.22.5-bookworm"
-[build]
-flags = ["-trimpath"]
-[report]
-dir = "out"
-
-[[app]]
-name = "edge"
-dir = "{EXAMPLE}"
-packages = ["./cmd/fixdemo"]
-
-[[app]]
-name = "legacy"
-dir = "{EXAMPLE}"
-packages = ["./cmd/fixdemo"]
-modfile = "go.xtext037.mod"
+# overrides for the last app of conftest's two-app fleet ("legacy")
+LEGACY_OVERRIDES = """
 [app.build]
 ldflags = "-X main.v=legacy"
 [app.toolchain]
@@ -237,14 +220,22 @@ run = ["-read", "1"]
 """
 
 
+@pytest.fixture
+def fleet_text(tmp_path) -> str:
+    from conftest import write_fleet_config
+
+    text = write_fleet_config(tmp_path, reports="out", extra='[build]\nflags = ["-trimpath"]\n').read_text()
+    return text + LEGACY_OVERRIDES
+
+
 def load_fleet(tmp_path: Path, text: str) -> tuple[config.Config, ...]:
     p = tmp_path / "fleet.toml"
     p.write_text(text)
     return config.load_all(p)
 
 
-def test_fleet_apps_get_their_own_report_dirs_and_overrides(tmp_path):
-    edge, legacy = load_fleet(tmp_path, FLEET)
+def test_fleet_apps_get_their_own_report_dirs_and_overrides(tmp_path, fleet_text):
+    edge, legacy = load_fleet(tmp_path, fleet_text)
     assert (edge.app_name, legacy.app_name) == ("edge", "legacy")
     assert edge.reports_dir == tmp_path / "out" / "apps" / "edge"
     assert legacy.stages_dir == tmp_path / "out" / "apps" / "legacy" / "stages"
@@ -258,34 +249,34 @@ def test_fleet_apps_get_their_own_report_dirs_and_overrides(tmp_path):
     assert legacy.gomod_path.name == "go.xtext037.mod"
 
 
-def test_single_app_keeps_the_flat_layout(tmp_path):
+def test_single_app_keeps_the_flat_layout(tmp_path, fleet_text):
     (cfg,) = load_fleet(tmp_path, BASE)
     assert not cfg.grouped and cfg.reports_dir == cfg.run_reports_dir == tmp_path / "reports"
-    one = FLEET.split("\n[[app]]\nname = \"legacy\"")[0]
+    one = fleet_text.split("\n[[app]]\nname = \"legacy\"")[0]
     (cfg,) = load_fleet(tmp_path, one)
     assert not cfg.grouped and cfg.reports_dir == tmp_path / "out"
 
 
-def test_fleet_needs_unique_names(tmp_path):
+def test_fleet_needs_unique_names(tmp_path, fleet_text):
     with pytest.raises(ConfigError, match="both named 'edge'"):
-        load_fleet(tmp_path, FLEET.replace('name = "legacy"', 'name = "edge"'))
+        load_fleet(tmp_path, fleet_text.replace('name = "legacy"', 'name = "edge"'))
     # without names, both would be called after the binary: fixdemo
     with pytest.raises(ConfigError, match="both named 'fixdemo'"):
-        load_fleet(tmp_path, FLEET.replace('name = "legacy"\n', "").replace('name = "edge"\n', ""))
+        load_fleet(tmp_path, fleet_text.replace('name = "legacy"\n', "").replace('name = "edge"\n', ""))
 
 
-def test_fleet_entry_errors_name_the_entry(tmp_path):
+def test_fleet_entry_errors_name_the_entry(tmp_path, fleet_text):
     with pytest.raises(ConfigError, match=r"\[\[app\]\] #2: unknown key 'colour'"):
-        load_fleet(tmp_path, FLEET.replace('name = "legacy"', 'name = "legacy"\ncolour = "red"'))
+        load_fleet(tmp_path, fleet_text.replace('name = "legacy"', 'name = "legacy"\ncolour = "red"'))
     with pytest.raises(ConfigError, match="must be letters"):
-        load_fleet(tmp_path, FLEET.replace('name = "legacy"', 'name = "../up"'))
+        load_fleet(tmp_path, fleet_text.replace('name = "legacy"', 'name = "../up"'))
     with pytest.raises(ConfigError, match="unknown key 'report'.*may override"):
-        load_fleet(tmp_path, FLEET + '[app.report]\ndir = "x"\n')
+        load_fleet(tmp_path, fleet_text + '[app.report]\ndir = "x"\n')
 
 
-def test_single_app_commands_refuse_a_fleet(tmp_path):
+def test_single_app_commands_refuse_a_fleet(tmp_path, fleet_text):
     p = tmp_path / "fleet.toml"
-    p.write_text(FLEET)
+    p.write_text(fleet_text)
     with pytest.raises(ConfigError, match="lists 2 apps"):
         config.load(p)
 
