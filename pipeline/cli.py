@@ -133,6 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"fixproof: {e}\n")
         return e.exit_code
     except KeyboardInterrupt:
+        from pipeline.engine.docker import remove_live_containers
+
+        remove_live_containers()  # those of worker threads, which the interrupt does not reach
         sys.stderr.write("fixproof: interrupted; containers started by this run were removed.\n")
         return EXIT_INFRA
     except BrokenPipeError:

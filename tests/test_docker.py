@@ -107,3 +107,47 @@ def test_module_cache_volume_is_per_report_dir(tmp_path):
 def test_missing_image_is_an_engine_error(engine):
     with pytest.raises(EngineError, match="is not in the Docker Engine"):
         engine.run("fixproof-no-such-image:1", ["true"], timeout=30)
+
+
+def test_interrupt_removes_the_containers_of_every_thread(engine, base):
+    """What the CLI does on Ctrl-C or SIGTERM: worker threads' containers go too, and no new one starts."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    script = """
+import os, sys, threading
+from pipeline.engine.docker import Engine, remove_live_containers
+from pipeline.errors import EngineError
+ready = threading.Barrier(3)
+def worker():
+    eng = Engine.connect()
+    with eng.container("debian:bookworm-slim", ["sleep", "60"]) as c:
+        c.start()
+        ready.wait()
+        try:
+            c.wait(timeout=90)
+        except Exception:
+            pass  # removed under it
+threads = [threading.Thread(target=worker, daemon=True) for _ in range(2)]
+for t in threads:
+    t.start()
+ready.wait()
+print(os.getpid(), remove_live_containers(), flush=True)
+try:
+    with Engine.connect().container("debian:bookworm-slim", ["true"]):
+        print("created after the interrupt")
+except EngineError as e:
+    print("refused:", e)
+"""
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert p.returncode == 0, p.stdout + p.stderr
+    first, second = p.stdout.splitlines()
+    pid, removed = first.split()
+    assert removed == "2"
+    assert second.startswith("refused: the run was interrupted")
+    left = engine.client.containers.list(all=True, filters={"label": f"fixproof.pid={pid}"})
+    assert left == []

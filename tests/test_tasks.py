@@ -265,6 +265,25 @@ def test_sigint_removes_containers(tmp_path, golang_image, engine):
     assert engine.leftover_containers() == []
 
 
+def test_sigterm_in_a_parallel_fleet_run_removes_every_container(tmp_path, golang_image, engine):
+    """-n 2 runs stages in worker threads; a cancelled CI job (SIGTERM) must not leave their containers behind."""
+    cfg = write_fleet_config(tmp_path, extra='[build]\ncache = "fresh"\n')
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "verify", "-c", str(cfg), "-n", "2"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    def mine() -> list:  # low-level listing: no inspect of containers removed meanwhile
+        return engine.client.api.containers(all=True, filters={"label": f"fixproof.pid={proc.pid}"})
+
+    deadline = time.time() + 120
+    while time.time() < deadline and not mine():
+        time.sleep(0.2)
+    assert mine(), "no container started"
+    proc.send_signal(15)
+    out, err = proc.communicate(timeout=60)
+    assert "Traceback" not in out + err
+    assert proc.returncode == 3, out + err
+    assert mine() == [], out + err
+
+
 def test_listed_advisories_pass_on_the_fixed_build(happy):
     cfg, _ = happy
     assert check(cfg, "toolchain", "pinned Go vs GO-2024-2963")["status"] == "passed"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -89,6 +90,59 @@ def connect(timeout: int = 120) -> "docker.DockerClient":
             "Start one (e.g. `sudo dockerd &` or `sudo systemctl start docker`, or `make setup`) and retry."
         ) from e
     return client
+
+
+class _LiveContainers:
+    """The containers this process created and has not removed yet, whatever thread made them.
+
+    A parallel run (doit's thread runner) starts containers from worker
+    threads, which never see the main thread's KeyboardInterrupt; on an
+    interrupt the CLI calls :func:`remove_live_containers`, which stops any
+    new container from being created and removes these. Creation and the stop
+    take one lock, so no container slips in between. One per process: it
+    stands for what the process holds in the engine, like an open-file table."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: dict[str, "Container"] = {}
+        self._closed = False
+
+    def create(self, make: Callable[[], "Container"]) -> "Container":
+        with self._lock:
+            if self._closed:
+                raise EngineError("the run was interrupted; no new container is started.")
+            c = make()
+            self._live[c.id] = c
+            return c
+
+    def forget(self, c: "Container") -> None:
+        with self._lock:
+            self._live.pop(c.id, None)
+
+    def close(self) -> list["Container"]:
+        with self._lock:
+            self._closed = True
+            live, self._live = list(self._live.values()), {}
+        return live
+
+
+_LIVE = _LiveContainers()
+
+
+def remove_live_containers() -> int:
+    """On an interrupt: start no more containers and remove every one this process still has."""
+    from docker.errors import APIError, NotFound
+
+    n = 0
+    for c in _LIVE.close():
+        try:
+            c.remove(force=True, v=True)
+            n += 1
+        except NotFound:
+            pass
+        except APIError:
+            pass  # already being removed by its own thread
+    return n
 
 
 class Engine:
@@ -188,7 +242,7 @@ class Engine:
             for m in all_mounts
         ]
         try:
-            c = self.client.containers.create(
+            c = _LIVE.create(lambda: self.client.containers.create(
                 image,
                 command=list(command),
                 environment=dict(env or {}),
@@ -201,7 +255,7 @@ class Engine:
                 security_opt=list(profile.security_opt) or None,
                 privileged=profile.privileged,
                 detach=True,
-            )
+            ))
         except ImageNotFound as e:
             raise EngineError(f"image {image} is not in the Docker Engine; run the toolchain stage first.") from e
         except APIError as e:
@@ -210,6 +264,7 @@ class Engine:
             yield c
         finally:
             self._remove(c)
+            _LIVE.forget(c)
 
     def _remove(self, c: "Container") -> None:
         from docker.errors import NotFound, APIError
@@ -286,7 +341,8 @@ class Engine:
 
     def leftover_containers(self) -> list[str]:
         """Ids of fixproof-labelled containers (for tests and clean-up)."""
-        return [c.id for c in self.client.containers.list(all=True, filters={"label": LABEL})]
+        # the low-level listing: containers.list() inspects each one and fails on one removed meanwhile
+        return [c["Id"] for c in self.client.api.containers(all=True, filters={"label": LABEL})]
 
     def reap_orphans(self) -> int:
         """Remove labelled containers whose fixproof process is gone (e.g. killed with SIGKILL)."""
