@@ -105,6 +105,11 @@ def test_pyelftools_gives_the_layout_once_per_version(corpus: gc.Corpus, tmp_pat
     kept[0].write_text('{"ehdr": {"format": "<Q"}}')  # damaged: derived again, and rewritten
     third = _parse_in_a_fresh_process(binary, tmp_path)
     assert third["structs"] is True and {**third, "structs": True} == first
+    good = json.loads(kept[0].read_text())
+    kept[0].write_text(json.dumps({k: v for k, v in good.items() if k != "sym_size"}))  # damaged elsewhere
+    fourth = _parse_in_a_fresh_process(binary, tmp_path)
+    assert fourth["structs"] is True and {**fourth, "structs": True} == first
+    assert json.loads(kept[0].read_text()) == good
     assert json.loads(kept[0].read_text())["ehdr"]["names"][0] == "EI_CLASS"  # after the skipped magic
 
 

@@ -234,18 +234,24 @@ def _elf_layout(little_endian: bool, elfclass: int) -> _ElfLayout:
 
     key = f"elf-layout-v{_LAYOUT_CACHE_FORMAT}-pyelftools-{elftools.__version__}-" \
           f"{'le' if little_endian else 'be'}{elfclass}.json"
-    spec = _read_layout(key)
-    if spec is None:
+    cached = _read_layout(key)
+    layout = _layout(cached, little_endian) if cached is not None else None
+    if layout is None:  # no cache file, or a damaged one: derive it again
         spec = _layout_from_pyelftools(little_endian, elfclass)
         _write_layout(key, spec)
+        layout = _layout(spec, little_endian)
+        assert layout is not None, "pyelftools' own layout does not add up"
+    return layout
+
+
+def _layout(spec: dict[str, Any], little_endian: bool) -> _ElfLayout | None:
+    """The layout a spec describes, or None when it does not hold together."""
     try:
         flats = [_flat(spec[k]) for k in ("ehdr", "shdr", "phdr")]
+        sym_size = int(spec["sym_size"])
     except (KeyError, TypeError, ValueError, struct.error):
-        spec = _layout_from_pyelftools(little_endian, elfclass)  # a damaged cache file: start again
-        _write_layout(key, spec)
-        flats = [_flat(spec[k]) for k in ("ehdr", "shdr", "phdr")]
-    return _ElfLayout(*flats, int(spec["sym_size"]), struct.Struct("<I" if little_endian else ">I"),
-                      (struct.error,))
+        return None
+    return _ElfLayout(*flats, sym_size, struct.Struct("<I" if little_endian else ">I"), (struct.error,))
 
 
 def _layout_from_pyelftools(little_endian: bool, elfclass: int) -> dict[str, Any]:
