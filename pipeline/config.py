@@ -531,10 +531,7 @@ def _one(data: dict[str, Any], path: Path, grouped: bool = False) -> Config:
 
 def parse(text: str, path: Path) -> Config:
     """The config of a single-app file (a fleet of [[app]] entries needs parse_all)."""
-    cfgs = parse_all(text, path)
-    if len(cfgs) > 1:
-        raise ConfigError(f"{path} lists {len(cfgs)} apps; this command takes a config with one [app].")
-    return cfgs[0]
+    return _single(parse_all(text, path))
 
 
 def load_all(path: str | Path | None) -> tuple[Config, ...]:
@@ -552,7 +549,10 @@ def load_all(path: str | Path | None) -> tuple[Config, ...]:
 
 def load(path: str | Path | None) -> Config:
     """Load a single-app config file; None means ./fixproof.toml."""
-    cfgs = load_all(path)
+    return _single(load_all(path))
+
+
+def _single(cfgs: tuple[Config, ...]) -> Config:
     if len(cfgs) > 1:
         raise ConfigError(f"{cfgs[0].path} lists {len(cfgs)} apps; this command takes a config with one [app].")
     return cfgs[0]

@@ -183,13 +183,12 @@ def _apps(summary: Mapping[str, Any], reports_dir: Path) -> str:
     apps = summary.get("apps") or {}
     if not apps:
         return ""
-    labels = {"passed": "PASS", "failed": "FAIL"}
     rows = []
     for name, facts in apps.items():
-        status = str(facts.get("status", "error"))
+        status = _verdict_class(facts)
         page = Path(str(facts.get("dir", ""))) / "index.html"
         link = f'<a href="{_e(_href(page, reports_dir))}">{_e(name)}</a>' if page.is_file() else _e(name)
-        rows.append(f"<tr><td>{_badge(status, labels.get(status, 'ERROR'))}</td><td>{link}</td>"
+        rows.append(f"<tr><td>{_badge(status, _VERDICT_TEXT[status][0])}</td><td>{link}</td>"
                     f"<td>exit code {_e(facts.get('exit_code', ''))}</td></tr>")
     return ('<section id="apps"><h2>Apps</h2><table><thead><tr><th>Status</th><th>App (its own page)</th>'
             f'<th>Result</th></tr></thead><tbody>{"".join(rows)}</tbody></table></section>')

@@ -89,7 +89,7 @@ def write(cfg, dest: Path, summary: dict) -> None:
              **{name: _dist_version(name) for name in _dependencies()}}
     key = load_private_key(cfg.signing_key_path) if cfg.signing_key_path else None
     roots: dict[str, Path | str] = {
-        "$REPORTS": cfg.reports_dir, "$RUN_REPORTS": getattr(cfg, "run_reports_dir", cfg.reports_dir),
+        "$REPORTS": cfg.reports_dir, "$RUN_REPORTS": cfg.run_reports_dir,
         "$APP": cfg.app_dir, "$CONFIG_DIR": cfg.base_dir, "$SRC": StageContext(cfg, "report").vcs_root}
     volume = facts.get("modules", {}).get("volume")
     if volume:  # named after the report directory: like the directories, this run's own
