@@ -54,3 +54,43 @@ def test_probe_image_builds_its_base_first_without_a_registry(engine):
     assert probe.labels["org.fixproof.base.id"] == base["Id"]
     r = engine.run(PROBE_REF, ["sh", "-c", "gdb --version && bpftrace --version"], timeout=60)
     assert r.exit_code == 0 and "GNU gdb" in r.stdout and "bpftrace" in r.stdout
+
+
+def test_one_builder_per_image_the_other_waits(tmp_path, monkeypatch):
+    """Apps of a parallel fleet run (threads) and concurrent runs (processes) wait for the first builder."""
+    import io
+    import threading
+
+    from pipeline.engine.images import _image_lock
+    from pipeline.progress import PlainReporter
+
+    monkeypatch.setenv("FIXPROOF_CACHE_DIR", str(tmp_path))
+    order: list[str] = []
+    held, release = threading.Event(), threading.Event()
+    out = io.StringIO()
+
+    def first() -> None:
+        with _image_lock("golang:1.22.5-bookworm", Progress("a")):
+            order.append("first in")
+            held.set()
+            release.wait(30)
+            order.append("first out")
+
+    def second() -> None:
+        with _image_lock("golang:1.22.5-bookworm", Progress("b", reporter=PlainReporter(out))):
+            order.append("second in")
+
+    t1 = threading.Thread(target=first)
+    t1.start()
+    assert held.wait(30)
+    t2 = threading.Thread(target=second)
+    t2.start()
+    t2.join(0.5)
+    assert t2.is_alive() and order == ["first in"]  # it waits while the first one holds the image
+    release.set()
+    t1.join(30)
+    t2.join(30)
+    assert order == ["first in", "first out", "second in"]
+    assert "waiting for another fixproof run that is making image golang:1.22.5-bookworm" in out.getvalue()
+    with _image_lock("debian:bookworm-slim", Progress("c")):  # another image: no waiting
+        pass
