@@ -234,7 +234,7 @@ def _verdict(cfg: Config, evidence: Path | None = None) -> Any:
         summary = json.loads(path.read_text())
     except (OSError, ValueError):
         return TaskError(f"no readable summary at {path}")
-    return _verdict_of(summary, _leave_evidence([(cfg, summary)], evidence, path))
+    return _verdict_of(summary, _leave_evidence([(cfg, summary)], evidence, summary, path))
 
 
 def _fleet_verdict(cfgs: Sequence[Config], stages: list[str], junit_path: Path, evidence: Path | None = None) -> Any:
@@ -243,11 +243,13 @@ def _fleet_verdict(cfgs: Sequence[Config], stages: list[str], junit_path: Path, 
 
     summary = report.run_fleet([StageContext(c, "report") for c in cfgs], stages, junit_path)
     per_app = [(c, json.loads((c.reports_dir / "summary.json").read_text())) for c in cfgs]
-    return _verdict_of(summary, _leave_evidence(per_app, evidence, cfgs[0].run_reports_dir / "summary.json"))
+    return _verdict_of(summary, _leave_evidence(per_app, evidence, summary, cfgs[0].run_reports_dir / "summary.json"))
 
 
-def _leave_evidence(apps: Sequence[tuple[Config, dict]], evidence: Path | None, run_summary: Path) -> str:
-    """Each app's evidence bundle; "" or why one could not be written (then the run's summary says exit 3)."""
+def _leave_evidence(apps: Sequence[tuple[Config, dict]], evidence: Path | None, run_summary: dict,
+                    run_summary_path: Path) -> str:
+    """Each app's evidence bundle; "" or why one could not be written (then the run's summary, in
+    ``run_summary`` and on disk, says error, exit 3)."""
     import json
 
     from pipeline.stages import evidence as bundle
@@ -260,9 +262,8 @@ def _leave_evidence(apps: Sequence[tuple[Config, dict]], evidence: Path | None, 
 
         problem = f"the evidence bundle could not be written: {e}"
         Progress("evidence").error(problem)
-        data = json.loads(run_summary.read_text())
-        data.update(exit_code=EXIT_INFRA, status="error", evidence_error=problem)
-        run_summary.write_text(json.dumps(data, indent=2) + "\n")
+        run_summary.update(exit_code=EXIT_INFRA, status="error", evidence_error=problem)
+        run_summary_path.write_text(json.dumps(run_summary, indent=2) + "\n")
         return problem
     return ""
 

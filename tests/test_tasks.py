@@ -413,6 +413,7 @@ def test_evidence_that_cannot_be_written_is_exit_3(tmp_path, golang_image):
     assert_no_traceback(p)
     assert p.returncode == 3, p.stdout + p.stderr
     assert "evidence bundle could not be written" in p.stderr and "not an evidence bundle" in p.stderr
+    assert "fixproof: ERROR" in p.stdout and "fixproof: PASS" not in p.stdout, p.stdout  # the verdict says so too
     assert (not_a_bundle / "notes.txt").read_text() == "keep me\n"  # refused, never deleted
     summary = json.loads((tmp_path / "reports" / "summary.json").read_text())
     assert summary["exit_code"] == 3 and "evidence_error" in summary
