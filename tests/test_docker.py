@@ -151,3 +151,37 @@ except EngineError as e:
     assert second.startswith("refused: the run was interrupted")
     left = engine.client.containers.list(all=True, filters={"label": f"fixproof.pid={pid}"})
     assert left == []
+
+
+def test_containers_of_a_killed_run_are_reaped(engine, base):
+    """A run killed with SIGKILL removes nothing; the next run's reap_orphans does, and spares live runs'."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    script = """
+import sys, time
+from pipeline.engine.docker import Engine
+with Engine.connect().container("debian:bookworm-slim", ["sleep", "120"]) as c:
+    c.start()
+    print(c.id, flush=True)
+    time.sleep(120)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        orphan = proc.stdout.readline().strip()
+        assert orphan, "the child started no container"
+        with engine.container(IMAGE, ["sleep", "30"]) as ours:  # this process lives: its container stays
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+            assert orphan in engine.leftover_containers()
+            assert engine.reap_orphans() >= 1
+            left = engine.leftover_containers()
+            assert orphan not in left and ours.id in left
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)

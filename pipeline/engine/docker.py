@@ -138,10 +138,8 @@ def remove_live_containers() -> int:
         try:
             c.remove(force=True, v=True)
             n += 1
-        except NotFound:
-            pass
-        except APIError:
-            pass  # already being removed by its own thread
+        except (NotFound, APIError):
+            pass  # gone, or already being removed by its own thread
     return n
 
 
@@ -348,10 +346,12 @@ class Engine:
         """Remove labelled containers whose fixproof process is gone (e.g. killed with SIGKILL)."""
         n = 0
         host = socket.gethostname()
-        for c in self.client.containers.list(all=True, filters={"label": LABEL}):
-            pid = c.labels.get(PID_LABEL, "")
-            if c.labels.get(HOST_LABEL) == host and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
-                self._remove(c)
+        # the low-level listing, as in leftover_containers: apps of a parallel run remove theirs meanwhile
+        for c in self.client.api.containers(all=True, filters={"label": LABEL}):
+            labels = c.get("Labels") or {}
+            pid = labels.get(PID_LABEL, "")
+            if labels.get(HOST_LABEL) == host and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+                self._remove(self.client.containers.prepare_model(c))
                 n += 1
         return n
 

@@ -44,12 +44,7 @@ def run(ctx: StageContext, stages: Sequence[str], junit_path: Path) -> dict:
     if vex is not None:
         summary["openvex"] = str(vex)
     summary["sarif"] = str(_write_sarif(ctx, results))
-    html_path = ctx.cfg.reports_dir / HTML_NAME
-    summary["html"] = str(html_path)
-    path = ctx.cfg.reports_dir / "summary.json"
-    path.write_text(json.dumps(summary, indent=2) + "\n")
-    _write_html(results, summary, html_path)  # after summary.json, so the page links it
-    return summary
+    return _publish(results, summary, ctx.cfg.reports_dir)
 
 
 def run_fleet(ctxs: Sequence[StageContext], stages: Sequence[str], junit_path: Path) -> dict:
@@ -69,11 +64,15 @@ def run_fleet(ctxs: Sequence[StageContext], stages: Sequence[str], junit_path: P
     cfg = ctxs[0].cfg
     summary = _summary(labelled, junit_path, cfg)
     summary["apps"] = apps
-    out = cfg.run_reports_dir
+    return _publish(labelled, summary, cfg.run_reports_dir)
+
+
+def _publish(results: Sequence[StageResult], summary: dict, out: Path) -> dict:
+    """summary.json, then the page (which links it), in ``out``."""
     html_path = out / HTML_NAME
     summary["html"] = str(html_path)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    _write_html(labelled, summary, html_path)
+    _write_html(results, summary, html_path)
     return summary
 
 
