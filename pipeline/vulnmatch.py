@@ -5,15 +5,18 @@ function names from :mod:`pipeline.goinfo.pclntab` (functab plus inline
 tree); any objects with the same attributes work.
 
 Which modules are checked
-    every dependency, the main module, ``stdlib`` at the binary's Go version
-    and ``toolchain`` at the same version. A replaced dependency is checked as
+    every dependency, the main module and ``stdlib`` at the binary's Go
+    version. ``toolchain`` advisories concern the go command that built the
+    binary, not the program it built: they are never findings of a binary
+    (as in govulncheck); the toolchain stage reports them as facts about the
+    pinned image. A replaced dependency is checked as
     its replacement (path and version) when the replacement is a module
     version; a directory replacement has no version and, as in govulncheck,
     is not checked. A module whose version is empty or ``(devel)`` (the main
     module of a build from a checkout without a release tag) is not checked
     either, as in govulncheck 1.9: its version is unknown. A devel Go
-    toolchain has no release version: stdlib/toolchain entries are then
-    skipped (the caller can tell the user).
+    toolchain has no release version: stdlib entries are then skipped (the
+    caller can tell the user).
 
 Symbol identity (decided here; govulncheck differs where noted)
     A raw name ``pkg.(*T).M``, ``pkg.T.M`` or ``pkg.F`` becomes package
@@ -50,9 +53,7 @@ Differences from ``govulncheck -mode=binary`` (1.9), on purpose
     generic methods match (brackets stripped); stripped (``-s -w``) binaries
     are matched on their pclntab names like any other, where govulncheck,
     lacking the symbol table, treats every vulnerable symbol of an affected
-    module as present; ``toolchain`` advisories are reported (at module
-    level unless the binary links ``cmd/...`` packages), govulncheck skips
-    them in binaries.
+    module as present.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ from datetime import datetime
 from typing import Iterable, Mapping, Protocol, Sequence
 
 from pipeline.goinfo import versions
-from pipeline.vulndb import STDLIB, TOOLCHAIN, Affected, Entry
+from pipeline.vulndb import STDLIB, Affected, Entry
 
 
 class Level(str, enum.Enum):
@@ -247,10 +248,9 @@ def checked_modules(info: BuildInfoLike) -> tuple[list[CheckedModule], list[str]
     go_semver = versions.go_to_semver(info.go_version or "")
     if go_semver:
         mods.append(CheckedModule(STDLIB, go_semver, ""))
-        mods.append(CheckedModule(TOOLCHAIN, go_semver, ""))
     else:
         notes.append(f"Go version {info.go_version!r} is not a release; standard library "
-                     f"and toolchain advisories were not checked")
+                     f"advisories were not checked")
     listed = ([info.main] if info.main is not None else []) + list(info.deps)
     for m in listed:
         path, version = m.path, m.version
@@ -288,19 +288,13 @@ def _owner(pkg: str, mods: Sequence[CheckedModule]) -> CheckedModule | None:
 
 
 def packages_by_module(syms: BinarySymbols, mods: Sequence[CheckedModule]) -> dict[str, dict[str, frozenset[str]]]:
-    """DB module path -> {DB package path: symbols} for every linked package.
-
-    Toolchain advisories name ``cmd/...`` packages, which are standard
-    library paths, so ``toolchain`` sees the same packages as ``stdlib``.
-    """
+    """DB module path -> {DB package path: symbols} for every linked package."""
     out: dict[str, dict[str, frozenset[str]]] = {}
     for pkg, names in syms.packages.items():
         m = _owner(pkg, mods)
         if m is None:
             continue
         out.setdefault(m.path, {})[_map_package(pkg, m)] = names
-    if STDLIB in out:
-        out[TOOLCHAIN] = out[STDLIB]
     return out
 
 

@@ -45,3 +45,30 @@ def test_unknown_advisory_is_a_configuration_error(tmp_path):
     lst = listed(tmp_path, "GO-2099-9999")
     (c,) = unknown_checks(lst)
     assert c.status is Status.ERROR and c.evidence["exit_code"] == 2
+
+
+def test_go_command_advisories_are_facts_about_the_pinned_image():
+    """Advisories on module toolchain (the go command) are reported by the toolchain stage, as a warning."""
+    from pipeline.stages.advisories import go_command_advisories, toolchain_only
+    from pipeline.vulndb import VulnDB
+
+    with VulnDB(VULNDB.as_uri()) as db:
+        old = go_command_advisories(db, "1.22.5")
+        assert old.status is Status.PASSED and old.warning
+        ids = {a["id"] for a in old.evidence["advisories"]}
+        assert "GO-2025-3828" in ids and "GO-2024-2963" not in ids  # the go command's, not net/http's
+        assert "GO-2025-3828" in old.message or "more" in old.message
+        assert toolchain_only(db.entry("GO-2025-3828")) and not toolchain_only(db.entry("GO-2024-2963"))
+        # a release with every go command fix in the snapshot: no warning
+        newest = go_command_advisories(db, "1.27.4")
+        assert newest.status is Status.PASSED and not newest.warning and newest.evidence["advisories"] == []
+
+
+def test_listed_go_command_advisory_gets_no_vex_statement_for_the_binary(tmp_path):
+    from pipeline.goinfo.buildinfo import BuildInfo
+    from pipeline.stages.vulns import _verdicts
+
+    lst = listed(tmp_path, "GO-2025-3828", "GO-2024-2963")
+    info = BuildInfo(file="x", format="elf", goos="linux", goarch="amd64", go_version="go1.22.5", path="example.com/x",
+                     main=None, deps=(), settings=())
+    assert [v.id for v in _verdicts(["GO-2025-3828", "GO-2024-2963"], lst, info, {}, True)] == ["GO-2024-2963"]

@@ -623,9 +623,10 @@ def test_symbol_level_agrees_with_govulncheck(name: str, corpus: dict[str, Path]
     ours = _symbol_ids(findings, binary)
     theirs = {i for i, lvl in gv.levels.items() if lvl == "symbol"}
     assert ours == theirs
-    # every id either tool reports at all, the other reports too (levels may differ
-    # only for toolchain advisories, which govulncheck does not check in binaries)
-    assert {f["id"] for f in findings if f["module"] != "toolchain"} == set(gv.levels)
+    # every id either tool reports at all, the other reports too; neither reports
+    # advisories on the go command (module toolchain) as findings of a binary
+    assert {f["id"] for f in findings} == set(gv.levels)
+    assert not [f for f in findings if f["module"] == "toolchain"]
 
 
 def test_expected_advisories(corpus: dict[str, Path]) -> None:

@@ -29,7 +29,7 @@ CONTEXT = "https://openvex.dev/ns/v0.2.0"
 STATUSES = ("not_affected", "affected", "fixed", "under_investigation")
 JUSTIFICATIONS = ("component_not_present", "vulnerable_code_not_present", "vulnerable_code_not_in_execute_path",
                   "vulnerable_code_cannot_be_controlled_by_adversary", "inline_mitigations_already_exist")
-_GO_MODULES = ("stdlib", "toolchain")
+_GO_MODULES = ("stdlib",)  # toolchain advisories concern the go command, not a binary: no statements
 
 
 @dataclass(frozen=True)

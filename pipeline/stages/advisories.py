@@ -7,6 +7,7 @@ Shared by the toolchain stage (is the pinned Go fixed?), the modules stage
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cmp_to_key
 from typing import Callable
 
 from pipeline.config import Config
@@ -55,6 +56,40 @@ def fixed_for(entry: Entry, module: str, version: str) -> tuple[bool, str]:
             if fx and (not fixed or versions.less(fx, fixed)):
                 fixed = fx
     return hit, fixed
+
+
+def toolchain_only(entry: Entry) -> bool:
+    """An advisory on the go command alone (module ``toolchain``): a fact about the image, not a binary."""
+    return bool(entry.affected) and all(a.module == TOOLCHAIN for a in entry.affected)
+
+
+def go_command_advisories(db: VulnDB, pin: str) -> CheckResult:
+    """Every advisory on the go command (module ``toolchain``) that affects the pinned Go.
+
+    They concern the build tool in the pinned image, not the programs it
+    builds, so they are a warning about the image, never a failure of the
+    app; the ids are in the evidence for an auditor.
+    """
+    sv = versions.go_to_semver(f"go{pin}")
+    ids = [v.id for v in db.ids_for_module(TOOLCHAIN)]
+    hits = []
+    for aid, entry in sorted(db.entries(ids).items()):
+        if entry.is_withdrawn():
+            continue
+        hit, fx = fixed_for(entry, TOOLCHAIN, sv)
+        if hit:
+            hits.append({"id": aid, "aliases": list(entry.aliases),
+                         "fixed": versions.semver_to_go(fx) if fx else ""})
+    name = "go command advisories"
+    if not hits:
+        return passed(name, f"no advisory on the go command (module toolchain) affects go{pin}",
+                      evidence={"pin": f"go{pin}", "advisories": []})
+    newest = max((h["fixed"] for h in hits if h["fixed"]), key=cmp_to_key(versions.compare_go), default="")
+    shown = ", ".join(h["id"] for h in hits[:5]) + (f" and {len(hits) - 5} more" if len(hits) > 5 else "")
+    return passed(name, f"the go command of go{pin} in the pinned image is affected by {len(hits)} "
+                  f"advisor{'y' if len(hits) == 1 else 'ies'} ({shown}); they concern the build tool, not the "
+                  f"binary it builds" + (f"; {newest} fixes them" if newest else ""),
+                  evidence={"pin": f"go{pin}", "advisories": hits}, warning=True)
 
 
 def go_checks(listed: Listed, pin: str) -> list[CheckResult]:

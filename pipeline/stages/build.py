@@ -6,6 +6,7 @@ import os
 import shlex
 import time
 
+from pipeline.config import BuildConfig
 from pipeline.engine.docker import Mount
 from pipeline.results import StageResult, error, failed, passed
 from pipeline.stages.common import GOCACHE, MODCACHE, OUT, StageContext, sha256_file, tail
@@ -13,14 +14,19 @@ from pipeline.stages.common import GOCACHE, MODCACHE, OUT, StageContext, sha256_
 STAGE = "build"
 
 
-def go_build_args(ctx: StageContext, output: str) -> list[str]:
-    b = ctx.cfg.build
-    args = ["go", "build", *b.flags]
+def build_flags(b: BuildConfig) -> list[str]:
+    """The [build] flags, ldflags and tags as go command flags: every go command that
+    compiles the app (build, test, race) takes exactly these, so they test one variant."""
+    args = list(b.flags)
     if b.ldflags:
         args += ["-ldflags", b.ldflags]
     if b.tags:
         args += ["-tags", ",".join(b.tags)]
-    return [*args, "-o", output, ctx.cfg.app.packages[0]]
+    return args
+
+
+def go_build_args(ctx: StageContext, output: str) -> list[str]:
+    return ["go", "build", *build_flags(ctx.cfg.build), "-o", output, ctx.cfg.app.packages[0]]
 
 
 def cache_mounts(ctx: StageContext, image_id: str) -> list[Mount]:

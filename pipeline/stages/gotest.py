@@ -1,4 +1,6 @@
-"""Stage test: the app's own Go tests, in the pinned image, network off."""
+"""Stage test: the app's own Go tests, in the pinned image, network off, built with
+the [build] flags, ldflags, tags and environment of the verified binary and never
+answered from the Go test cache."""
 
 from __future__ import annotations
 
@@ -8,10 +10,19 @@ from dataclasses import replace
 
 from pipeline.report.gotest import BUILD_FAILED, SETUP_FAILED, parse_go_test_json
 from pipeline.results import CheckResult, StageResult, error, failed, passed, skipped
-from pipeline.stages.build import cache_mounts, check_cache_volume
+from pipeline.config import Config
+from pipeline.stages.build import build_flags, cache_mounts, check_cache_volume
 from pipeline.stages.common import StageContext, tail
 
 STAGE = "test"
+
+
+def go_test_args(cfg: Config) -> list[str]:
+    """`go test` with exactly the build's flags, ldflags and tags (the tests prove the
+    variant that ships), then [test] flags; `-count=1` unless the config sets a count,
+    so the Go test cache never hands back a result of another run or variant."""
+    count = [] if any(f == "-count" or f.startswith("-count=") for f in cfg.test.flags) else ["-count=1"]
+    return ["go", "test", "-json", *count, *build_flags(cfg.build), *cfg.test.flags, *cfg.test.packages]
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -22,7 +33,7 @@ def run(ctx: StageContext) -> StageResult:
     if gate:
         return StageResult(STAGE, (gate,))
     check_cache_volume(ctx)
-    args = ["go", "test", "-json", *cfg.test.flags, *cfg.test.packages]
+    args = go_test_args(cfg)
     t0 = time.monotonic()
     ctx.progress.say(" ".join(args) + " (network off)")
     res = ctx.engine.run(cfg.toolchain.image, args, env={**ctx.offline_env(), **cfg.build.env},

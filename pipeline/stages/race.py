@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pipeline.engine.docker import Mount
 from pipeline.results import CheckResult, StageResult, error, failed, passed, skipped
-from pipeline.stages.build import cache_mounts, check_cache_volume, go_build_args
+from pipeline.stages.build import build_flags, cache_mounts, check_cache_volume, go_build_args
 from pipeline.stages.common import OUT, StageContext, tail
 
 STAGE = "race"
@@ -168,10 +168,7 @@ def _race_checks(races: list[Race], where: str, evidence: dict, dur: float, labe
 
 def _go_test(ctx: StageContext, env: dict, mounts: list[Mount]) -> list[CheckResult]:
     cfg = ctx.cfg
-    args = ["go", "test", "-race", "-count=1"]
-    if cfg.build.tags:
-        args += ["-tags", ",".join(cfg.build.tags)]
-    args += list(cfg.race.test_packages)
+    args = ["go", "test", "-race", "-count=1", *build_flags(cfg.build), *cfg.race.test_packages]
     ctx.progress.say(" ".join(args) + " (network off)")
     t0 = time.monotonic()
     res = ctx.engine.run(cfg.toolchain.image, args, env=env, mounts=mounts, workdir=ctx.workdir, network=False,

@@ -15,7 +15,7 @@ from pipeline.errors import BinaryFormatError
 from pipeline.goinfo.buildinfo import read_buildinfo
 from pipeline.goinfo.pclntab import read_functions
 from pipeline.results import CheckResult, StageResult, failed, passed, skipped
-from pipeline.stages.advisories import db_check, load_listed, unknown_checks
+from pipeline.stages.advisories import db_check, load_listed, toolchain_only, unknown_checks
 from pipeline.stages.common import StageContext
 from pipeline.vulndb import VulnDB
 from pipeline.vulnmatch import Finding, Level, checked_modules, match
@@ -55,7 +55,11 @@ def run(ctx: StageContext, today: dt.date | None = None) -> StageResult:
         if aid in listed.unknown:
             continue
         f = by_id.get(aid)
-        if f is None:
+        if f is None and aid in listed.entries and toolchain_only(listed.entries[aid]):
+            checks.append(passed(f"advisory {aid}", f"{aid} concerns the go command (module toolchain), not the "
+                                 f"programs it builds; the toolchain stage judges the pinned Go against it",
+                                 evidence={"advisory": aid}))
+        elif f is None:
             checks.append(passed(f"advisory {aid}", f"{aid} does not affect {path.name} "
                                  f"({info.go_version}, {len(info.deps)} dependencies, {len(functions or ())} functions checked)",
                                  evidence={"advisory": aid}))
@@ -101,7 +105,7 @@ def _verdicts(advisories, listed, info, by_id: dict[str, Finding], functions_rea
     out = []
     for aid in advisories:
         entry = listed.entries.get(aid)
-        if entry is None:
+        if entry is None or toolchain_only(entry):
             continue
         f = by_id.get(aid)
         out.append(verdict(aid, entry.aliases, [a.module for a in entry.affected], linked,
