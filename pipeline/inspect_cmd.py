@@ -1,10 +1,15 @@
-"""`fixproof inspect BIN... [--json] [--symbols]`: what Go binaries say about themselves.
+"""`fixproof inspect BIN... [--json] [--symbols] [--itabs]`: what Go binaries say about themselves.
 
 Text output matches `go version -m` (the file and its Go version, then the
 module and build lines indented by a tab); `--symbols` adds one
-`\\tfunc\\t<name>` line per function. `--json` prints the DESIGN.md list, one
-object per file (one per line); a file that is not a Go binary gets
-`{file, error}`.
+`\\tfunc\\t<name>` line per function, `--itabs` one `\\titab\\t<type>,<interface>`
+line per itab (pipeline/goinfo/itabs.py, the linker's go:itab spelling).
+`--json` prints the DESIGN.md list, one object per file (one per line); a
+file that is not a Go binary gets `{file, error}`. With `--symbols` an object
+also has "functions" (a list of names), with `--itabs` "itabs": a list of
+`[type, interface]` pairs (pairs, not "type,interface" strings, since type
+names may hold commas: `main.Pair[int,string]`). Without the flags neither
+key is there and neither table is read.
 
 Directories are walked like `go version -m DIR`: files that are not Go
 binaries are skipped silently unless they look like executables (as
@@ -42,11 +47,11 @@ class _Outcome(NamedTuple):
     json_error: str = ""  # {file, error} object for --json
 
 
-def run(paths: list[str], as_json: bool, symbols: bool, out: TextIO, err: TextIO) -> int:
+def run(paths: list[str], as_json: bool, symbols: bool, out: TextIO, err: TextIO, itabs: bool = False) -> int:
     inputs = list(walk_inputs(paths))
 
     def one(item: tuple[str, bool]) -> _Outcome:
-        return _inspect_one(item[0], item[1], as_json, symbols)
+        return _inspect_one(item[0], item[1], as_json, symbols, itabs)
 
     status = EXIT_OK
     objects: list[str] = []
@@ -64,9 +69,9 @@ def run(paths: list[str], as_json: bool, symbols: bool, out: TextIO, err: TextIO
     return status
 
 
-def _inspect_one(name: str, explicit: bool, as_json: bool, symbols: bool) -> _Outcome:
+def _inspect_one(name: str, explicit: bool, as_json: bool, symbols: bool, itabs: bool = False) -> _Outcome:
     try:
-        bi, funcs = _read(name, symbols)
+        bi, funcs, pairs = _read(name, symbols, itabs)
     except BinaryFormatError as e:
         if not explicit and not is_candidate(name):
             return _Outcome()  # a data file in a directory: not something to report
@@ -74,18 +79,26 @@ def _inspect_one(name: str, explicit: bool, as_json: bool, symbols: bool) -> _Ou
         return _Outcome(error=message,
                         json_error=json.dumps({"file": name, "error": _reason(message, name)}) if as_json else "")
     if as_json:
-        return _Outcome(out=json_object(bi, funcs))
-    return _Outcome(out=render_text(bi, funcs))
+        return _Outcome(out=json_object(bi, funcs, pairs))
+    return _Outcome(out=render_text(bi, funcs, pairs))
 
 
-def _read(name: str, symbols: bool) -> tuple[BuildInfo, tuple[str, ...] | None]:
+Pairs = tuple[tuple[str, str], ...]  # (concrete type, interface) of each itab
+
+
+def _read(name: str, symbols: bool, itabs: bool = False) -> tuple[BuildInfo, tuple[str, ...] | None, Pairs | None]:
     with BinFile.open(name) as bf:
         bi = buildinfo_from(bf)
-        if not symbols:
-            return bi, None
-        from pipeline.goinfo.pclntab import functions_from
+        funcs = pairs = None
+        if symbols:
+            from pipeline.goinfo.pclntab import functions_from
 
-        return bi, functions_from(bf)
+            funcs = functions_from(bf)
+        if itabs:
+            from pipeline.goinfo.itabs import itabs_from
+
+            pairs = tuple((i.type, i.interface) for i in itabs_from(bf, bi.go_version).itabs)
+        return bi, funcs, pairs
 
 
 def _reason(message: str, name: str) -> str:
@@ -93,8 +106,8 @@ def _reason(message: str, name: str) -> str:
     return message[len(prefix) :] if message.startswith(prefix) else message
 
 
-def json_object(bi: BuildInfo, funcs: tuple[str, ...] | None = None) -> str:
-    """json.dumps(bi.to_json()), plus "functions" if given: one compact line.
+def json_object(bi: BuildInfo, funcs: tuple[str, ...] | None = None, itabs: Pairs | None = None) -> str:
+    """json.dumps(bi.to_json()), plus "functions" and "itabs" if given: one compact line.
 
     Spelled out with json's own string encoder (the C function json.dumps
     uses for str with ensure_ascii): half the cost of building the dicts and
@@ -107,6 +120,8 @@ def json_object(bi: BuildInfo, funcs: tuple[str, ...] | None = None) -> str:
             f'"deps": [{", ".join(map(_json_module, bi.deps))}], "settings": {{{settings}}}')
     if funcs is not None:
         text += f', "functions": [{", ".join(map(_json_str, funcs))}]'
+    if itabs is not None:
+        text += f', "itabs": [{", ".join(f"[{_json_str(t)}, {_json_str(i)}]" for t, i in itabs)}]'
     return text + "}"
 
 
@@ -118,11 +133,13 @@ def _json_module(m: Module | None) -> str:
             f'"replace": {replace}}}')
 
 
-def render_text(bi: BuildInfo, funcs: tuple[str, ...] | None = None) -> str:
-    """`go version -m` text for one binary, plus function lines if given."""
+def render_text(bi: BuildInfo, funcs: tuple[str, ...] | None = None, itabs: Pairs | None = None) -> str:
+    """`go version -m` text for one binary, plus function and itab lines if given."""
     lines = format_modinfo(bi).splitlines()
     if funcs is not None:
         lines.extend(f"func\t{f}" for f in funcs)
+    if itabs is not None:
+        lines.extend(f"itab\t{t},{i}" for t, i in itabs)
     body = "".join(f"\t{line}\n" for line in lines)
     return f"{bi.file}: {bi.go_version}\n{body}"
 

@@ -14,6 +14,7 @@ import pytest
 
 import goinfo_corpus as gc
 from pipeline import inspect_cmd
+from pipeline.goinfo.itabs import read_itabs
 from pipeline.goinfo.pclntab import read_functions
 
 FIXPROOF = [sys.executable, "-m", "pipeline.cli"]
@@ -27,9 +28,9 @@ def corpus() -> gc.Corpus:
     return gc.corpus()
 
 
-def run(paths: list[str], as_json: bool = False, symbols: bool = False) -> tuple[int, str, str]:
+def run(paths: list[str], as_json: bool = False, symbols: bool = False, itabs: bool = False) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    rc = inspect_cmd.run([str(p) for p in paths], as_json=as_json, symbols=symbols, out=out, err=err)
+    rc = inspect_cmd.run([str(p) for p in paths], as_json=as_json, symbols=symbols, out=out, err=err, itabs=itabs)
     return rc, out.getvalue(), err.getvalue()
 
 
@@ -77,6 +78,11 @@ def test_json_text_is_json_dumps(corpus: gc.Corpus) -> None:
         assert inspect_cmd.json_object(bi) == json.dumps(bi.to_json())
         funcs = ("main.main", "ü.f", 'q"')
         assert inspect_cmd.json_object(bi, funcs) == json.dumps({**bi.to_json(), "functions": list(funcs)})
+        pairs = (("*os.File", "io.Writer"), ("main.Pair[int,string]", 'q"ü'))
+        assert inspect_cmd.json_object(bi, None, pairs) == json.dumps({**bi.to_json(),
+                                                                       "itabs": [list(p) for p in pairs]})
+        assert inspect_cmd.json_object(bi, funcs, ()) == json.dumps({**bi.to_json(), "functions": list(funcs),
+                                                                     "itabs": []})
 
 
 def test_symbols(corpus: gc.Corpus) -> None:
@@ -89,6 +95,39 @@ def test_symbols(corpus: gc.Corpus) -> None:
     rc, text, _ = run([str(path)], symbols=True)
     assert rc == 0 and f"\tfunc\t{gc.INLINE_ONLY}\n" in text
     assert text.startswith(gc.go_version_m_text(path))
+
+
+@pytest.mark.parametrize("name", ["go1.27.4-linux-amd64-stripped", "go1.26.8-windows-amd64-stripped"])
+def test_itabs(corpus: gc.Corpus, name: str) -> None:
+    path = corpus[name]
+    want = read_itabs(path).itabs
+    assert want
+    rc, out, _ = run([str(path)], as_json=True, itabs=True)
+    assert rc == 0
+    (obj,) = json.loads(out)
+    assert obj["itabs"] == [[i.type, i.interface] for i in want]
+    assert ["*os.File", "io.Writer"] in obj["itabs"]
+    assert "functions" not in obj
+    assert {k: v for k, v in obj.items() if k != "itabs"} == corpus.expected(name)
+    rc, text, _ = run([str(path)], itabs=True)
+    assert rc == 0 and "\titab\t*os.File,io.Writer\n" in text
+    assert text == gc.go_version_m_text(path) + "".join(f"\titab\t{i.type},{i.interface}\n" for i in want)
+    rc, both, _ = run([str(path)], symbols=True, itabs=True)  # functions first, then itabs
+    assert rc == 0 and both.index("\tfunc\t") < both.index("\titab\t")
+    # Without the flag the JSON contract is unchanged: no "itabs" key.
+    (plain,) = json.loads(run([str(path)], as_json=True)[1])
+    assert "itabs" not in plain and plain == corpus.expected(name)
+
+
+def test_itabs_unreadable_is_an_error_line(corpus: gc.Corpus) -> None:
+    old = corpus["go1.15.15-linux-amd64-file"]  # build info reads; its itab table is not read
+    good = corpus["go1.27.4-linux-amd64"]
+    rc, out, err = run([str(old), str(good)], itabs=True)
+    assert rc == 1
+    assert err.startswith(f"fixproof: {old}: ") and "Go 1.17 and later" in err and err.count("\n") == 1
+    assert out.startswith(f"{good}: go1.27.4\n")
+    rc, out, err = run([str(old)])
+    assert (rc, err) == (0, "")  # without --itabs nothing about itabs is read
 
 
 def _bad_inputs(corpus: gc.Corpus, tmp_path: Path) -> dict[str, Path]:
@@ -157,6 +196,9 @@ def test_cli_never_tracebacks(corpus: gc.Corpus, tmp_path: Path) -> None:
     p = subprocess.run([*FIXPROOF, "inspect", "--json", str(corpus["go1.26.8-linux-amd64"])], cwd=gc.REPO,
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0 and json.loads(p.stdout)[0]["goarch"] == "amd64"
+    p = subprocess.run([*FIXPROOF, "inspect", "--itabs", "--json", str(corpus["go1.27.4-linux-amd64"])],
+                       cwd=gc.REPO, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and ["*os.File", "io.Writer"] in json.loads(p.stdout)[0]["itabs"]
 
 
 @pytest.mark.skipif(not gc.CAN_DROP_PRIVILEGES, reason="needs root and setpriv")

@@ -401,9 +401,18 @@ def _gofunc(bf: BinFile, tab: PclnTable, layout: _InlineLayout, refs: list[tuple
     return None
 
 
-def _moduledata_words(bf: BinFile, tab: PclnTable) -> tuple[int, ...] | None:
-    """The first 64 words of runtime.firstmoduledata, found by its first two
-    words (pcHeader, funcnametab.ptr); None if not found."""
+@dataclass(frozen=True)
+class Moduledata:
+    """The start of runtime.firstmoduledata: where it is and its first words."""
+
+    addr: int  # virtual address
+    words: tuple[int, ...]  # pointer-sized words, in target byte order
+
+
+def find_moduledata(bf: BinFile, tab: PclnTable, nwords: int = 64) -> Moduledata | None:
+    """runtime.firstmoduledata, found by its first two words (pcHeader,
+    funcnametab.ptr) at a pointer-aligned place in the data (writable ranges
+    first); its first `nwords` words (fewer if the file ends). None if not found."""
     if not tab.addr:
         return None
     w = "Q" if tab.ptr_size == 8 else "I"
@@ -417,8 +426,14 @@ def _moduledata_words(bf: BinFile, tab: PclnTable) -> tuple[int, ...] | None:
             if i < 0:
                 break
             if (i - r.offset) % tab.ptr_size == 0:
-                raw = bf.read(i, 64 * tab.ptr_size)
+                raw = bf.read(i, nwords * tab.ptr_size)
                 n = len(raw) // tab.ptr_size
-                return struct.unpack_from(e + w * n, raw)
+                return Moduledata(r.addr + (i - r.offset), struct.unpack_from(e + w * n, raw))
             pos = i + 1
     return None
+
+
+def _moduledata_words(bf: BinFile, tab: PclnTable) -> tuple[int, ...] | None:
+    """The first 64 words of runtime.firstmoduledata; None if not found."""
+    md = find_moduledata(bf, tab)
+    return None if md is None else md.words

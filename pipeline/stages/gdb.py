@@ -11,8 +11,10 @@ Kinds of check:
 * memory: an integer expression read at two moments (two hits of one
   breakpoint, or a breakpoint and an end breakpoint); the growth between
   them must stay within `max_growth`.
-* interface: the binary's itab symbols must include `require_itab` pairs and
-  exclude `forbid_itab` pairs; with `run`, breakpoints on the runtime's
+* interface: the binary's itab table (read from its data the way the runtime
+  reads it, pipeline/goinfo/itabs.py, so Go 1.27 and stripped binaries work)
+  must include `require_itab` pairs and exclude `forbid_itab` pairs; an
+  unreadable table is an error. With `run`, breakpoints on the runtime's
   failed type assertion paths fail the check when hit.
 
 A check passes only on positive evidence: a run that ends before a moment is
@@ -30,7 +32,6 @@ from typing import Callable
 
 from pipeline.config import GdbCheckConfig
 from pipeline.errors import BinaryFormatError, ConfigError, FixproofError
-from pipeline.goinfo.binfile import BinFile
 from pipeline.goinfo.pclntab import close_names, read_functions
 from pipeline.results import CheckResult, StageResult, Status, error, failed, passed, skipped
 from pipeline.engine.docker import GDB_PROFILE
@@ -243,26 +244,26 @@ _KINDS = {"path": _path, "panic": _panic, "memory": _memory, "interface": _inter
 
 
 def _itab_check(c: GdbCheckConfig, binary: Path) -> CheckResult:
-    wanted = {f"go:itab.{p}": p for p in (*c.require_itab, *c.forbid_itab)}
+    from pipeline.goinfo.itabs import read_itabs
+
+    wanted = (*c.require_itab, *c.forbid_itab)
     try:
-        with BinFile.open(binary) as bf:
-            found = bf.symbols(frozenset(wanted))
-            any_itab = bool(found) or bool(bf.symbols(frozenset({"runtime.itabsinit", "runtime.main"})))
+        table = read_itabs(binary)
     except BinaryFormatError as e:
-        return error(c.name, f"cannot read the symbol table of {binary}: {e}")
-    if not any_itab:
-        return error(c.name, f"{binary.name} has no symbol table (stripped with -s?), so its itabs cannot be "
-                     "checked; build without -ldflags=-s for this check", evidence={"exit_code": ConfigError.exit_code})
-    missing = [p for p in c.require_itab if f"go:itab.{p}" not in found]
-    present = [p for p in c.forbid_itab if f"go:itab.{p}" in found]
+        return error(c.name, f"cannot read the itab table of {binary.name}, so its itabs cannot be checked: {e}",
+                     evidence={"exit_code": e.exit_code})
+    present = table.pairs()
+    missing = [p for p in c.require_itab if p not in present]
+    forbidden = [p for p in c.forbid_itab if p in present]
     evidence = {"require_itab": list(c.require_itab), "forbid_itab": list(c.forbid_itab),
-                "found": sorted(wanted[k] for k in found)}
-    if missing or present:
+                "found": sorted({p for p in wanted if p in present}), "missing": missing,
+                "itabs_in_binary": len(table.itabs)}
+    if missing or forbidden:
         parts = [f"no itab for {p} (the type does not satisfy the interface where the code converts it)"
-                 for p in missing] + [f"forbidden itab {p} is in the binary" for p in present]
+                 for p in missing] + [f"forbidden itab {p} is in the binary" for p in forbidden]
         return failed(c.name, "; ".join(parts), evidence=evidence)
-    return passed(c.name, f"itabs as required: {len(c.require_itab)} present, {len(c.forbid_itab)} absent",
-                  evidence=evidence)
+    return passed(c.name, f"itabs as required: {len(c.require_itab)} present, {len(c.forbid_itab)} absent "
+                  f"(of {len(table.itabs)} itabs in the binary)", evidence=evidence)
 
 
 # -- helpers ----------------------------------------------------------------------
