@@ -46,11 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--only", nargs="+", default=None, metavar="STAGE", help="run only these stages (and what they need)")
     v.add_argument("-n", "--jobs", type=int, default=1, metavar="N",
                    help="run up to N independent tasks at once (apps of a fleet side by side; default 1)")
+    v.add_argument("--no-wait", dest="wait", action="store_false",
+                   help="fail at once (exit 3) when another run is using the report directory, instead of waiting")
 
     i = sub.add_parser("inspect", help="what a Go binary says about itself")
     i.add_argument("paths", nargs="+", metavar="BIN", help="Go binaries (ELF, PE, Mach-O) or directories to walk")
     i.add_argument("--json", action="store_true", dest="as_json", help="a JSON list, one object per file")
     i.add_argument("--symbols", action="store_true", help="also list the functions in the binary (pclntab)")
+    i.add_argument("--itabs", action="store_true",
+                   help="also list the itabs (concrete type, interface pairs) the runtime starts with")
 
     u = sub.add_parser("vulns", help="known vulnerabilities in Go binaries")
     u.add_argument("paths", nargs="+", metavar="BIN", help="Go binaries")
@@ -71,7 +75,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from pipeline import inspect_cmd
 
         return inspect_cmd.run(args.paths, as_json=args.as_json, symbols=args.symbols,
-                               out=sys.stdout, err=sys.stderr)
+                               out=sys.stdout, err=sys.stderr, itabs=args.itabs)
     if args.command == "vulns":
         from pipeline import vulns_cmd
 
@@ -82,7 +86,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return verify_cmd.run(config=args.config, artifact=args.artifact, junit=args.junit,
                               evidence=args.evidence, only=args.only, jobs=args.jobs,
-                              verbosity=args.verbosity)
+                              verbosity=args.verbosity, wait=args.wait)
     if args.command == "evidence":
         return _evidence_verify(args.bundle, args.public_key)
     raise AssertionError(args.command)

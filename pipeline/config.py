@@ -435,6 +435,12 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"{f}: toolchain.digest must look like sha256:<64 hex digits>.")
     if not cfg.app.packages:
         raise ConfigError(f"{f}: app.packages must name the main package to build, e.g. [\"./cmd/app\"].")
+    if cfg.app.binary and (not re.fullmatch(r"[A-Za-z0-9._+-]+", cfg.app.binary) or cfg.app.binary in (".", "..")):
+        raise ConfigError(f"{f}: app.binary = {cfg.app.binary!r} must be a plain file name such as \"app\" (letters, "
+                          "digits, . _ + -): the binary is always written into the report directory's build/.")
+    if cfg.app.modfile and (Path(cfg.app.modfile).is_absolute() or ".." in Path(cfg.app.modfile).parts):
+        raise ConfigError(f"{f}: app.modfile = {cfg.app.modfile!r} must be a path inside the module (no leading / "
+                          "and no ..).")
     if cfg.app.modfile and not cfg.app.modfile.endswith(".mod"):
         raise ConfigError(f"{f}: app.modfile must end in .mod (its sums live in the matching .sum file).")
     if cfg.build.cache not in ("volume", "fresh"):

@@ -85,6 +85,13 @@ def run_stage(name: str, cfg: Config) -> bool:
     except FixproofError as e:
         ctx.progress.error(str(e))
         result = StageResult(name, (error(f"{name}: infrastructure", str(e), evidence={"exit_code": e.exit_code}),))
+    except Exception as e:  # noqa: BLE001 - a bug or an unforeseen input must be an error of this stage, never lost
+        import traceback
+
+        msg = f"the {name} stage stopped on an unexpected {type(e).__name__}: {e}; the traceback is in the report"
+        ctx.progress.error(msg)
+        result = StageResult(name, (error(f"{name}: internal error", msg, evidence={"exit_code": EXIT_INFRA},
+                                          details=traceback.format_exc()),))
     result.write(ctx.result_path())
     return True
 
@@ -257,10 +264,15 @@ def _leave_evidence(apps: Sequence[tuple[Config, dict]], evidence: Path | None, 
     try:
         for cfg, summary in apps:
             bundle.write(cfg, bundle.bundle_dir(cfg, evidence, len(apps)), summary)
-    except FixproofError as e:
+    except Exception as e:  # noqa: BLE001 - FixproofError or not, no bundle means no verdict
         from pipeline.progress import Progress
 
         problem = f"the evidence bundle could not be written: {e}"
+        if not isinstance(e, FixproofError):
+            import traceback
+
+            problem = f"the evidence bundle could not be written: unexpected {type(e).__name__}: {e}"
+            run_summary["evidence_traceback"] = traceback.format_exc()
         Progress("evidence").error(problem)
         run_summary.update(exit_code=EXIT_INFRA, status="error", evidence_error=problem)
         run_summary_path.write_text(json.dumps(run_summary, indent=2) + "\n")

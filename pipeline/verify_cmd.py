@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from pipeline import progress
+from pipeline import progress, rundir
 from pipeline.config import load_all
 from pipeline.errors import EXIT_INFRA, UsageError
 from pipeline.progress import Reporter, Verbosity
@@ -16,19 +16,23 @@ from pipeline.progress import Reporter, Verbosity
 
 def run(config: str | None, artifact: str | None, junit: str | None, evidence: str | None,
         only: Sequence[str] | None, jobs: int = 1, *, verbosity: int = Verbosity.NORMAL,
-        reporter: Reporter | None = None) -> int:
-    """The run, its progress shown by ``reporter`` (default: chosen for this terminal and ``verbosity``)."""
+        reporter: Reporter | None = None, wait: bool = True) -> int:
+    """The run, its progress shown by ``reporter`` (default: chosen for this terminal and ``verbosity``).
+
+    ``wait``: when another run holds the report directory, wait for it (else fail at once).
+    """
     with progress.use(reporter or progress.choose(Verbosity(verbosity))):
-        return _run(config, artifact, junit, evidence, only, jobs)
+        return _run(config, artifact, junit, evidence, only, jobs, wait)
 
 
 def _run(config: str | None, artifact: str | None, junit: str | None, evidence: str | None,
-         only: Sequence[str] | None, jobs: int = 1) -> int:
+         only: Sequence[str] | None, jobs: int = 1, wait: bool = True) -> int:
     """Run the task graph for every app of the config; ``jobs`` > 1 runs independent tasks side by side."""
     from doit.cmd_base import ModuleTaskLoader
     from doit.doit_cmd import DoitMain
 
     from pipeline import tasks
+    from pipeline.stages import evidence as bundle
 
     cfgs = load_all(config)
     if only:
@@ -46,17 +50,53 @@ def _run(config: str | None, artifact: str | None, junit: str | None, evidence: 
             raise UsageError(f"--artifact {artifact}: no such file; pass the shipped binary to compare.")
         cfgs = (dataclasses.replace(cfgs[0], artifact=art),)
     junit_path = Path(junit).resolve() if junit else None
-    for cfg in cfgs:
-        cfg.reports_dir.mkdir(parents=True, exist_ok=True)
-    summary_path = cfgs[0].run_reports_dir / "summary.json"
-    # the verify task leaves the run's evidence: --evidence DIR, else <reports>/evidence
-    ns = tasks.fleet_namespace(cfgs, only=only, junit=junit_path, evidence=Path(evidence).resolve() if evidence else None)
-    # threads, not processes: doit's process pool would have to pickle the task closures
-    parallel = ["-n", str(jobs), "-P", "thread"] if jobs > 1 else []
-    doit_code = DoitMain(ModuleTaskLoader(ns)).run([*parallel, "verify"])
+    evidence_path = Path(evidence).resolve() if evidence else None
+    run_dir = cfgs[0].run_reports_dir
+    summary_path = run_dir / "summary.json"
+    say = progress.Progress("verify").say
+    with rundir.locked(run_dir, wait=wait, say=say):
+        for cfg in cfgs:
+            rundir.locked_dir_ok(cfg.reports_dir)
+        # no verdict but this run's: what an earlier run left goes before anything starts
+        verdicts = ({run_dir, *(c.reports_dir for c in cfgs)},
+                    {junit_path or cfgs[0].run_junit_path, *(c.junit_path for c in cfgs)},
+                    {bundle.bundle_dir(c, evidence_path, len(cfgs)) for c in cfgs})
+        rundir.clear_verdicts(*verdicts)
+        # the verify task leaves the run's evidence: --evidence DIR, else <reports>/evidence
+        ns = tasks.fleet_namespace(cfgs, only=only, junit=junit_path, evidence=evidence_path)
+        # threads, not processes: doit's process pool would have to pickle the task closures
+        parallel = ["-n", str(jobs), "-P", "thread"] if jobs > 1 else []
+        doit_code = DoitMain(ModuleTaskLoader(ns)).run([*parallel, "verify"])
+        code, broken = _exit_code(summary_path, doit_code)
+        if broken:
+            _mark_error(summary_path, verdicts, doit_code)
+        return code
+
+
+def _mark_error(summary_path: Path, verdicts, doit_code: int) -> None:
+    """A run that broke down leaves one verdict: a summary saying error (and no JUnit, page or bundle that passes)."""
     try:
         summary = json.loads(summary_path.read_text())
     except (OSError, ValueError):
-        sys.stderr.write(f"fixproof: the run ended (doit exit code {doit_code}) without a summary at {summary_path}.\n")
-        return EXIT_INFRA
-    return int(summary["exit_code"])
+        summary = {}
+    rundir.clear_verdicts(*verdicts)
+    summary.update(exit_code=EXIT_INFRA, status="error",
+                   run_error=f"the run broke down before its verdict (doit exit code {doit_code}); see its output")
+    summary_path.write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def _exit_code(summary_path: Path, doit_code: int) -> tuple[int, bool]:
+    """The exit code from this run's summary alone, and only when the task graph agrees with it;
+    and whether the run broke down without a trustworthy verdict."""
+    try:
+        summary = json.loads(summary_path.read_text())
+        code = int(summary["exit_code"])
+    except (OSError, ValueError, KeyError, TypeError):
+        sys.stderr.write(f"fixproof: the run ended (doit exit code {doit_code}) without a verdict at {summary_path}; "
+                         "see the errors above. Nothing was proven.\n")
+        return EXIT_INFRA, True
+    if code == 0 and doit_code != 0:
+        # a task failed after the summary was written (its error is above): not a PASS
+        sys.stderr.write("fixproof: ERROR: a task failed after the checks passed (see above); the run proves nothing.\n")
+        return EXIT_INFRA, True
+    return code, False

@@ -14,6 +14,21 @@ from pipeline.stages.common import GOCACHE, MODCACHE, OUT, StageContext, sha256_
 STAGE = "build"
 
 
+# Lines by which a go command says the machine, not the code, stopped it.
+_INFRA_MARKERS = ("no space left on device", "disk quota exceeded", "cannot allocate memory",
+                  "resource temporarily unavailable", "too many open files", "read-only file system")
+
+
+def infrastructure_failure(output: str) -> str:
+    """The line of a failed go command's output that blames the machine (full disk, no
+    memory...), or "": such a run says nothing about the app and is an error, never a failure."""
+    for line in output.splitlines():
+        low = line.lower()
+        if any(m in low for m in _INFRA_MARKERS):
+            return line.strip()
+    return ""
+
+
 def build_flags(b: BuildConfig) -> list[str]:
     """The [build] flags, ldflags and tags as go command flags: every go command that
     compiles the app (build, test, race) takes exactly these, so they test one variant."""
@@ -80,8 +95,14 @@ def run(ctx: StageContext) -> StageResult:
                              "the tag moved between stages: rerun the pipeline", evidence=evidence))
     if res.exit_code != 0:
         first = next((l for l in res.stderr.splitlines() if l and not l.startswith("#")), f"exit code {res.exit_code}")
-        checks.append(failed("go build", f"go build failed: {first}", details=res.stderr + res.stdout,
-                             evidence=evidence, duration_s=dur))
+        infra = infrastructure_failure(res.stderr + res.stdout)
+        if infra:  # the machine failed, not the app: no verdict on the fix
+            checks.append(error("go build", f"go build could not run to the end: {infra}; free the resource and "
+                                "rerun", details=res.stderr + res.stdout, evidence={**evidence, "exit_code": 3},
+                                duration_s=dur))
+        else:
+            checks.append(failed("go build", f"go build failed: {first}", details=res.stderr + res.stdout,
+                                 evidence=evidence, duration_s=dur))
         return StageResult(STAGE, tuple(checks), {"command": cmd})
     if not target.is_file():
         checks.append(error("go build", f"go build reported success but {target} does not exist", evidence=evidence))

@@ -177,12 +177,31 @@ GO_VERSION_OUT_RE = re.compile(r"^go version (\S+) (\S+)/(\S+)")
 
 
 def app_files(cfg: Config) -> list[str]:
-    """Every file of the Go module (build and test inputs), hidden dirs excluded."""
+    """Every file of the Go module (build and test inputs), hidden dirs excluded.
+
+    The app is untrusted input: a symlink that leads out of the module (whose
+    target fixproof would otherwise hash, read and copy into reports) or a
+    name with a control character (which would break line-based manifests)
+    is refused with a ConfigError naming it.
+    """
+    from pipeline.errors import ConfigError
+
     out: list[str] = []
     reports = cfg.reports_dir
+    module = cfg.app_dir.resolve()
     for root, dirs, files in os.walk(cfg.app_dir):
         rp = Path(root)
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (rp / d) != reports)
+        for name in [*dirs, *files]:
+            p = rp / name
+            if any(ord(c) < 32 or ord(c) == 127 for c in name):
+                raise ConfigError(f"the app has a file name with a control character: {str(p)!r}; rename it "
+                                  "(Go modules cannot hold such names either).")
+            if p.is_symlink():
+                target = p.resolve()
+                if target != module and module not in target.parents:
+                    raise ConfigError(f"{p} is a symlink to {target}, outside the module {module}; fixproof reads "
+                                      "only the module's own files: replace the link with the file, or remove it.")
         out.extend(str(rp / f) for f in sorted(files) if not f.startswith("."))
     return out
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 from pipeline.report.gotest import BUILD_FAILED, SETUP_FAILED, parse_go_test_json
 from pipeline.results import CheckResult, StageResult, error, failed, passed, skipped
 from pipeline.config import Config
-from pipeline.stages.build import build_flags, cache_mounts, check_cache_volume
+from pipeline.stages.build import build_flags, cache_mounts, check_cache_volume, infrastructure_failure
 from pipeline.stages.common import StageContext, tail
 
 STAGE = "test"
@@ -42,6 +42,11 @@ def run(ctx: StageContext) -> StageResult:
     dur = time.monotonic() - t0
     report = parse_go_test_json(res.stdout)
     cases: list[CheckResult] = list(report.cases)
+    infra = infrastructure_failure(res.stderr + res.stdout) if res.exit_code != 0 else ""
+    if infra:  # the machine failed, not the app's tests: no verdict on the fix
+        return StageResult(STAGE, (error("go test", f"go test could not run to the end: {infra}; free the resource "
+                                         "and rerun", details=res.stderr + res.stdout, evidence={"exit_code": 3},
+                                         duration_s=dur),))
     if not cases:
         msg = tail(res.stderr or res.stdout, 3).replace("\n", " / ") or f"exit code {res.exit_code}"
         return StageResult(STAGE, (failed("go test", f"go test produced no test results: {msg}",

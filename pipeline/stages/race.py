@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pipeline.engine.docker import Mount
 from pipeline.results import CheckResult, StageResult, error, failed, passed, skipped
-from pipeline.stages.build import build_flags, cache_mounts, check_cache_volume, go_build_args
+from pipeline.stages.build import build_flags, cache_mounts, check_cache_volume, go_build_args, infrastructure_failure
 from pipeline.stages.common import OUT, StageContext, tail
 
 STAGE = "race"
@@ -133,6 +133,10 @@ def _exercise(ctx: StageContext, env: dict, mounts: list[Mount], out_dir: Path, 
     if res.exit_code == 200 or not marker:
         first = next((line for line in build_err.splitlines() if line and not line.startswith("#")),
                      f"exit code {res.exit_code}")
+        infra = infrastructure_failure(build_err)
+        if infra:
+            return [error("go build -race", f"go build -race could not run to the end: {infra}; free the resource "
+                          "and rerun", details=build_err, evidence={**evidence, "exit_code": 3}, duration_s=dur)]
         return [failed("go build -race", f"go build -race failed: {first}", details=build_err, evidence=evidence,
                        duration_s=dur)]
     checks = [passed("go build -race", f"built {name} with {cmd}", evidence={"build": cmd}, details=tail(build_err, 10))]

@@ -1,0 +1,162 @@
+"""Fail closed: no PASS without this run's evidence (issue 11, items 1-6).
+
+Each test here failed on the code before the run-directory guard: a hostile
+app or a broken environment made `fixproof verify` exit 0 without a verdict,
+left an old PASS next to a new run, or let two runs mix their reports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline import config, rundir
+from pipeline.errors import ConfigError
+from pipeline.stages.build import infrastructure_failure
+
+from conftest import EXAMPLE, ROOT, assert_no_traceback, write_config, verify
+
+
+def _popen(cfg: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "pipeline.cli", "verify", "-c", str(cfg), *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+# -- no engine needed ------------------------------------------------------------------------------
+
+
+def test_symlink_out_of_the_module_is_a_config_error_not_a_pass(tmp_path, app_copy):
+    (tmp_path / "secret.txt").write_text("host secret\n")
+    (app_copy / "LICENSE").symlink_to("../secret.txt")
+    cfg = write_config(tmp_path, app_copy)
+    p = verify(cfg, "--only", "build")
+    assert_no_traceback(p)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert "LICENSE is a symlink" in p.stderr and "outside the module" in p.stderr
+    assert not (tmp_path / "reports" / "summary.json").exists()
+
+
+def test_file_name_with_a_newline_is_a_config_error(tmp_path, app_copy):
+    (app_copy / "internal" / "odd\nname.txt").write_text("x")
+    cfg = write_config(tmp_path, app_copy)
+    p = verify(cfg, "--only", "build")
+    assert_no_traceback(p)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert "control character" in p.stderr
+
+
+@pytest.mark.parametrize("binary", ["/tmp/victim", "../up", "a/b", ".."])
+def test_binary_name_must_stay_in_the_build_directory(tmp_path, binary):
+    cfg = write_config(tmp_path, EXAMPLE, extra="")
+    cfg.write_text(cfg.read_text().replace('packages = ["./cmd/fixdemo"]',
+                                           f'packages = ["./cmd/fixdemo"]\nbinary = "{binary}"'))
+    with pytest.raises(ConfigError, match="plain file name"):
+        config.load(cfg)
+
+
+def test_report_dir_that_cannot_be_created_is_a_clear_infrastructure_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    cfg = write_config(tmp_path, EXAMPLE)
+    cfg.write_text(cfg.read_text().replace(f'dir = "{tmp_path / "reports"}"', f'dir = "{blocker / "reports"}"'))
+    p = verify(cfg, "--only", "toolchain")
+    assert_no_traceback(p)
+    assert p.returncode == 3, p.stdout + p.stderr
+    assert "report directory" in p.stderr
+
+
+def test_lock_refuses_a_second_holder_without_wait(tmp_path):
+    with rundir.locked(tmp_path):
+        child = subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; from pipeline import rundir\n"
+                                f"with rundir.locked(Path({str(tmp_path)!r}), wait=False): pass"],
+                               capture_output=True, text=True, cwd=ROOT, timeout=60)
+        assert child.returncode != 0 and "another fixproof run" in child.stderr
+    child = subprocess.run([sys.executable, "-c", "from pathlib import Path; from pipeline import rundir\n"
+                            f"with rundir.locked(Path({str(tmp_path)!r}), wait=False): print('got it')"],
+                           capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert child.stdout.strip() == "got it", child.stderr
+
+
+def test_clear_verdicts_unseals_only_bundles(tmp_path):
+    bundle, other = tmp_path / "evidence", tmp_path / "mine"
+    bundle.mkdir()
+    other.mkdir()
+    for f in ("manifest.json", "MANIFEST.sha256", "data.txt"):
+        (bundle / f).write_text("x")
+    (other / "MANIFEST.sha256").write_text("a user's file, not a bundle")
+    (tmp_path / "summary.json").write_text("{}")
+    (tmp_path / "junit.xml").write_text("<testsuites/>")
+    rundir.clear_verdicts([tmp_path], [tmp_path / "junit.xml"], [bundle, other])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evidence", "mine"]
+    assert sorted(p.name for p in bundle.iterdir()) == ["data.txt", "manifest.json.superseded"]
+    assert (other / "MANIFEST.sha256").exists()
+
+
+def test_full_disk_is_named_as_an_infrastructure_failure():
+    out = "# example.com/x\nwrite /root/.cache/go-build/ab/x-d: no space left on device\n"
+    assert "no space left on device" in infrastructure_failure(out)
+    assert infrastructure_failure("./main.go:3:2: undefined: x\n") == ""
+
+
+# -- with the engine ------------------------------------------------------------------------------
+
+
+@pytest.mark.docker
+def test_unwritable_junit_is_exit_3_and_no_pass(tmp_path, golang_image):
+    cfg = write_config(tmp_path, EXAMPLE)
+    (tmp_path / "a-file").write_text("a file, not a directory")
+    p = verify(cfg, "--only", "toolchain", "--junit", str(tmp_path / "a-file" / "junit.xml"))
+    assert_no_traceback(p)
+    assert p.returncode == 3, p.stdout + p.stderr
+    summary = json.loads((tmp_path / "reports" / "summary.json").read_text())
+    assert summary["status"] == "error" and summary["exit_code"] == 3
+    assert not (tmp_path / "reports" / "evidence" / "manifest.json").exists()
+
+
+@pytest.mark.docker
+def test_interrupted_rerun_leaves_no_old_pass(tmp_path, golang_image, engine):
+    cfg = write_config(tmp_path, EXAMPLE, extra='[build]\ncache = "fresh"\n')
+    first = verify(cfg, "--only", "toolchain")
+    assert first.returncode == 0, first.stdout + first.stderr
+    reports = tmp_path / "reports"
+    assert json.loads((reports / "summary.json").read_text())["status"] == "passed"
+    assert (reports / "evidence" / "manifest.json").is_file()
+    proc = _popen(cfg, "--only", "build")
+    deadline = time.time() + 180
+    while time.time() < deadline and not engine.client.api.containers(filters={"label": f"fixproof.pid={proc.pid}"}):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 3, out + err
+    assert "Traceback" not in out + err
+    summary = reports / "summary.json"
+    assert not summary.exists() or json.loads(summary.read_text())["status"] != "passed"
+    assert not (reports / "junit.xml").exists()
+    assert not (reports / "evidence" / "manifest.json").exists()
+    check = subprocess.run([sys.executable, "-m", "pipeline.cli", "evidence", "verify", str(reports / "evidence")],
+                           capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert check.returncode != 0
+
+
+@pytest.mark.docker
+def test_two_runs_on_one_report_directory_never_mix(tmp_path, golang_image, engine):
+    cfg = write_config(tmp_path, EXAMPLE, extra='[build]\ncache = "fresh"\n')
+    a = _popen(cfg, "--only", "build")
+    deadline = time.time() + 180
+    while time.time() < deadline and not engine.client.api.containers(filters={"label": f"fixproof.pid={a.pid}"}):
+        time.sleep(0.2)
+    b = verify(cfg, "--only", "build", "--no-wait")
+    assert b.returncode == 3 and "another fixproof run" in b.stderr, b.stdout + b.stderr
+    c = _popen(cfg, "--only", "toolchain")  # queues behind a
+    out_a, err_a = a.communicate(timeout=600)
+    out_c, err_c = c.communicate(timeout=600)
+    assert a.returncode == 0, out_a + err_a
+    assert c.returncode == 0, out_c + err_c
+    assert "waiting for it to finish" in out_c + err_c
