@@ -135,7 +135,8 @@ def _json_module(m: Module | None) -> str:
 
 def render_text(bi: BuildInfo, funcs: tuple[str, ...] | None = None, itabs: Pairs | None = None) -> str:
     """`go version -m` text for one binary, plus function and itab lines if given."""
-    lines = format_modinfo(bi).splitlines()
+    # split on "\n" only, as go version -m does: str.splitlines would also break at U+2028 and friends
+    lines = format_modinfo(bi).split("\n")[:-1]
     if funcs is not None:
         lines.extend(f"func\t{f}" for f in funcs)
     if itabs is not None:

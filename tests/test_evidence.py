@@ -754,3 +754,15 @@ def test_config_evidence_section(tmp_path: Path) -> None:
     p = _cli("verify", "-c", str(write_config(tmp_path, EXAMPLE, extra='[evidence]\nsigning_key = "bad.pem"\n')))
     assert p.returncode == 2 and "evidence.signing_key" in p.stderr and "Traceback" not in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_an_added_fifo_or_empty_directory_is_caught(tmp_path: Path, sources: dict[str, Path]) -> None:
+    import os
+
+    bundle = _bundle(tmp_path / "evidence", sources).path
+    assert verify_bundle(bundle) == []
+    os.mkfifo(bundle / "reports" / "pipe")
+    (bundle / "inputs" / "empty").mkdir()
+    problems = verify_bundle(bundle)
+    assert any(p.startswith("reports/pipe: not a regular file") for p in problems), problems
+    assert any(p.startswith("inputs/empty/: an empty directory") for p in problems), problems

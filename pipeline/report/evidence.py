@@ -594,6 +594,7 @@ def check_bundle(bundle: Path, public_key: "Ed25519PublicKey | None" = None) -> 
         if rel == MANIFEST_JSON or rel in files or (rel == SIGNATURE and (signed or public_key is not None)):
             continue
         problems.append(f"{rel}: not in {MANIFEST} or {MANIFEST_JSON} (added after the bundle was written)")
+    problems.extend(_strays(bundle, files))
     recorded = manifest["evidence_digest"]["sha256"]
     if not problems:  # every file as listed: a different digest means manifest.json itself was edited
         recomputed = digest_of(normalised)
@@ -748,6 +749,23 @@ def _swap_into_place(staging: Path, dest: Path) -> None:
 def _manifest_text(root: Path) -> str:
     return "".join(f"{_sha256(root / rel)}  {rel}\n" for rel in _files(root)
                    if rel not in (MANIFEST, MANIFEST_JSON, SIGNATURE))
+
+
+def _strays(root: Path, listed: Iterable[str]) -> list[str]:
+    """What a bundle never holds: entries that are neither regular files, symlinks nor
+    directories (FIFOs, sockets, devices), and empty directories no listed file was in."""
+    parents = {parent for rel in listed for parent in PurePosixPath(rel).parents}
+    out = []
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if p.is_symlink() or p.is_file():
+            continue
+        if p.is_dir():
+            if not any(p.iterdir()) and PurePosixPath(rel) not in parents:
+                out.append(f"{rel}/: an empty directory (added after the bundle was written)")
+            continue
+        out.append(f"{rel}: not a regular file (a FIFO, socket or device added after the bundle was written)")
+    return out
 
 
 def _files(root: Path) -> list[str]:
