@@ -43,6 +43,22 @@ def test_symlink_out_of_the_module_is_a_config_error_not_a_pass(tmp_path, app_co
     assert not (tmp_path / "reports" / "summary.json").exists()
 
 
+def test_gosum_symlinked_to_a_host_file_never_reaches_a_report(tmp_path, app_copy):
+    secret = tmp_path / "host-secret"
+    secret.write_text("TOP-SECRET-LINE h1:x\n")
+    (app_copy / "go.sum").unlink()
+    (app_copy / "go.sum").symlink_to(secret)
+    cfg = write_config(tmp_path, app_copy)
+    p = verify(cfg)
+    assert_no_traceback(p)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert "go.sum is a symlink" in p.stderr
+    assert "TOP-SECRET" not in p.stdout + p.stderr
+    reports = tmp_path / "reports"
+    leaked = [f for f in reports.rglob("*") if f.is_file() and b"TOP-SECRET" in f.read_bytes()] if reports.exists() else []
+    assert leaked == []
+
+
 def test_file_name_with_a_newline_is_a_config_error(tmp_path, app_copy):
     (app_copy / "internal" / "odd\nname.txt").write_text("x")
     cfg = write_config(tmp_path, app_copy)
