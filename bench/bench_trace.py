@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pipeline.engine import bpftrace as bt  # noqa: E402
+from pipeline.engine.allocprobe import alloc_entry_points  # noqa: E402
 from pipeline.engine.docker import TRACE_PROFILE, Engine, Mount  # noqa: E402
 from pipeline.engine.images import PROBE_REF, ensure_image  # noqa: E402
 from pipeline.progress import Progress  # noqa: E402
@@ -55,7 +56,8 @@ def main() -> int:
             assert res.exit_code == 0, res.stderr
         p = statistics.median(plain)
         for probe in probes:
-            text = bt.render_probe(probe, binary=target, functions=CALLS if probe == "calls" else ())
+            alloc = alloc_entry_points(str(binary)) if probe == "alloc" else None
+            text = bt.render_probe(probe, binary=target, functions=CALLS if probe == "calls" else (), alloc=alloc)
             runs = []
             for _ in range(args.reps):
                 t = time.monotonic()

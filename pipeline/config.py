@@ -129,6 +129,7 @@ class TraceCheckConfig:
     min_hits: int = field(default=_UNSET, metadata={"min": 0})  # calls: each function at least
     max_hits: int = field(default=_UNSET, metadata={"min": 0})  # calls: each function at most
     max_alloc_bytes: int = field(default=_UNSET, metadata={"min": 0})  # alloc: largest single allocation
+    max_allocs: int = field(default=_UNSET, metadata={"min": 0})  # alloc: heap allocations in the run
     forbid_syscalls: tuple[str, ...] = ()  # syscalls: names that must not appear (e.g. "connect", "execve")
     allow_syscalls: tuple[str, ...] = ()  # syscalls: if set, any other syscall fails
     required: bool = False  # BPF denied: error instead of skipped
@@ -376,7 +377,7 @@ def _trace_checks(data: Any, file: Path) -> tuple[TraceCheckConfig, ...]:
             raise ConfigError(f"{where}: the calls probe needs functions = [\"<Go function>\", ...].")
         if not c.bounds() and not c.forbid_syscalls and not c.allow_syscalls:
             raise ConfigError(f"{where} asserts nothing: set a bound such as max_leaked, max_gc, min_hits, "
-                              "max_alloc_bytes, max_panics, forbid_syscalls or allow_syscalls.")
+                              "max_alloc_bytes, max_allocs, max_panics, forbid_syscalls or allow_syscalls.")
     return checks
 
 

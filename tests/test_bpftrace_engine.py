@@ -5,6 +5,15 @@ the pinned golang:1.22.5-bookworm image (network off), so every probe point
 is proven on both runtimes. Its modes: goroutines that exit or leak, calls
 to //go:noinline functions, one large allocation, recovered and unrecovered
 panics, a refused TCP dial (socket/connect) and forced GCs.
+
+The alloc probe is proven on a second program (ALLOC_GO) that makes a known
+number of allocations of known sizes, built on the host with go1.22.5,
+go1.26.8 and go1.27.4 (size-specialised malloc on by default): the probe's
+count and byte sum between a run with N and a run with 0 must match them
+on every release. The entry-point discovery behind it
+(pipeline.engine.allocprobe) is checked on those binaries and on variants
+(Go 1.26 with GOEXPERIMENT=sizespecializedmalloc, Go 1.27 without it or
+with -tags valgrind, stripped, a symbol renamed) without Docker.
 """
 
 from __future__ import annotations
@@ -17,7 +26,9 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.engine.allocprobe import AllocCoverageError, AllocEntryPoints, alloc_entry_points, plan_entry_points
 from pipeline.engine.bpftrace import (
+    ALLOC_PLACEHOLDERS,
     ProbeError,
     TraceDenied,
     TraceError,
@@ -25,6 +36,7 @@ from pipeline.engine.bpftrace import (
     UnknownFunction,
     container_path,
     parse_output,
+    probe_placeholders,
     probes_dir,
     render_probe,
     run_probe,
@@ -187,6 +199,116 @@ def probe(engine) -> str:
     return PROBE_REF
 
 
+ALLOC_GO = """\
+// allocdemo: n heap allocations of each of five kinds, kept alive to the end.
+package main
+
+import (
+	"os"
+	"runtime"
+	"strconv"
+	"unsafe"
+)
+
+// Sizes that are not size classes, so a size class read instead of the
+// requested size would show in the byte sum.
+type scan56 struct { // 56 bytes with pointers (class 64)
+	next *scan56
+	pad  [6]uintptr
+}
+type noscan20 [20]byte   // class 24
+type noscan200 [200]byte // class 208
+type tiny4 uint32        // the tiny allocator
+
+var (
+	keep     []unsafe.Pointer
+	out      [64]byte // the report is written from here, so printing it allocates nothing
+	sliceLen = 40     // not a constant: make([]byte, sliceLen) enters runtime.mallocgc (class 48)
+)
+
+func main() {
+	n, err := strconv.Atoi(os.Args[1])
+	if err != nil || n < 0 {
+		os.Exit(2)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	keep = make([]unsafe.Pointer, 0, 5*n) // one allocation of 40*n bytes, none for n == 0
+	for i := 0; i < n; i++ {
+		keep = append(keep, unsafe.Pointer(new(scan56)), unsafe.Pointer(new(noscan20)),
+			unsafe.Pointer(new(noscan200)), unsafe.Pointer(new(tiny4)),
+			unsafe.Pointer(unsafe.SliceData(make([]byte, sliceLen))))
+	}
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(keep)
+	os.Stdout.Write(append(strconv.AppendUint(append(out[:0], "mallocs "...), after.Mallocs-before.Mallocs, 10), '\\n'))
+}
+"""
+ALLOC_N = 2000
+ALLOC_COUNT = 5 * ALLOC_N + 1  # the holder too
+ALLOC_BYTES = (56 + 20 + 200 + 4 + 40) * ALLOC_N + 40 * ALLOC_N
+ALLOC_TOLERANCE = 0.05  # the runtime's own start-up allocations vary by a few between runs
+ALLOC_RELEASES = ("go1.22.5", "go1.26.8", "go1.27.4")
+PLAIN = AllocEntryPoints((), 0, "runtime.mallocgc only")
+
+
+def build_alloc_demo(out_dir: Path, name: str, toolchain: str, *flags: str, env: dict | None = None) -> Path:
+    """ALLOC_GO built on the host by `toolchain` ("local" or a release the Go module proxy serves)."""
+    go = shutil.which("go")
+    if go is None:
+        if IN_CI:
+            pytest.fail("CI needs a Go toolchain on PATH to build the alloc test program")
+        pytest.skip("no go on PATH")
+    src = out_dir / "src"
+    if not (src / "main.go").is_file():
+        src.mkdir(parents=True, exist_ok=True)
+        (src / "go.mod").write_text("module example.com/fixproof/allocdemo\n\ngo 1.21\n")
+        (src / "main.go").write_text(ALLOC_GO)
+    exe = out_dir / name / "allocdemo"
+    full_env = {**os.environ, "GOTOOLCHAIN": toolchain, "CGO_ENABLED": "0", "GOFLAGS": "-buildvcs=false",
+                "GOWORK": "off", **(env or {})}
+    p = subprocess.run([go, "build", *flags, "-o", str(exe), "."], cwd=src, env=full_env, capture_output=True,
+                       text=True, timeout=600)
+    if p.returncode != 0:
+        msg = f"go build with GOTOOLCHAIN={toolchain} failed: {p.stderr.strip()[-600:]}"
+        if IN_CI:
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return exe
+
+
+@pytest.fixture(scope="module")
+def alloc_demo(tmp_path_factory) -> dict[str, Path]:
+    """ALLOC_GO per release: go1.22.5 and go1.27.4 through GOTOOLCHAIN, go1.26.8 as the host's go."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    out = tmp_path_factory.mktemp("allocdemo")
+    build_alloc_demo(out, "host", "local")  # writes the sources once
+    want = {"go1.22.5": "go1.22.5", "go1.26.8": "local", "go1.27.4": "go1.27.4"}
+    with ThreadPoolExecutor(3) as ex:
+        built = dict(zip(want, ex.map(lambda kv: build_alloc_demo(out, kv[0], kv[1]), want.items())))
+    version = subprocess.run(["go", "version", str(built["go1.26.8"])], capture_output=True, text=True, check=True)
+    assert version.stdout.strip().endswith("go1.26.8"), version.stdout
+    return built
+
+
+@pytest.fixture(scope="module")
+def alloc_variants(alloc_demo) -> dict[str, Path]:
+    """Builds whose allocation entry points differ: other GOEXPERIMENTs and tags, and a stripped one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    out = alloc_demo["go1.26.8"].parents[1]
+    recipes = {
+        "go1.26.8-sizespecializedmalloc": ("local", (), {"GOEXPERIMENT": "sizespecializedmalloc"}),
+        "go1.27.4-nosizespecializedmalloc": ("go1.27.4", (), {"GOEXPERIMENT": "nosizespecializedmalloc"}),
+        "go1.27.4-valgrind": ("go1.27.4", ("-tags=valgrind",), {}),
+        "go1.27.4-stripped": ("go1.27.4", ("-ldflags=-s -w",), {}),
+    }
+    with ThreadPoolExecutor(4) as ex:
+        built = ex.map(lambda kv: build_alloc_demo(out, kv[0], kv[1][0], *kv[1][1], env=kv[1][2]), recipes.items())
+        return dict(zip(recipes, built))
+
+
 def _ours(engine) -> list[str]:
     from pipeline.engine.docker import RUN_LABEL
 
@@ -194,7 +316,8 @@ def _ours(engine) -> list[str]:
 
 
 def trace(engine, probe, binary: Path, name: str, *args: str, functions=(), timeout: float = 60, **kw):
-    text = render_probe(name, binary=container_path(str(binary)), functions=functions)
+    alloc = alloc_entry_points(str(binary)) if ALLOC_PLACEHOLDERS & probe_placeholders(name) else None
+    text = render_probe(name, binary=container_path(str(binary)), functions=functions, alloc=alloc)
     run = run_probe(engine, probe, str(binary), text, args, timeout=timeout, **kw)
     assert run.exit_code == 0 or args == ("crash",), run.program_output
     return run
@@ -225,9 +348,9 @@ def test_render_substitutes_binary_functions_and_registers():
     ]
     assert "{{function}}" in text  # comments are left alone
     assert uprobe_functions(text, "/probe/demo") == ("main.work", METHOD)  # wildcards are not checked
-    assert 'sum(reg("ax"))' in render_probe("alloc", binary="/probe/x")
-    assert 'sum(reg("r0"))' in render_probe("alloc.bt", binary="/probe/x", goarch="arm64")
-    assert "uregs[R_RAX]" in render_probe("alloc.d", binary="/probe/x")
+    assert 'sum(reg("ax"))' in render_probe("alloc", binary="/probe/x", alloc=PLAIN)
+    assert 'sum(reg("r0"))' in render_probe("alloc.bt", binary="/probe/x", goarch="arm64", alloc=PLAIN)
+    assert "uregs[R_RAX]" in render_probe("alloc.d", binary="/probe/x", alloc=PLAIN)
     assert "pid$target::main.work:entry" in render_probe("calls.d", binary="/x", functions=["main.work"])
 
 
@@ -235,7 +358,11 @@ def test_render_substitutes_binary_functions_and_registers():
     (dict(name_or_path="calls"), "give at least one"),
     (dict(name_or_path="gc", functions=["main.work"]), "no {{function}} line"),
     (dict(name_or_path="calls", functions=['main."x"']), "cannot be put in a probe"),
-    (dict(name_or_path="alloc", goarch="riscv64"), "amd64 and arm64"),
+    (dict(name_or_path="alloc", goarch="riscv64", alloc=AllocEntryPoints((), 0, "")), "amd64 and arm64"),
+    (dict(name_or_path="alloc"), "counts heap allocations: render it with the traced binary's allocation entry"),
+    (dict(name_or_path="alloc.d"), "counts heap allocations"),
+    (dict(name_or_path="gc", alloc=AllocEntryPoints((), 0, "")), "no {{alloc_entry}} or {{mallocgc_above}}"),
+    (dict(name_or_path="alloc", alloc=AllocEntryPoints(('runtime."x"',), 80, "")), "cannot be put in a probe"),
     (dict(name_or_path="nosuch"), "shipped probes are alloc.bt"),
 ])
 def test_render_errors_are_usage_errors(call, match):
@@ -304,6 +431,166 @@ def test_call_counts_are_exact_and_args_reach_the_program(engine, probe, demo, t
 def test_allocation_size_from_the_register_abi(engine, probe, demo, tc):
     run = trace(engine, probe, demo[tc], "alloc", "alloc", str(K))
     assert run.count("@alloc_max") >= K and run.count("@alloc_bytes") >= K and run.count("@allocs") >= 1
+
+
+@pytest.mark.parametrize("release", ALLOC_RELEASES)
+def test_alloc_counts_every_allocation_and_byte_on_each_release(engine, probe, alloc_demo, release):
+    """N allocations of each of five kinds (56 B with pointers, 20 B, 200 B, 4 B tiny, a 40 B slice through
+    runtime.mallocgc) plus their 40*N-byte holder: 5N+1 allocations of 360N bytes, which the runtime's own
+    MemStats.Mallocs confirms. The probe's difference between a run with N and a run with 0 must match on
+    every release; on go1.27.4 runtime.mallocgc alone sees about 2N of them."""
+    binary = alloc_demo[release]
+    base = trace(engine, probe, binary, "alloc", "0")
+    full = trace(engine, probe, binary, "alloc", str(ALLOC_N))
+    assert (base.program_output, full.program_output) == ("mallocs 0\n", f"mallocs {ALLOC_COUNT}\n")
+    allocs = full.count("@allocs") - base.count("@allocs")
+    nbytes = full.count("@alloc_bytes") - base.count("@alloc_bytes")
+    print(f"{release}: {allocs} allocations (expected {ALLOC_COUNT}), {nbytes} bytes (expected {ALLOC_BYTES})")
+    assert abs(allocs - ALLOC_COUNT) <= ALLOC_TOLERANCE * ALLOC_COUNT, (release, allocs, ALLOC_COUNT)
+    assert abs(nbytes - ALLOC_BYTES) <= ALLOC_TOLERANCE * ALLOC_BYTES, (release, nbytes, ALLOC_BYTES)
+    assert full.count("@alloc_max") == 40 * ALLOC_N  # the holder, the largest request of the run
+    entries = alloc_entry_points(str(binary))
+    assert full.attached_probes == 2 + len(entries.entries)  # runtime.rt0_go and runtime.mallocgc
+    if release == "go1.27.4":
+        assert entries.mallocgc_above == 80 and len(entries.entries) == 14
+        old = AllocEntryPoints((), 0, "runtime.mallocgc alone, as before Go 1.27")
+        text = render_probe("alloc", binary=container_path(str(binary)), alloc=old)
+        runs = [run_probe(engine, probe, str(binary), text, [n], timeout=60) for n in ("0", str(ALLOC_N))]
+        seen_by_mallocgc = runs[1].count("@allocs") - runs[0].count("@allocs")
+        assert seen_by_mallocgc < 0.5 * ALLOC_COUNT, seen_by_mallocgc  # the undercount this probe fixes
+
+
+# -- alloc: entry points found in the binary (no Docker) -----------------------------------------
+
+
+def test_entry_points_per_release(alloc_demo, alloc_variants):
+    sc127 = ("runtime.mallocgcSmallNoScanSC2", "runtime.mallocgcSmallNoScanSC3", "runtime.mallocgcSmallNoScanSC4",
+             "runtime.mallocgcSmallNoScanSC5", "runtime.mallocgcSmallNoScanSC6", "runtime.mallocgcSmallNoScanSC7",
+             "runtime.mallocgcSmallScanNoHeaderSC1", "runtime.mallocgcSmallScanNoHeaderSC2",
+             "runtime.mallocgcSmallScanNoHeaderSC3", "runtime.mallocgcSmallScanNoHeaderSC4",
+             "runtime.mallocgcSmallScanNoHeaderSC5", "runtime.mallocgcSmallScanNoHeaderSC6",
+             "runtime.mallocgcSmallScanNoHeaderSC7", "runtime.mallocgcTinySC2")
+    a = alloc_entry_points(str(alloc_demo["go1.27.4"]))
+    assert (a.entries, a.mallocgc_above, a.go_version, a.goarch) == (sc127, 80, "go1.27.4", "amd64")
+    assert a.functions == ("runtime.mallocgc", *sc127) and "has 81 entries" in a.reason
+    assert a.to_json()["functions"][0] == "runtime.mallocgc"
+    for release in ("go1.22.5", "go1.26.8"):
+        a = alloc_entry_points(str(alloc_demo[release]))
+        assert (a.entries, a.mallocgc_above) == ((), 0), release
+    # Go 1.26's experiment: another layout (TinySize1..15, size classes up to 512 B), read from the binary.
+    a = alloc_entry_points(str(alloc_variants["go1.26.8-sizespecializedmalloc"]))
+    assert a.mallocgc_above == 512 and len(a.entries) == 15 + 25 + 26 and "has 513 entries" in a.reason
+    # Opted out: every allocation enters mallocgc again.
+    a = alloc_entry_points(str(alloc_variants["go1.27.4-nosizespecializedmalloc"]))
+    assert (a.entries, a.mallocgc_above) == ((), 0) and "is off" in a.reason
+    # -tags valgrind: compiled code still calls the entries it needs, but mallocgc no longer hands on.
+    a = alloc_entry_points(str(alloc_variants["go1.27.4-valgrind"]))
+    assert a.mallocgc_above == 0 and "runtime.mallocgcTinySC2" in a.entries and "-tags valgrind" in a.reason
+    text = render_probe("alloc", binary="/probe/x", alloc=a)
+    assert "reg(\"ax\") > 0/" in text and text.count('" /pid == @_tgid/ { @allocs = count();') == len(a.entries)
+
+
+def test_render_emits_one_line_per_entry_and_the_threshold(alloc_demo):
+    a = alloc_entry_points(str(alloc_demo["go1.27.4"]))
+    text = render_probe("alloc", binary="/probe/demo", alloc=a)
+    assert 'uprobe:/probe/demo:runtime.mallocgc /pid == @_tgid && reg("ax") > 80/' in text
+    assert 'uprobe:/probe/demo:"runtime.mallocgcTinySC2" /pid == @_tgid/ { @allocs = count(); ' \
+           '@alloc_bytes = sum(reg("ax")); @alloc_max = max(reg("ax")); }' in text
+    assert uprobe_functions(text, "/probe/demo") == a.functions  # all checked against the ELF symbols
+    d = render_probe("alloc.d", binary="/probe/demo", alloc=a)
+    assert "/uregs[R_RAX] > 80/" in d and "pid$target::runtime.mallocgcSmallScanNoHeaderSC7:entry {" in d
+    plain = render_probe("alloc", binary="/probe/demo", alloc=PLAIN)
+    body = [ln for ln in plain.splitlines() if ln.startswith("uprobe:")]
+    assert len(body) == 2 and body[1].endswith('runtime.mallocgc /pid == @_tgid && reg("ax") > 0/')  # no entry line
+
+
+def test_stripped_binary_is_refused(alloc_variants):
+    with pytest.raises(AllocCoverageError, match=r"no ELF symbol table .* runtime.mallocgc or its 14 "
+                                                 r"size-specialised entries\. It refuses to count") as ei:
+        alloc_entry_points(str(alloc_variants["go1.27.4-stripped"]))
+    assert isinstance(ei.value, TraceError) and ei.value.exit_code == 3
+
+
+def test_entry_without_a_symbol_is_refused(alloc_demo, tmp_path):
+    """An entry the function table has but the ELF symbol table lacks: no uprobe can attach to it."""
+    from pipeline.goinfo.binfile import BinFile
+
+    src = alloc_demo["go1.27.4"]
+    data = bytearray(src.read_bytes())
+    with BinFile.open(src) as bf:
+        strtab = bf.section(".strtab")
+    at = data.find(b"\0runtime.mallocgcTinySC2\0", strtab.offset, strtab.offset + strtab.filesize)
+    assert at > 0
+    data[at + len("\0runtime.mallocgcTinySC2") - 1] = ord("X")  # runtime.mallocgcTinySCX
+    out = tmp_path / "renamed"
+    out.write_bytes(bytes(data))
+    with pytest.raises(AllocCoverageError, match="runtime.mallocgcTinySC2 is in the function table but without an "
+                                                 "ELF symbol, so no uprobe can attach there"):
+        alloc_entry_points(str(out))
+
+
+def _plan(functions=(), *, tables=81, go_version="go1.27.4", settings=None, symbols=None, inlined=()):
+    names = ["runtime.mallocgc", "runtime.mallocgcLarge", *functions]
+    syms = {n: (0x1000, 100) for n in names} if symbols is None else symbols
+    if tables and symbols is None:
+        syms.update({"runtime.mallocNoScanTable": (0x2000, 8 * tables),
+                     "runtime.mallocScanTable": (0x3000, 8 * tables)})
+    return plan_entry_points(functions=names, symbols=syms, ptr_size=8, go_version=go_version,
+                             settings=settings or {}, inlined=inlined, binary="app")
+
+
+SC127 = ["runtime.mallocgcTinySC2", *(f"runtime.mallocgcSmallNoScanSC{k}" for k in range(2, 8)),
+         *(f"runtime.mallocgcSmallScanNoHeaderSC{k}" for k in range(1, 8))]
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(functions=[*SC127, "runtime.mallocgcSmallNoScanSC8"]), "cover 96 bytes"),  # tables say 80
+    (dict(functions=SC127[1:]), "lack runtime.mallocgcTinySC2"),
+    (dict(functions=[f for f in SC127 if not f.endswith("NoScanSC4")]), "lack runtime.mallocgcSmallNoScanSC4"),
+    (dict(functions=[*SC127, "runtime.mallocgcMedium"], go_version="go1.28.1"),
+     r"Go 1.28 is newer than Go 1.27, the last malloc layout read here, and has allocation functions of a layout "
+     r"not known to fixproof \(runtime.mallocgcMedium\)"),
+    (dict(functions=[*SC127, "runtime.mallocgcSmallNoScanSC99"]), "not known to fixproof"),
+    (dict(functions=SC127, tables=0), "say size-specialised malloc is on, but the dispatch tables"),
+    (dict(functions=SC127, settings={"GOEXPERIMENT": "nosizespecializedmalloc"}), "although its build settings"),
+    (dict(functions=SC127, settings={"-race": "true"}), r"say size-specialised malloc is off \(-race\)"),
+    (dict(functions=SC127, go_version=""), "Go release cannot be read"),
+    (dict(functions=SC127, inlined={"runtime.mallocgcTinySC2"}), "runtime.mallocgcTinySC2 is inlined into callers"),
+    (dict(functions=SC127, symbols={}), "runtime.mallocgc, runtime.mallocgcSmallNoScanSC2, .* are in the function"),
+    (dict(symbols=None, functions=(), go_version="go1.26.8", settings={"GOEXPERIMENT": "sizespecializedmalloc"},
+          tables=0), "say size-specialised malloc is on"),
+])
+def test_plan_refuses_what_a_probe_could_miss(kw, match):
+    with pytest.raises(AllocCoverageError, match=match):
+        _plan(**kw)
+
+
+def test_plan_follows_build_settings_and_releases():
+    assert _plan(SC127).mallocgc_above == 80
+    for settings in ({"-race": "true"}, {"-msan": "true"}, {"-asan": "true"},
+                     {"GOEXPERIMENT": "greenteagc,nosizespecializedmalloc"}, {"GOEXPERIMENT": "none"}):
+        a = _plan(tables=0, settings=settings)
+        assert (a.entries, a.mallocgc_above) == ((), 0), settings
+    a = _plan(SC127[:3], tables=0, settings={"-tags": "netgo,valgrind"})  # direct calls, no dispatch
+    assert (a.entries, a.mallocgc_above) == (tuple(sorted(SC127[:3])), 0)
+    for v in ("go1.17.13", "go1.22.5", "go1.26.8", "go1.15.15"):
+        assert _plan(tables=0, go_version=v).mallocgc_above == 0
+    a = _plan([*SC127, "runtime.mallocgcTinySlowPath", "runtime.mallocgc.func1"], go_version="go1.29.0")
+    assert a.mallocgc_above == 80 and "newer than Go 1.27" in a.reason
+    # a 32-bit binary: the tables' length comes from its pointer size
+    syms = {n: (1, 1) for n in ["runtime.mallocgc", *SC127]}
+    syms.update({"runtime.mallocNoScanTable": (2, 4 * 81), "runtime.mallocScanTable": (3, 4 * 81)})
+    a = plan_entry_points(functions=["runtime.mallocgc", *SC127], symbols=syms, ptr_size=4, go_version="go1.27.4",
+                          settings={})
+    assert a.mallocgc_above == 80
+
+
+def test_non_elf_and_missing_files_are_trace_errors(tmp_path):
+    with pytest.raises(TraceError, match="cannot read the allocation functions"):
+        alloc_entry_points(str(tmp_path / "nope"))
+    (tmp_path / "text").write_text("#!/bin/sh\n")
+    with pytest.raises(TraceError, match="not a Go binary"):
+        alloc_entry_points(str(tmp_path / "text"))
 
 
 @pytest.mark.parametrize("tc", TOOLCHAINS)

@@ -184,3 +184,87 @@ max_defers_before_panic = 10
     cfg.write_text(cfg.read_text().replace('run = ["200"]', 'run = ["3"]'))
     p = verify(cfg, "--only", "trace")
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+# -- alloc: every allocation entry point of the binary's Go release ------------------------------
+
+ALLOC_CHECKS = '''
+[[trace]]
+name = "allocations bounded"
+probe = "alloc"
+run = ["2000"]
+max_alloc_bytes = 100000
+
+[[trace]]
+name = "no allocation above 1000 bytes"
+probe = "alloc"
+run = ["2000"]
+max_alloc_bytes = 1000
+'''
+
+
+@pytest.fixture(scope="module")
+def alloc_binaries(tmp_path_factory) -> dict:
+    """The alloc test program of test_bpftrace_engine, built by go1.27.4, and the same stripped."""
+    from test_bpftrace_engine import build_alloc_demo
+
+    out = tmp_path_factory.mktemp("allocdemo-stage")
+    return {"go1.27.4": build_alloc_demo(out, "go1.27.4", "go1.27.4"),
+            "stripped": build_alloc_demo(out, "stripped", "go1.27.4", "-ldflags=-s -w")}
+
+
+@pytest.fixture
+def alloc_ctx(engine, tmp_path):
+    cfg = config.load(write_config(tmp_path, EXAMPLE, extra=ALLOC_CHECKS))
+    ctx = StageContext(cfg, "trace", engine_factory=lambda: engine)
+    ctx.probe_image()
+    out = tmp_path / "trace"
+    out.mkdir()
+    return ctx, out
+
+
+def test_alloc_check_counts_the_size_specialised_entries(alloc_ctx, alloc_binaries):
+    """go1.27.4: new(T) of 80 bytes or less never enters runtime.mallocgc; the check still sees it all."""
+    ctx, out = alloc_ctx
+    facts: dict = {}
+    ok, low = (trace._run_check(ctx, c, alloc_binaries["go1.27.4"], out, facts) for c in ctx.cfg.trace)
+    assert ok.status is Status.PASSED, ok.message
+    entry_points = ok.evidence["alloc_entry_points"]
+    assert entry_points["mallocgc_above"] == 80 and len(entry_points["functions"]) == 15
+    assert entry_points["functions"][0] == "runtime.mallocgc" and "runtime.mallocgcTinySC2" in entry_points["functions"]
+    assert "size-specialised malloc is on" in entry_points["reason"]
+    seen = ok.evidence["measured"]
+    assert seen["allocations"] >= 5 * 2000 + 1 and seen["bytes"] >= 360 * 2000, seen
+    assert seen["largest allocation bytes"] == 40 * 2000 and ok.evidence["attached_probes"] == 16
+    assert low.status is Status.FAILED and low.message.startswith("largest allocation bytes 80000 (max 1000)")
+    assert facts["bpftrace_version"]
+
+
+def test_alloc_check_on_a_stripped_binary_is_an_error_not_a_count(alloc_ctx, alloc_binaries):
+    ctx, out = alloc_ctx
+    c = trace._run_check(ctx, ctx.cfg.trace[0], alloc_binaries["stripped"], out, {})
+    assert c.status is Status.ERROR, c.message
+    assert "no ELF symbol table" in c.message and "refuses to count rather than report a low number" in c.message
+    assert c.evidence["exit_code"] == 3 and "measured" not in c.evidence
+    assert "attached_probes" not in c.evidence and c.duration_s < 5  # refused before bpftrace ran
+
+
+def test_alloc_assessment_refuses_an_incomplete_run():
+    from pipeline.engine.allocprobe import AllocEntryPoints
+    from pipeline.engine.bpftrace import TraceError, TraceRun
+
+    c = config.TraceCheckConfig(name="a", probe="alloc", max_alloc_bytes=10)
+    entries = AllocEntryPoints(("runtime.mallocgcTinySC2", "runtime.mallocgcSmallNoScanSC2"), 80, "test")
+
+    def run(maps: dict, attached: int) -> TraceRun:
+        return TraceRun(maps, (), "", "", 0.0, "", 0, attached)
+
+    full = {"@allocs": 7, "@alloc_bytes": 70, "@alloc_max": 16}
+    problems, seen = trace._assess(c, run(full, 4), entries)
+    assert seen == {"allocations": 7, "bytes": 70, "largest allocation bytes": 16}
+    assert problems == ["largest allocation bytes 16 (max 10)"]
+    with pytest.raises(TraceError, match="attached 3 probes, fewer than the 4 that the binary's allocation entry "
+                                         "points need"):
+        trace._assess(c, run(full, 3), entries)
+    with pytest.raises(TraceError, match="no heap allocation was seen at all"):
+        trace._assess(c, run({}, 4), entries)

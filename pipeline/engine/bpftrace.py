@@ -1,10 +1,13 @@
 """Real bpftrace inside a probe container, on a Go binary; its JSON output parsed.
 
 ``render_probe`` turns a probe file from ``probes/`` (packaged as
-pipeline/data/probes) into bpftrace text for one binary. ``run_probe`` starts
-a labelled container from the probe image with the binary mounted read-only
-at ``/probe/<name>``, the network off and ``TRACE_PROFILE``'s privileges,
-and runs ``bpftrace -f json -c "/bin/sh /probe/.fixproof/run.sh" probe.bt``
+pipeline/data/probes) into bpftrace text for one binary; the alloc probe
+also needs that binary's allocation entry points, which
+``pipeline.engine.allocprobe.alloc_entry_points`` reads from it (Go 1.27
+allocates small objects without entering runtime.mallocgc). ``run_probe``
+starts a labelled container from the probe image with the binary mounted
+read-only at ``/probe/<name>``, the network off and ``TRACE_PROFILE``'s
+privileges, and runs ``bpftrace -f json -c "/bin/sh /probe/.fixproof/run.sh" probe.bt``
 there, after printing the first line of ``bpftrace --version`` to stderr
 (``TraceRun.bpftrace_version``). ``run.sh`` runs the binary with its
 arguments (quoted by fixproof: bpftrace's ``-c`` splits on spaces and knows
@@ -53,6 +56,7 @@ from pipeline.goinfo.pclntab import close_names, read_functions
 if TYPE_CHECKING:  # pragma: no cover
     from docker.models.containers import Container
 
+    from pipeline.engine.allocprobe import AllocEntryPoints
     from pipeline.engine.docker import Engine
     from pipeline.progress import Progress
 
@@ -221,7 +225,26 @@ def _is_comment(line: str) -> bool:
     return s.startswith(("//", "/*", "*"))
 
 
-def render_probe(name_or_path: str, *, binary: str, functions: Sequence[str] = (), goarch: str = "amd64") -> str:
+ALLOC_PLACEHOLDERS = frozenset({"alloc_entry", "mallocgc_above"})
+_KNOWN_PLACEHOLDERS = "{{binary}}, {{arg0}}, {{function}}, {{alloc_entry}}, {{mallocgc_above}}"
+
+
+def _read_probe(name_or_path: str) -> tuple[Path, str]:
+    path = probe_path(name_or_path)
+    try:
+        return path, path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ProbeError(f"cannot read probe file {path}: {e}") from e
+
+
+def probe_placeholders(name_or_path: str) -> frozenset[str]:
+    """The placeholder names a probe file uses outside comments (e.g. whether it needs ``alloc``)."""
+    _, text = _read_probe(name_or_path)
+    return frozenset(k for line in text.splitlines() if not _is_comment(line) for k in _PLACEHOLDER.findall(line))
+
+
+def render_probe(name_or_path: str, *, binary: str, functions: Sequence[str] = (), goarch: str = "amd64",
+                 alloc: "AllocEntryPoints | None" = None) -> str:
     """The probe's text with its placeholders filled in, for bpftrace (.bt) or DTrace (.d).
 
     Placeholders, substituted outside comment lines only:
@@ -232,17 +255,23 @@ def render_probe(name_or_path: str, *, binary: str, functions: Sequence[str] = (
     * ``{{function}}``: a line holding it is emitted once per name in
       ``functions`` (Go symbol names, e.g. ``example.com/x/pkg.(*T).M``).
       Such a probe needs at least one function, and ``functions`` needs
-      such a probe.
+      such a probe;
+    * ``{{alloc_entry}}``: a line holding it is emitted once per
+      size-specialised allocation entry in ``alloc.entries`` (none at all
+      for a binary without them);
+    * ``{{mallocgc_above}}``: ``alloc.mallocgc_above``, the size above which
+      a runtime.mallocgc call is an allocation no specialised entry counts.
 
-    ProbeError when the file is missing, a name cannot be quoted, or a
-    placeholder is unknown or left without a value.
+    ``alloc`` comes from :func:`pipeline.engine.allocprobe.alloc_entry_points`
+    on the binary to trace; a probe using either alloc placeholder needs it,
+    and it needs such a probe (the alloc probe must never fall back to
+    counting runtime.mallocgc alone). ProbeError when the file is missing, a
+    name cannot be quoted, or a placeholder is unknown or left without a
+    value.
     """
-    path = probe_path(name_or_path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ProbeError(f"cannot read probe file {path}: {e}") from e
-    for f in functions:
+    path, text = _read_probe(name_or_path)
+    alloc_entries: Sequence[str] = alloc.entries if alloc is not None else ()
+    for f in (*functions, *alloc_entries):
         if not f or any(c in f for c in '"\\\n\r\t') or f != f.strip():
             raise ProbeError(f"function name {f!r} cannot be put in a probe (empty, or with a quote, backslash "
                              "or control character; Go escapes those in symbol names as %xx).")
@@ -252,31 +281,48 @@ def render_probe(name_or_path: str, *, binary: str, functions: Sequence[str] = (
     values = {"binary": binary}
     if arg0 is not None:
         values["arg0"] = arg0
+    if alloc is not None:
+        if alloc.mallocgc_above < 0:
+            raise ProbeError(f"mallocgc_above {alloc.mallocgc_above} is not a size.")
+        values["mallocgc_above"] = str(int(alloc.mallocgc_above))
 
     out: list[str] = []
-    has_function_line = False
+    has_function_line = uses_alloc = False
     for lineno, line in enumerate(text.splitlines(), 1):
         if _is_comment(line):
             out.append(line)
             continue
         keys = _PLACEHOLDER.findall(line)
         for k in keys:
-            if k not in values and k != "function":
+            if k in ALLOC_PLACEHOLDERS:
+                uses_alloc = True
+                if alloc is None:
+                    raise ProbeError(f"{path.name} counts heap allocations: render it with the traced binary's "
+                                     "allocation entry points (alloc=alloc_entry_points(HOST_BINARY) from "
+                                     "pipeline.engine.allocprobe), or it would miss the size-specialised ones.")
+            elif k not in values and k != "function":
                 if k == "arg0":
                     raise ProbeError(f"{path.name} reads Go function arguments, which fixproof knows only for "
                                      f"amd64 and arm64, not {goarch}.")
                 raise ProbeError(f"{path.name}:{lineno}: unknown placeholder {{{{{k}}}}}; known: "
-                                 "{{binary}}, {{arg0}}, {{function}}.")
+                                 f"{_KNOWN_PLACEHOLDERS}.")
+        if "function" in keys and "alloc_entry" in keys:
+            raise ProbeError(f"{path.name}:{lineno}: {{{{function}}}} and {{{{alloc_entry}}}} on one line.")
         line = _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), line)
         if "function" in keys:
             has_function_line = True
             out.extend(line.replace("{{function}}", f) for f in functions)
+        elif "alloc_entry" in keys:
+            out.extend(line.replace("{{alloc_entry}}", f) for f in alloc_entries)
         else:
             out.append(line)
     if has_function_line and not functions:
         raise ProbeError(f"{path.name} probes configured functions; give at least one.")
     if functions and not has_function_line:
         raise ProbeError(f"{path.name} has no {{{{function}}}} line; functions {', '.join(functions)} would be ignored.")
+    if alloc is not None and not uses_alloc:
+        raise ProbeError(f"{path.name} has no {{{{alloc_entry}}}} or {{{{mallocgc_above}}}} placeholder; the "
+                         "allocation entry points would be ignored.")
     return "\n".join(out) + "\n"
 
 
@@ -577,7 +623,8 @@ def syscall_names(counts: Mapping[str, int], goarch: str = "amd64") -> dict[str,
 
 
 __all__ = [
-    "ARG0", "ProbeError", "SYSCALL_NAMES", "TraceDenied", "TraceError", "TraceRun", "TraceTimeout",
-    "UnknownFunction", "check_functions", "container_path", "parse_output", "probe_path", "probes_dir",
-    "render_probe", "run_probe", "syscall_name", "syscall_names", "uprobe_functions",
+    "ALLOC_PLACEHOLDERS", "ARG0", "ProbeError", "SYSCALL_NAMES", "TraceDenied", "TraceError", "TraceRun",
+    "TraceTimeout", "UnknownFunction", "check_functions", "container_path", "parse_output", "probe_path",
+    "probe_placeholders", "probes_dir", "render_probe", "run_probe", "syscall_name", "syscall_names",
+    "uprobe_functions",
 ]

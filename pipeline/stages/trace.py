@@ -4,12 +4,25 @@ container, and each [[trace]] check bounds what the probe measured.
 Probes (probes/*.bt, uprobes and the raw_syscalls tracepoint only):
 goroutines (created vs exited), gc (cycles and the spread of their
 intervals), panics (gopanic calls, recovered or not, and defers registered),
-calls (hits of configured functions), alloc (mallocgc sizes), syscalls (the
-set the process makes). Where the kernel or policy refuses BPF the check is
-skipped with bpftrace's own reason, or is an error when the check is marked
-`required`; it never passes without a measurement. The probe's raw output
-is kept in reports/trace/<check>.json; the stage's facts name the probe
-image and, as `bpftrace_version`, the first line of `bpftrace --version` in it.
+calls (hits of configured functions), alloc (heap allocations: count, bytes
+requested, largest request), syscalls (the set the process makes). Where the
+kernel or policy refuses BPF the check is skipped with bpftrace's own reason,
+or is an error when the check is marked `required`; it never passes without
+a measurement. The probe's raw output is kept in reports/trace/<check>.json;
+the stage's facts name the probe image and, as `bpftrace_version`, the first
+line of `bpftrace --version` in it.
+
+alloc watches every allocation entry point of the binary's Go release, found
+in the binary itself (pipeline.engine.allocprobe): runtime.mallocgc, and from
+Go 1.27 on (or with GOEXPERIMENT=sizespecializedmalloc in 1.26) the
+size-specialised entries compiled code calls directly, with mallocgc counted
+only above the size it hands to them, so nothing is counted twice. The
+entry points and the reason for them are in the check's evidence
+(`alloc_entry_points`). A binary where a uprobe could miss allocations
+(stripped, an entry without a symbol, a malloc layout newer than Go 1.27's)
+makes the check an error that says why, as does a run where fewer probes
+attached than the entry points need or no allocation was seen at all: a
+low count never passes a bound.
 """
 
 from __future__ import annotations
@@ -56,8 +69,15 @@ def _run_check(ctx: StageContext, c: TraceCheckConfig, binary: Path, out: Path, 
     probe_file = str((ctx.cfg.base_dir / c.probe).resolve()) if c.probe.endswith(".bt") else c.probe
     evidence: dict[str, Any] = {"probe": c.probe, "run": [binary.name, *c.run]}
     ctx.progress.say(f"{c.name}: {runline} under bpftrace ({c.probe})")
+    alloc = None
     try:
-        text = bt.render_probe(probe_file, binary=bt.container_path(str(binary)), functions=c.functions)
+        if bt.ALLOC_PLACEHOLDERS & bt.probe_placeholders(probe_file):
+            from pipeline.engine.allocprobe import alloc_entry_points
+
+            alloc = alloc_entry_points(str(binary))
+            evidence["alloc_entry_points"] = alloc.to_json()
+        text = bt.render_probe(probe_file, binary=bt.container_path(str(binary)), functions=c.functions,
+                               alloc=alloc, **({"goarch": alloc.goarch} if alloc is not None and alloc.goarch else {}))
         trace = bt.run_probe(ctx.engine, PROBE_REF, str(binary), text, c.run, timeout=c.timeout,
                              profile=_profile(ctx), progress=ctx.progress)
     except bt.TraceDenied as e:
@@ -93,7 +113,7 @@ def _run_check(ctx: StageContext, c: TraceCheckConfig, binary: Path, out: Path, 
         return timed(error(c.name, f"{runline} did not run under bpftrace: {trace.bpftrace_stderr.strip()[:300]}",
                             evidence=evidence, details=details), start)
     try:
-        problems, seen = _assess(c, trace)
+        problems, seen = _assess(c, trace, alloc)
     except bt.TraceError as e:
         return timed(error(c.name, f"the probe's output is not what {c.probe} should print: {e}",
                             evidence=evidence, details=details), start)
@@ -106,9 +126,14 @@ def _run_check(ctx: StageContext, c: TraceCheckConfig, binary: Path, out: Path, 
                          evidence=evidence, details=details), start)
 
 
-def _assess(c: TraceCheckConfig, t) -> tuple[list[str], dict[str, Any]]:
-    """(problems, measured values) for the bounds the check sets."""
-    from pipeline.engine.bpftrace import syscall_names
+def _assess(c: TraceCheckConfig, t, alloc=None) -> tuple[list[str], dict[str, Any]]:
+    """(problems, measured values) for the bounds the check sets.
+
+    ``alloc``: the allocation entry points the probe was rendered with
+    (AllocEntryPoints), when it counts allocations. TraceError when the
+    output cannot be a complete measurement.
+    """
+    from pipeline.engine.bpftrace import TraceError, syscall_names
 
     problems: list[str] = []
     seen: dict[str, Any] = {}
@@ -147,7 +172,16 @@ def _assess(c: TraceCheckConfig, t) -> tuple[list[str], dict[str, Any]]:
             if "max_hits" in b and n > b["max_hits"]:
                 problems.append(f"calls of {fn} {n} (max {b['max_hits']})")
     elif c.probe == "alloc":
-        seen.update(allocations=t.count("@allocs"), bytes=t.count("@alloc_bytes"))
+        if alloc is not None and t.attached_probes < len(alloc.functions) + 1:  # + runtime.rt0_go
+            raise TraceError(f"bpftrace attached {t.attached_probes} probes, fewer than the {len(alloc.functions) + 1} "
+                             f"that the binary's allocation entry points need ({', '.join(alloc.functions)}), so "
+                             "allocations would be missed")
+        allocations = t.count("@allocs")
+        if allocations == 0:
+            raise TraceError("no heap allocation was seen at all, though every Go program allocates while it "
+                             "starts: the allocation uprobes did not fire")
+        bound("allocations", allocations, "max_allocs")
+        seen["bytes"] = t.count("@alloc_bytes")
         bound("largest allocation bytes", t.count("@alloc_max"), "max_alloc_bytes")
     elif c.probe == "syscalls":
         names = syscall_names(t.keyed("@syscalls"))
