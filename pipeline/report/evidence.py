@@ -110,7 +110,7 @@ RUNTIME_EVIDENCE_KEYS = (
     "GORACE", "breakpoint", "build", "command", "condition", "expect_hits", "expression", "first_moment",
     "forbid_itab", "kind", "max_growth", "network", "probe", "require_itab", "run", "second_moment",
     # what the binary, the image and the tools are (the same for one binary and image)
-    "attached_probes", "found", "go_support", "image_id", "watched",
+    "alloc_entry_points", "attached_probes", "found", "go_support", "image_id", "itabs_in_binary", "missing", "watched",
     # where the raw log is, and how the program (or fixproof, for an error) ended
     "exit_code", "raw", "transcript",
 )
