@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import collections.abc
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -324,7 +325,7 @@ def _coerce(value: Any, typ: Any, where: str, minimum: int = 1) -> Any:
         if isinstance(value, str) or not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where} must be a list of strings, not {value!r}.")
         return tuple(value)
-    if origin is Mapping or typ is Mapping:
+    if origin in (Mapping, collections.abc.Mapping) or typ is Mapping:  # get_origin gives the abc
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             raise ConfigError(f"{where} must be a table of string values, not {value!r}.")
         return dict(value)

@@ -6,7 +6,7 @@ import pytest
 from pipeline import config
 from pipeline.errors import ConfigError
 
-from conftest import EXAMPLE, ROOT
+from conftest import EXAMPLE, ROOT, write_config
 
 
 def parse(tmp_path: Path, text: str) -> config.Config:
@@ -284,3 +284,11 @@ def test_single_app_commands_refuse_a_fleet(tmp_path, fleet_text):
 def test_fleet_example_in_the_repository_loads():
     edge, legacy = config.load_all(ROOT / "examples/configs/fleet.toml")
     assert legacy.gomod_path.name == "go.xtext037.mod" and not legacy.test.enabled and edge.test.enabled
+
+
+def test_build_env_table_as_the_readme_writes_it(tmp_path):
+    """[build] env = { CGO_ENABLED = "0" } (the README's own example) once crashed with an AssertionError."""
+    cfg = config.load(write_config(tmp_path, EXAMPLE, extra='[build]\nenv = { CGO_ENABLED = "0" }\n'))
+    assert dict(cfg.build.env) == {"CGO_ENABLED": "0"}
+    with pytest.raises(ConfigError, match="table of string values"):
+        config.load(write_config(tmp_path, EXAMPLE, extra='[build]\nenv = { CGO_ENABLED = 0 }\n'))
