@@ -84,7 +84,8 @@ def run_stage(name: str, cfg: Config) -> bool:
             raise EngineError(f"the Docker Engine failed during the {name} stage: {e}") from e
     except FixproofError as e:
         ctx.progress.error(str(e))
-        result = StageResult(name, (error(f"{name}: infrastructure", str(e), evidence={"exit_code": e.exit_code}),))
+        what = "configuration" if e.exit_code == 2 else "infrastructure"
+        result = StageResult(name, (error(f"{name}: {what}", str(e), evidence={"exit_code": e.exit_code}),))
     except Exception as e:  # noqa: BLE001 - a bug or an unforeseen input must be an error of this stage, never lost
         import traceback
 

@@ -29,9 +29,24 @@ def test_present_image_is_not_rebuilt(golang_image, engine):
     assert again.source == "present" and again.id == golang_image.id
 
 
-def test_nonexistent_go_version_is_an_image_error(engine, golang_image):
-    with pytest.raises(ImageError, match="1.99.0"):
+def test_nonexistent_go_version_is_a_config_error_naming_the_choices(engine, golang_image):
+    """toolchain.go = "1.25" once passed validation and failed as an infrastructure error (exit 3)."""
+    from pipeline.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="1.99.0") as e:
         ensure_image(engine, "golang:1.99.0-bookworm", timeout=300, progress=Progress("t"))
+    assert e.value.exit_code == 2
+    with pytest.raises(ConfigError, match=r"choose one of: .*1\.25\.0, 1\.25\.1") as e:
+        ensure_image(engine, "golang:1.25-bookworm", timeout=300, progress=Progress("t"))
+
+
+def test_near_releases():
+    from pipeline.engine.images import near_releases
+
+    rel = ["1.24.13", "1.25.0", "1.25.1", "1.25rc1", "1.26.0", "1.26.10"]
+    assert near_releases(rel, "1.25") == ["1.25.0", "1.25.1", "1.25rc1"]
+    assert near_releases(rel, "1.26.7") == ["1.26.0", "1.26.10"]
+    assert near_releases(rel, "1.30.1") == []
 
 
 def test_unknown_image_without_recipe(engine):

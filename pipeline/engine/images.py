@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from pipeline.engine.proc import call, require_tool
-from pipeline.errors import FixproofError, ImageError, ToolError
+from pipeline.errors import ConfigError, FixproofError, ImageError, ToolError
 
 if TYPE_CHECKING:  # pragma: no cover
     from pipeline.engine.docker import Engine
@@ -211,12 +211,45 @@ def fetch_toolchain(version: str, *, timeout: float, progress: "Progress") -> To
         raise ToolError(f"go mod download printed output that is not JSON: {res.stdout[:200]!r}") from e
     if res.returncode != 0 or info.get("Error") or not info.get("Dir"):
         reason = info.get("Error") or res.stderr.strip() or f"exit code {res.returncode}"
-        if "unknown revision" in reason or "not found" in reason or "invalid version" in reason:
-            raise ImageError(f"Go {version} does not exist as {module} on the module proxy ({reason}); check toolchain.go.")
-        raise ImageError(f"cannot download {module} through the Go module proxy: {reason}")
+        releases = toolchain_releases(go, env, timeout=timeout)
+        if releases and version not in releases:  # the proxy lists its releases: this is not one of them
+            choices = near_releases(releases, version)
+            hint = (f"choose one of: {', '.join(choices)}" if choices
+                    else "give a release such as 1.22.5 (go1.21 and later are named with a patch number, 1.21.0)")
+            raise ConfigError(f"toolchain.go = {version!r}: there is no Go release go{version} for linux/{go_arch()} "
+                              f"on the module proxy; {hint}.")
+        raise ImageError(f"cannot download {module} through the Go module proxy: {first_line(reason)}")
     root = Path(info["Dir"])
     _make_executable(root)
     return Toolchain(module, root, info.get("Sum", ""), gosumdb)
+
+
+def toolchain_releases(go: str, env: Mapping[str, str], *, timeout: float) -> list[str]:
+    """Go releases the module proxy serves as toolchains for this platform, oldest first ([] if it cannot say)."""
+    with tempfile.TemporaryDirectory(prefix="fixproof-gomod-") as tmp:
+        try:
+            res = call([go, "list", "-m", "-versions", "golang.org/toolchain"], timeout=min(timeout, 60), env=env,
+                       cwd=tmp, check=False)
+        except FixproofError:
+            return []
+    suffix = f".linux-{go_arch()}"
+    return [v.removeprefix("v0.0.1-go").removesuffix(suffix) for v in res.stdout.split()
+            if v.startswith("v0.0.1-go") and v.endswith(suffix)] if res.returncode == 0 else []
+
+
+def near_releases(releases: list[str], near: str, limit: int = 12) -> list[str]:
+    """The releases that start like ``near`` ("1.25" -> 1.25.0, 1.25.1, ...), else those of
+    its major.minor; the newest ``limit`` of them."""
+    minor = ".".join(near.split(".")[:2])
+    for prefix in (near, minor):
+        picked = [r for r in releases if r == prefix or r.startswith((prefix + ".", prefix + "rc"))]
+        if picked:
+            return picked[-limit:]
+    return []
+
+
+def first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), text)
 
 
 def _make_executable(goroot: Path) -> None:
