@@ -18,6 +18,8 @@ from typing import Any, Mapping, get_origin, get_type_hints
 
 from pipeline.errors import ConfigError
 
+# A Go advisory id, or an alias the database maps to one.
+ADVISORY_RE = re.compile(r"GO-\d{4}-\d{4,}|CVE-\d{4}-\d{4,}|GHSA(-[23456789cfghjmpqrvwx]{4}){3}")
 GO_VERSION_RE = re.compile(r"^1\.\d+(\.\d+)?((rc|beta)\d+)?$")
 STAGES = ("toolchain", "modules", "build", "test", "binary", "vulns", "gdb", "trace", "race")
 
@@ -450,8 +452,9 @@ def _validate(cfg: Config) -> None:
     if cfg.fix.fail_on not in ("listed", "symbol", "any"):
         raise ConfigError(f"{f}: fix.fail_on must be \"listed\", \"symbol\" or \"any\".")
     for adv in cfg.fix.advisories:
-        if not re.fullmatch(r"GO-\d{4}-\d{4,}", adv):
-            raise ConfigError(f"{f}: fix.advisories entry {adv!r} is not a Go advisory id such as GO-2024-2963.")
+        if not ADVISORY_RE.fullmatch(adv):
+            raise ConfigError(f"{f}: fix.advisories entry {adv!r} is not an advisory id: give a Go id such as "
+                              "GO-2024-2963, or one of its aliases (CVE-2024-24791, GHSA-xxxx-xxxx-xxxx).")
     ca = cfg.ca_bundle_path
     if cfg.modules.ca_bundle not in ("", "auto") and (ca is None or not ca.is_file()):
         raise ConfigError(f"{f}: modules.ca_bundle {ca} is not a file.")

@@ -497,6 +497,39 @@ class VulnDB:
         assert self._index is not None
         return self._index.get(module, ())
 
+    def resolve(self, names: Iterable[str]) -> dict[str, tuple[str, ...]]:
+        """Each name -> the Go ids it stands for: a GO id the index lists stands for itself, a
+        CVE or GHSA alias for every entry that lists it (index/vulns.json); () when unknown."""
+        names = list(dict.fromkeys(names))
+        out = {n: ((n,) if self.known(n) else ()) for n in names}
+        aliases = [n for n in names if not n.startswith("GO-")]
+        if aliases:
+            by_alias: dict[str, list[str]] = {}
+            for v in self._vulns_index():
+                for a in v.get("aliases") or ():
+                    by_alias.setdefault(str(a), []).append(str(v["id"]))
+            for n in aliases:
+                out[n] = tuple(sorted(set(by_alias.get(n, ()))))
+        return out
+
+    def _vulns_index(self) -> list[dict[str, Any]]:
+        """index/vulns.json (ids, modified times, aliases): from the source, else from the cache."""
+        rel = "index/vulns.json"
+        try:
+            body = self._source.get(rel)
+        except _Unreachable as e:
+            body = self._cache.read(rel) if self._cache is not None else None
+            if body is None:
+                raise VulnDBError(f"cannot read {self._source.describe(rel)} to resolve advisory aliases ({e}), and "
+                                  "there is no cached copy; name the advisories by their GO ids.") from e
+        else:
+            if self._cache is not None:
+                self._cache.write(rel, body)
+        data = self._parse(body, self._source.describe(rel), lambda d: d)
+        if not isinstance(data, list):
+            raise VulnDBError(f"{self._source.describe(rel)} is not a list of advisories; the database is corrupt.")
+        return [v for v in data if isinstance(v, dict) and "id" in v]
+
     def known(self, vuln_id: str) -> bool:
         """Whether the database's index lists this id (under any module)."""
         self.open()

@@ -72,3 +72,27 @@ def test_listed_go_command_advisory_gets_no_vex_statement_for_the_binary(tmp_pat
     info = BuildInfo(file="x", format="elf", goos="linux", goarch="amd64", go_version="go1.22.5", path="example.com/x",
                      main=None, deps=(), settings=())
     assert [v.id for v in _verdicts(["GO-2025-3828", "GO-2024-2963"], lst, info, {}, True)] == ["GO-2024-2963"]
+
+
+def test_cve_and_ghsa_aliases_resolve_to_go_ids(tmp_path):
+    from pipeline.stages.advisories import resolution_checks
+
+    lst = listed(tmp_path, "CVE-2024-24791", "GHSA-69ch-w2m2-3vjp", "CVE-2099-0001")
+    assert lst.ids == ("GO-2024-2963", "GO-2022-1059")
+    assert lst.unknown == ("CVE-2099-0001",)
+    assert lst.label("GO-2024-2963") == "GO-2024-2963 (listed as CVE-2024-24791)"
+    said = {c.name: c.message for c in resolution_checks(lst)}
+    assert "GO-2024-2963" in said["advisory CVE-2024-24791"] and "GO-2022-1059" in said["advisory GHSA-69ch-w2m2-3vjp"]
+    bad = go_checks(lst, "1.22.4")[0]
+    assert bad.status is Status.FAILED and "listed as CVE-2024-24791" in bad.message
+    assert "not in the vulnerability database" in unknown_checks(lst)[0].message
+
+
+def test_config_accepts_aliases_and_refuses_other_names(tmp_path):
+    from pipeline.errors import ConfigError
+
+    ok = write_config(tmp_path, EXAMPLE, extra='[fix]\nadvisories = ["CVE-2022-32149", "GHSA-69ch-w2m2-3vjp"]\n')
+    assert config.load(ok).fix.advisories == ("CVE-2022-32149", "GHSA-69ch-w2m2-3vjp")
+    bad = write_config(tmp_path, EXAMPLE, extra='[fix]\nadvisories = ["RUSTSEC-2020-0001"]\n')
+    with pytest.raises(ConfigError, match="aliases"):
+        config.load(bad)

@@ -19,17 +19,40 @@ from pipeline.vulndb import STDLIB, TOOLCHAIN, DBInfo, Entry, VulnDB
 @dataclass(frozen=True)
 class Listed:
     info: DBInfo
-    entries: dict[str, Entry]  # id -> entry, for ids the DB knows
-    unknown: tuple[str, ...]
+    entries: dict[str, Entry]  # GO id -> entry, for the listed advisories the DB knows, in config order
+    unknown: tuple[str, ...]  # names in [fix] advisories the DB does not know
+    named_as: dict[str, str]  # GO id -> the alias the config named it by (CVE-..., GHSA-...), if not its GO id
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(self.entries)
+
+    def label(self, aid: str) -> str:
+        """``GO-2022-1059`` or ``GO-2022-1059 (listed as CVE-2022-32149)``."""
+        alias = self.named_as.get(aid)
+        return f"{aid} (listed as {alias})" if alias else aid
 
 
 def load_listed(cfg: Config, notify: Callable[[str], None]) -> Listed:
-    """Fetch the listed advisories; VulnDBError (exit 3) when the DB is unreachable with no cache."""
+    """Fetch the listed advisories, CVE and GHSA aliases resolved to GO ids through the database;
+    VulnDBError (exit 3) when the DB is unreachable with no cache."""
     with VulnDB(cfg.vulndb_url, notify=notify) as db:
         info = db.open()
-        wanted = [a for a in cfg.fix.advisories if db.known(a)]
-        entries = db.entries(wanted) if wanted else {}
-    return Listed(info, dict(entries), tuple(a for a in cfg.fix.advisories if a not in entries))
+        resolved = db.resolve(cfg.fix.advisories)
+        ids = list(dict.fromkeys(i for n in cfg.fix.advisories for i in resolved[n]))
+        entries = db.entries(ids) if ids else {}
+    named_as = {i: n for n in cfg.fix.advisories if not n.startswith("GO-") for i in resolved[n]}
+    return Listed(info, {i: entries[i] for i in ids}, tuple(n for n in cfg.fix.advisories if not resolved[n]),
+                  named_as)
+
+
+def resolution_checks(listed: Listed) -> list[CheckResult]:
+    """One passed check per alias in [fix] advisories, saying which GO id(s) it maps to."""
+    by_alias: dict[str, list[str]] = {}
+    for aid, alias in listed.named_as.items():
+        by_alias.setdefault(alias, []).append(aid)
+    return [passed(f"advisory {alias}", f"{alias} is {', '.join(ids)} in {listed.info.url}",
+                   evidence={"alias": alias, "ids": ids}) for alias, ids in by_alias.items()]
 
 
 def db_check(listed: Listed) -> CheckResult:
@@ -40,8 +63,8 @@ def db_check(listed: Listed) -> CheckResult:
 
 
 def unknown_checks(listed: Listed) -> list[CheckResult]:
-    return [error(f"advisory {a}", f"{a} is not in the vulnerability database {listed.info.url}; check fix.advisories",
-                  evidence={"exit_code": 2}) for a in listed.unknown]
+    return [error(f"advisory {a}", f"{a} is not in the vulnerability database {listed.info.url} (not as a GO id, "
+                  "nor as an alias of one); check fix.advisories", evidence={"exit_code": 2}) for a in listed.unknown]
 
 
 def fixed_for(entry: Entry, module: str, version: str) -> tuple[bool, str]:
@@ -104,7 +127,7 @@ def go_checks(listed: Listed, pin: str) -> list[CheckResult]:
         bad = [(m, fx) for m, hit, fx in hits if hit]
         if bad:
             fx = versions.semver_to_go(bad[0][1]) if bad[0][1] else "no fixed release"
-            out.append(failed(f"pinned Go vs {aid}", f"the pinned go{pin} is older than {aid}'s fix ({fx}); "
+            out.append(failed(f"pinned Go vs {aid}", f"the pinned go{pin} is older than {listed.label(aid)}'s fix ({fx}); "
                               f"pin {fx} or later", evidence={"advisory": aid, "pin": f"go{pin}", "fixed": fx}, blocks=False))
         else:
             out.append(passed(f"pinned Go vs {aid}", f"go{pin} is not affected by {aid}", evidence={"advisory": aid}))
@@ -129,7 +152,7 @@ def module_checks(listed: Listed, build_list: list[dict]) -> list[CheckResult]:
         bad = [(p, v, fixed_for(entry, p, v)[1]) for p, v in used if fixed_for(entry, p, v)[0]]
         if bad:
             p, v, fx = bad[0]
-            out.append(failed(f"build list vs {aid}", f"the build list has {p} {v}, affected by {aid} "
+            out.append(failed(f"build list vs {aid}", f"the build list has {p} {v}, affected by {listed.label(aid)} "
                               f"(fixed in {fx or 'no release yet'}); require {fx or 'a fixed version'} or later",
                               evidence={"advisory": aid, "module": p, "version": v, "fixed": fx}, blocks=False))
         elif used:

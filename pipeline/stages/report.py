@@ -117,7 +117,9 @@ def _write_sarif(ctx: StageContext, results: Sequence[StageResult]) -> Path:
         uri = cfg.gomod_path.name
     build = next((r for r in results if r.stage == "build"), None)
     name = Path(build.facts["binary"]).name if build and build.facts.get("binary") else cfg.binary_name
-    doc = document(results, gomod_uri=uri, listed=cfg.fix.advisories, version=__version__, binary_name=name)
+    vulns = next((r for r in results if r.stage == "vulns"), None)
+    listed = (vulns.facts.get("listed") if vulns else None) or cfg.fix.advisories  # GO ids, aliases resolved
+    doc = document(results, gomod_uri=uri, listed=listed, version=__version__, binary_name=name)
     path = cfg.reports_dir / SARIF_NAME
     path.write_text(json.dumps(doc, indent=2) + "\n")
     return path

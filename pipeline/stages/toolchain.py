@@ -9,7 +9,8 @@ from pipeline.engine.images import ensure_image
 from pipeline.goinfo import versions
 from pipeline.goinfo.gomod import read_gomod
 from pipeline.results import CheckResult, StageResult, failed, passed, skipped
-from pipeline.stages.advisories import db_check, go_checks, go_command_advisories, load_listed, unknown_checks
+from pipeline.stages.advisories import (db_check, go_checks, go_command_advisories, load_listed, resolution_checks,
+                                        unknown_checks)
 from pipeline.stages.common import GO_VERSION_OUT_RE, StageContext, tail
 from pipeline.vulndb import VulnDB
 
@@ -82,7 +83,7 @@ def run(ctx: StageContext) -> StageResult:
     checks.extend(_gomod_checks(ctx, pin))
     if cfg.fix.advisories:
         listed = load_listed(cfg, ctx.progress.say)
-        checks += [db_check(listed), *unknown_checks(listed), *go_checks(listed, pin)]
+        checks += [db_check(listed), *resolution_checks(listed), *unknown_checks(listed), *go_checks(listed, pin)]
     with VulnDB(cfg.vulndb_url, notify=ctx.progress.say) as db:
         tool = go_command_advisories(db, pin)
     checks.append(tool)

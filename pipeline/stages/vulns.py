@@ -15,7 +15,7 @@ from pipeline.errors import BinaryFormatError
 from pipeline.goinfo.buildinfo import read_buildinfo
 from pipeline.goinfo.pclntab import read_functions
 from pipeline.results import CheckResult, StageResult, failed, passed, skipped
-from pipeline.stages.advisories import db_check, load_listed, toolchain_only, unknown_checks
+from pipeline.stages.advisories import db_check, load_listed, resolution_checks, toolchain_only, unknown_checks
 from pipeline.stages.common import StageContext
 from pipeline.vulndb import VulnDB
 from pipeline.vulnmatch import Finding, Level, checked_modules, match
@@ -44,16 +44,14 @@ def run(ctx: StageContext, today: dt.date | None = None) -> StageResult:
         entries = db.entries_for_modules([m.path for m in mods])
     findings = match(info, functions, entries, file=str(path))
     listed = load_listed(cfg, ctx.progress.say)
-    checks += [db_check(listed), *unknown_checks(listed)]
+    checks += [db_check(listed), *resolution_checks(listed), *unknown_checks(listed)]
     for n in notes:
         checks.append(passed("module coverage", n, warning=True))
     rules = load_waivers(cfg.waivers_path) if cfg.waivers_path else Waivers(source="")
     today = today or dt.date.today()
 
     by_id = {f.id: f for f in findings}
-    for aid in cfg.fix.advisories:
-        if aid in listed.unknown:
-            continue
+    for aid in listed.ids:
         f = by_id.get(aid)
         if f is None and aid in listed.entries and toolchain_only(listed.entries[aid]):
             checks.append(passed(f"advisory {aid}", f"{aid} concerns the go command (module toolchain), not the "
@@ -64,12 +62,13 @@ def run(ctx: StageContext, today: dt.date | None = None) -> StageResult:
                                  f"({info.go_version}, {len(info.deps)} dependencies, {len(functions or ())} functions checked)",
                                  evidence={"advisory": aid}))
     for f in findings:
-        checks.append(_finding_check(f, cfg.fix.fail_on, f.id in cfg.fix.advisories, rules, today))
+        checks.append(_finding_check(f, cfg.fix.fail_on, f.id in listed.entries, rules, today))
     if not findings:
         checks.append(passed("known vulnerabilities", f"no advisory in {listed.info.url} affects {path.name}",
                              evidence={"modules": len(mods)}))
     facts = {"findings": [f.to_json() for f in findings], "binary": str(path),
-             "vex": [v.to_json() for v in _verdicts(cfg.fix.advisories, listed, info, by_id, functions is not None)]}
+             "vex": [v.to_json() for v in _verdicts(listed.ids, listed, info, by_id, functions is not None)],
+             "listed": list(listed.ids)}
     return StageResult(STAGE, tuple(checks), facts)
 
 
