@@ -54,7 +54,7 @@ def test_defaults(tmp_path):
     ("[build]\nflags = \"-trimpath\"\n", "build.flags must be a list of strings"),
     ("[timeouts]\nbuild = -1\n", "timeouts.build must be a positive"),
     ("[docker]\nprivileged = \"yes\"\n", "docker.privileged must be true or false"),
-    ("[fix]\nadvisories = [\"CVE-2024-1\"]\n", "is not a Go advisory id"),
+    ("[fix]\nadvisories = [\"CVE-2024-1\"]\n", "is not an advisory id"),
     ("[fix]\nfail_on = \"never\"\n", "fix.fail_on must be"),
     ("[modules]\nca_bundle = \"/nonexistent/ca.pem\"\n", "is not a file"),
 ])
