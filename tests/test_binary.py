@@ -109,3 +109,20 @@ def test_artifact_that_is_not_go(tmp_path, twins):
     shutil.copy("/bin/ls", junk)
     r = compare_artifact(junk, read_buildinfo(twins["a"]), "0" * 64, EXAMPLE)
     assert r[0].status is Status.FAILED and "cannot be read as a Go binary" in r[0].message
+
+
+def test_differences_lead_with_the_security_relevant_module(tmp_path):
+    """--artifact headlines once listed differences in file order, hiding the advisory's module in "(and 3 more)"."""
+    from pipeline import config
+    from pipeline.stages.binary import security_rank
+
+    from conftest import write_config
+
+    cfg = config.load(write_config(tmp_path, EXAMPLE, extra='[fix]\nadvisories = ["GO-2022-1059"]\n'))
+    rank = security_rank(cfg, lambda _m: None)
+    assert (rank("golang.org/x/text"), rank("golang.org/x/net"), rank("example.com/no-advisories")) == (0, 1, 2)
+    dep = lambda p, v: {"path": p, "version": v, "sum": "h1:" + v, "replace": None}  # noqa: E731
+    a = {p: dep(p, "v1") for p in ("a.example/x", "b.example/y", "golang.org/x/net", "golang.org/x/text")}
+    b = {p: dep(p, "v2") for p in a}
+    lines = dep_differences(a, b, "shipped binary", "clean build", rank)
+    assert [ln.split(":")[0] for ln in lines] == ["golang.org/x/text", "golang.org/x/net", "a.example/x", "b.example/y"]

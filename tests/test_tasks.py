@@ -360,6 +360,10 @@ def test_artifact_built_with_old_go_fails_naming_both(happy, old_go_artifact):
     assert c["status"] == "failed"
     assert c["message"] == "shipped binary built with go1.22.4, clean build go1.22.5"
     assert "fixproof: build: up to date" in p.stderr and "fixproof: binary: started" in p.stderr  # only the comparison reran
+    # what production runs is judged against the database too: go1.22.4 still has GO-2024-2963
+    shipped = check(cfg, "vulns", "shipped artifact: advisory GO-2024-2963")
+    assert shipped["status"] == "failed" and "shipped" in shipped["message"], shipped
+    assert check(cfg, "vulns", "advisory GO-2024-2963")["status"] == "passed"  # the clean rebuild is fixed
 
 
 def test_artifact_missing_is_usage_error(happy, tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Callable
 
 from pipeline.engine.proc import call
 from pipeline.errors import ToolError
@@ -46,7 +47,7 @@ def run(ctx: StageContext) -> StageResult:
     checks.append(check_settings(info, cfg.build.flags))
     checks.append(check_vcs(info, ctx.vcs_root))
     if cfg.artifact is not None:
-        checks.extend(compare_artifact(cfg.artifact, info, digest, ctx.vcs_root))
+        checks.extend(compare_artifact(cfg.artifact, info, digest, ctx.vcs_root, security_rank(cfg, ctx.progress.say)))
     return StageResult(STAGE, tuple(checks), {"buildinfo": info.to_json(), "sha256": digest})
 
 
@@ -78,10 +79,12 @@ def _dep_sum(d: dict) -> str:
     return d.get("sum") or (d.get("replace") or {}).get("sum", "")
 
 
-def dep_differences(a: dict[str, dict], b: dict[str, dict], a_name: str, b_name: str) -> list[str]:
-    """Dependencies (path -> {path, version, sum, replace}) that differ between two sides, one line each."""
+def dep_differences(a: dict[str, dict], b: dict[str, dict], a_name: str, b_name: str,
+                    rank: Callable[[str], int] = lambda _p: 0) -> list[str]:
+    """Dependencies (path -> {path, version, sum, replace}) that differ between two sides, one line
+    each, the most security-relevant first (lowest ``rank``), then by path."""
     out = []
-    for path in sorted(set(a) | set(b)):
+    for path in sorted(set(a) | set(b), key=lambda p: (rank(p), p)):
         x, y = a.get(path), b.get(path)
         if y is None:
             out.append(f"{path} {x['version']} is in the {a_name} but not in the {b_name}")
@@ -136,7 +139,20 @@ def check_vcs(info: BuildInfo, root: Path) -> CheckResult:
     return passed(name, f"vcs.revision {rev[:12]} is the source HEAD{note}", evidence=ev, warning=modified == "true")
 
 
-def compare_artifact(shipped_path: Path, clean: BuildInfo, clean_sha: str, root: Path) -> list[CheckResult]:
+def security_rank(cfg, say: Callable[[str], None]) -> Callable[[str], int]:
+    """Module path -> 0 when a listed advisory names it, 1 when any advisory does, else 2."""
+    from pipeline.stages.advisories import load_listed
+    from pipeline.vulndb import VulnDB
+
+    listed = load_listed(cfg, say) if cfg.fix.advisories else None
+    named = {a.module for e in listed.entries.values() for a in e.affected} if listed else set()
+    with VulnDB(cfg.vulndb_url, notify=say) as db:
+        db.open()
+        return lambda p: 0 if p in named else 1 if db.ids_for_module(p) else 2
+
+
+def compare_artifact(shipped_path: Path, clean: BuildInfo, clean_sha: str, root: Path,
+                     rank: Callable[[str], int] = lambda _p: 0) -> list[CheckResult]:
     """The shipped binary against the clean rebuild, first differences named.
 
     Go version, dependencies and VCS revision must be equal (failure
@@ -158,7 +174,7 @@ def compare_artifact(shipped_path: Path, clean: BuildInfo, clean_sha: str, root:
                           evidence={"shipped": shipped.go_version, "clean": clean.go_version}))
     s_deps = {d.path: d.to_json() for d in shipped.deps}
     c_deps = {d.path: d.to_json() for d in clean.deps}
-    diffs = dep_differences(s_deps, c_deps, "shipped binary", "clean build")
+    diffs = dep_differences(s_deps, c_deps, "shipped binary", "clean build", rank)
     if diffs:
         out.append(failed("shipped artifact: dependencies", first_of(diffs), details="\n".join(diffs)))
     else:

@@ -10,6 +10,8 @@ no longer applies and says so.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
+from pathlib import Path
 
 from pipeline.errors import BinaryFormatError
 from pipeline.goinfo.buildinfo import read_buildinfo
@@ -66,10 +68,40 @@ def run(ctx: StageContext, today: dt.date | None = None) -> StageResult:
     if not findings:
         checks.append(passed("known vulnerabilities", f"no advisory in {listed.info.url} affects {path.name}",
                              evidence={"modules": len(mods)}))
+    if cfg.artifact is not None:  # what production runs: the same judgement on the shipped binary
+        checks += _shipped_checks(cfg, Path(cfg.artifact), listed, rules, today, ctx.progress.say)
     facts = {"findings": [f.to_json() for f in findings], "binary": str(path),
              "vex": [v.to_json() for v in _verdicts(listed.ids, listed, info, by_id, functions is not None)],
              "listed": list(listed.ids)}
     return StageResult(STAGE, tuple(checks), facts)
+
+
+def _shipped_checks(cfg, shipped: Path, listed, rules: Waivers, today: dt.date, say) -> list[CheckResult]:
+    """The shipped artifact (--artifact) against the database, as the built binary is judged:
+    each listed advisory passes or fails by name, other findings follow fix.fail_on."""
+    label = "shipped artifact: "
+    try:
+        info = read_buildinfo(shipped)
+    except BinaryFormatError as e:
+        return [failed(f"{label}vulnerabilities", f"the shipped artifact cannot be read as a Go binary: {e}")]
+    try:
+        functions: tuple[str, ...] | None = read_functions(shipped)
+    except BinaryFormatError:
+        functions = None
+    mods, _notes = checked_modules(info)
+    with VulnDB(cfg.vulndb_url, notify=say) as db:
+        entries = db.entries_for_modules([m.path for m in mods])
+    found = {f.id: f for f in match(info, functions, entries, file=str(shipped))}
+    out: list[CheckResult] = []
+    for aid in listed.ids:
+        if aid not in found and not toolchain_only(listed.entries[aid]):
+            out.append(passed(f"{label}advisory {aid}", f"{listed.label(aid)} does not affect the shipped "
+                              f"{shipped.name} ({info.go_version})", evidence={"advisory": aid, "file": str(shipped)}))
+    for f in found.values():
+        r = _finding_check(f, cfg.fix.fail_on, f.id in listed.entries, rules, today)
+        out.append(replace(r, name=label + r.name, message=r.message.replace(
+            "the binary is affected", f"the shipped {shipped.name} is affected")))
+    return out
 
 
 def _fails(f: Finding, fail_on: str, is_listed: bool) -> bool:
