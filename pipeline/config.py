@@ -90,9 +90,34 @@ class TimeoutsConfig:
     command: int = 120
 
 
+_SIZE_RE = re.compile(r"^([1-9][0-9]*)([kmg]?)$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def size_bytes(text: str) -> int:
+    """A size as Docker writes it ("512m", "4g", "65536") in bytes; ValueError if it is not one."""
+    m = _SIZE_RE.match(text.strip())
+    if not m:
+        raise ValueError(text)
+    return int(m.group(1)) * _SIZE_UNITS[m.group(2).lower()]
+
+
 @dataclass(frozen=True)
 class DockerConfig:
+    """Limits and privileges of every container fixproof starts (README "Security")."""
+
     privileged: bool = False
+    pids_limit: int = field(default=4096, metadata={"min": 64})  # processes and threads per container
+    memory: str = "4g"  # memory per container (no swap beyond it); tmpfs contents count against it
+    tmpfs_size: str = "1g"  # each writable tmpfs (/tmp; the Go build cache when build.cache = "fresh")
+
+    @property
+    def memory_bytes(self) -> int:
+        return size_bytes(self.memory)
+
+    @property
+    def tmpfs_bytes(self) -> int:
+        return size_bytes(self.tmpfs_size)
 
 
 @dataclass(frozen=True)
@@ -427,6 +452,25 @@ def _check_signing_key(f: Path, key: Path) -> None:
         raise ConfigError(f"{f}: evidence.signing_key: {e}") from e
 
 
+def _validate_docker(f: Path, d: DockerConfig) -> None:
+    sizes = {}
+    for key in ("memory", "tmpfs_size"):
+        try:
+            sizes[key] = size_bytes(getattr(d, key))
+        except ValueError:
+            raise ConfigError(f"{f}: docker.{key} = {getattr(d, key)!r} is not a size such as \"512m\" or \"4g\" "
+                              "(a whole number, optionally k, m or g).") from None
+    if sizes["memory"] < 256 << 20:
+        raise ConfigError(f"{f}: docker.memory = {d.memory!r} is below 256m; the go command needs more to build "
+                          "anything.")
+    if sizes["tmpfs_size"] < 16 << 20:
+        raise ConfigError(f"{f}: docker.tmpfs_size = {d.tmpfs_size!r} is below 16m; go build writes its work "
+                          "files there.")
+    if sizes["tmpfs_size"] > sizes["memory"]:
+        raise ConfigError(f"{f}: docker.tmpfs_size ({d.tmpfs_size}) is larger than docker.memory ({d.memory}); "
+                          "a tmpfs lives in the container's memory, so raise memory or lower tmpfs_size.")
+
+
 def _validate(cfg: Config) -> None:
     f = cfg.path
     if not cfg.toolchain.go:
@@ -449,6 +493,7 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"{f}: app.modfile must end in .mod (its sums live in the matching .sum file).")
     if cfg.build.cache not in ("volume", "fresh"):
         raise ConfigError(f"{f}: build.cache must be \"volume\" or \"fresh\".")
+    _validate_docker(f, cfg.docker)
     if cfg.fix.fail_on not in ("listed", "symbol", "any"):
         raise ConfigError(f"{f}: fix.fail_on must be \"listed\", \"symbol\" or \"any\".")
     for adv in cfg.fix.advisories:

@@ -185,3 +185,120 @@ with Engine.connect().container("debian:bookworm-slim", ["sleep", "120"]) as c:
     finally:
         proc.kill()
         proc.wait(timeout=30)
+
+
+# -- least privilege (README "Security") ---------------------------------------------------------
+
+
+def test_every_container_drops_all_capabilities_and_has_limits(engine, base):
+    """The default profile, as the Docker API reports it and as the container sees itself."""
+    from pipeline.engine.docker import DEFAULT_MEMORY, DEFAULT_PIDS_LIMIT
+
+    with engine.container(IMAGE, ["sh", "-c", "grep -E 'CapEff|NoNewPrivs' /proc/self/status"]) as c:
+        hc = c.attrs["HostConfig"]
+        assert hc["CapDrop"] == ["ALL"] and not hc["CapAdd"] and not hc["Privileged"]
+        assert hc["SecurityOpt"] == ["no-new-privileges"]
+        assert hc["ReadonlyRootfs"] and hc["PidsLimit"] == DEFAULT_PIDS_LIMIT
+        assert hc["Memory"] == hc["MemorySwap"] == DEFAULT_MEMORY
+        assert "exec" in hc["Tmpfs"]["/tmp"].split(",")
+        engine.wait_for_exit(c, timeout=60, label="caps", on_timeout=lambda: AssertionError("timeout"))
+        assert c.logs().decode().split() == ["CapEff:", "0000000000000000", "NoNewPrivs:", "1"]
+    r = engine.run(IMAGE, ["sh", "-c", "touch /x 2>/dev/null || echo ro; touch /tmp/x && echo tmp"], timeout=60)
+    assert r.stdout.split() == ["ro", "tmp"]
+
+
+def test_probe_profiles_add_back_only_what_the_probes_need(engine, base):
+    from pipeline.engine.docker import GDB_PROFILE, NONROOT, TRACE_PROFILE
+
+    with engine.container(IMAGE, ["true"], profile=GDB_PROFILE) as c:
+        hc = c.attrs["HostConfig"]
+        assert hc["CapDrop"] == ["ALL"] and hc["CapAdd"] == ["SYS_PTRACE"]
+        assert c.attrs["Config"]["User"] == f"{NONROOT[0]}:{NONROOT[1]}"  # gdb traces its own child only
+    with engine.container(IMAGE, ["true"], profile=TRACE_PROFILE) as c:
+        hc = c.attrs["HostConfig"]
+        assert hc["CapDrop"] == ["ALL"] and sorted(hc["CapAdd"]) == ["SETGID", "SETUID", "SYS_ADMIN"]
+        assert hc["SecurityOpt"] == ["no-new-privileges"]  # Docker's default seccomp profile, not unconfined
+        assert {m["Target"]: m["ReadOnly"] for m in hc["Mounts"]} == {
+            "/sys/kernel/debug": True, "/sys/kernel/tracing": True}
+
+
+def test_the_pids_limit_stops_a_fork_bomb(engine, base):
+    import dataclasses
+
+    from pipeline.engine.docker import DEFAULT_PROFILE
+
+    bomb = "sh -c 'n=0; while [ $n -lt 1000 ]; do sleep 2 & n=$((n+1)); echo $n > /tmp/n; done' 2>/dev/null; cat /tmp/n"
+    r = engine.run(IMAGE, ["sh", "-c", bomb], profile=dataclasses.replace(DEFAULT_PROFILE, pids_limit=64), timeout=60)
+    assert 0 < int(r.stdout) < 64
+
+
+def test_the_memory_limit_and_the_tmpfs_size_hold(engine, base):
+    import dataclasses
+
+    from pipeline.engine.docker import DEFAULT_PROFILE, Tmpfs
+
+    small = dataclasses.replace(DEFAULT_PROFILE, memory=64 << 20, tmpfs=(Tmpfs("/tmp", size=8 << 20),))
+    r = engine.run(IMAGE, ["sh", "-c", "head -c 20m /dev/zero > /tmp/f; echo $?; ls -l /tmp/f | awk '{print $5}'"],
+                   profile=small, timeout=60)
+    assert r.stdout.split() == ["1", str(8 << 20)] and "No space left" in r.stderr
+    r = engine.run(IMAGE, ["sh", "-c", "head -c 200m /dev/zero | tail > /dev/null"], profile=small, timeout=60)
+    assert r.exit_code == 137  # killed by the memory cgroup
+
+
+def test_a_new_volume_is_handed_to_the_unprivileged_user(engine, base):
+    from pipeline.engine.docker import NONROOT, UID_LABEL, VolumeOwner
+
+    vol = f"fixproof-test-owned-{engine.run_id}"
+    try:
+        assert engine.ensure_volume(vol, chown=VolumeOwner(*NONROOT, IMAGE))
+        assert not engine.ensure_volume(vol, chown=VolumeOwner(*NONROOT, IMAGE))  # exists: handed over again
+        assert engine.client.volumes.get(vol).attrs["Labels"][UID_LABEL] == f"{NONROOT[0]}:{NONROOT[1]}"
+        r = engine.run(IMAGE, ["sh", "-c", "id -u; echo x > /v/f && echo written"], user=f"{NONROOT[0]}:{NONROOT[1]}",
+                       mounts=[Mount(vol, "/v", volume=True)], timeout=60)
+        assert r.stdout.split() == [str(NONROOT[0]), "written"], r
+    finally:
+        if engine.volume_exists(vol):
+            engine.client.volumes.get(vol).remove(force=True)
+
+
+def test_docker_limits_come_from_the_config(tmp_path):
+    from conftest import EXAMPLE, write_config
+    from pipeline import config
+    from pipeline.engine.docker import DEFAULT_PROFILE, GDB_PROFILE
+    from pipeline.errors import ConfigError
+    from pipeline.stages.common import GOCACHE, StageContext
+
+    cfg = config.load(write_config(tmp_path, EXAMPLE, extra='[docker]\npids_limit = 512\nmemory = "2g"\n'
+                                                          'tmpfs_size = "256m"\n[build]\ncache = "fresh"\n'))
+    ctx = StageContext(cfg, "build")
+    p = ctx.go_profile(ctx.source_mounts())
+    assert (p.pids_limit, p.memory, p.user) == (512, 2 << 30, ctx.user) and not p.user.startswith("0:")
+    assert {t.target: t.size for t in p.tmpfs} == {"/tmp": 256 << 20, GOCACHE: 256 << 20}  # fresh: a tmpfs cache
+    g = ctx.container_profile(GDB_PROFILE, unprivileged=True)
+    assert g.cap_add == ("SYS_PTRACE",) and g.pids_limit == 512 and g.user == ctx.user
+    assert DEFAULT_PROFILE.user is None  # the engine's default keeps the image's user; stages never use it bare
+    for bad, msg in (('pids_limit = 8', "docker.pids_limit must be a whole number >= 64"),
+                     ('memory = "lots"', "docker.memory = 'lots' is not a size"),
+                     ('memory = "100m"', "below 256m"),
+                     ('memory = "1g"\ntmpfs_size = "2g"', "larger than docker.memory")):
+        with pytest.raises(ConfigError, match=msg):
+            config.load(write_config(tmp_path, EXAMPLE, extra=f"[docker]\n{bad}\n", name="bad.toml"))
+
+
+def test_code_of_the_app_never_shares_the_verified_build_cache(tmp_path):
+    """Test and race containers (which run the app's code) get a Go build cache per app and report
+    directory; the build stage's is per image, and no app's tests ever get it."""
+    from conftest import EXAMPLE, write_config
+    from pipeline import config
+    from pipeline.stages.common import StageContext
+
+    ctxs = []
+    for job in ("a", "b"):
+        (tmp_path / job).mkdir()
+        ctxs.append(StageContext(config.load(write_config(tmp_path / job, EXAMPLE)), "test"))
+    a, b = ctxs
+    img = "sha256:" + "1" * 64
+    assert a.build_cache_volume(img) == b.build_cache_volume(img)  # shared for speed: only go build writes it
+    assert a.untrusted_cache_volume(img) != b.untrusted_cache_volume(img)
+    assert a.untrusted_cache_volume(img) != a.build_cache_volume(img)
+    assert a.untrusted_cache_volume(img) != a.untrusted_cache_volume("sha256:" + "2" * 64)

@@ -380,10 +380,10 @@ def test_image_impossible_to_build_is_exit_3(tmp_path, engine):
     assert "could not be pulled" in p.stdout + p.stderr
 
 
-def test_nonexistent_go_release_is_exit_3(tmp_path, engine):
+def test_nonexistent_go_release_is_a_config_error(tmp_path, engine):
     cfg = write_config(tmp_path, EXAMPLE, image="golang:1.99.0-bookworm", go="1.99.0")
     p = verify(cfg, "--only", "toolchain")
-    assert p.returncode == 3, p.stdout + p.stderr
+    assert p.returncode == 2, p.stdout + p.stderr
     assert "1.99.0" in p.stdout + p.stderr
 
 

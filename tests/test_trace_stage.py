@@ -30,7 +30,7 @@ def test_fixed_example_passes_every_probe(fixed):
     assert_no_traceback(p)
     assert p.returncode == 0, p.stdout + p.stderr
     checks = stage(cfg, "trace")["checks"]
-    assert len(checks) == 4 and all(c["status"] == "passed" for c in checks), checks
+    assert len(checks) == TRACE_CHECKS.count("[[trace]]") and all(c["status"] == "passed" for c in checks), checks
     leak = check(cfg, "trace", "workers exit on cancel")["evidence"]["measured"]
     assert leak["exited"] == 100 and leak["created"] >= 100
     calls = check(cfg, "trace", "one worker loop per worker")["evidence"]["measured"]
@@ -66,7 +66,7 @@ def _stage_without_sys_admin(cfg_path, monkeypatch) -> list:
 def test_denied_bpf_is_skipped_with_the_reason(fixed, monkeypatch):
     cfg, _ = fixed  # its build stage result and binary are reused
     checks = _stage_without_sys_admin(cfg, monkeypatch)
-    assert [c.status for c in checks] == [Status.SKIPPED] * 4
+    assert [c.status for c in checks] == [Status.SKIPPED] * TRACE_CHECKS.count("[[trace]]")
     assert all(c.message.startswith("the kernel or policy refused BPF: ") for c in checks)
     assert "Operation not permitted" in checks[0].message
 

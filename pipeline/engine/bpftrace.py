@@ -20,7 +20,13 @@ What was learnt doing it (bpftrace 0.17, Debian bookworm, kernel 6.x):
   to create its maps ("Operation not permitted"): ``TraceDenied``.
 * the container must have tracefs for tracepoints (and for detaching
   cleanly). The host may not mount it; the container's shell mounts it at
-  /sys/kernel/tracing when it is missing (that needs SYS_ADMIN too);
+  /sys/kernel/tracing when it is missing (that needs SYS_ADMIN too),
+  read-only: bpftrace only reads it, and uprobes and tracepoints attach and
+  detach cleanly so. Docker's default seccomp profile allows bpf,
+  perf_event_open and mount once SYS_ADMIN is listed: no seccomp=unconfined;
+* bpftrace must run as root; the traced program need not: run.sh starts it
+  through ``setpriv`` as an unprivileged user with no capability (the
+  container has SETUID and SETGID for that, and no-new-privileges);
 * bpftrace's ``pid`` is the host's pid, while ``cpid`` is the container's:
   ``pid == cpid`` never holds in a container. Probes instead take the host
   pid from the first uprobe hit on the binary's Go entry (runtime.rt0_go)
@@ -40,6 +46,7 @@ What was learnt doing it (bpftrace 0.17, Debian bookworm, kernel 6.x):
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import tempfile
@@ -49,7 +56,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from pipeline.engine.docker import TRACE_PROFILE, Mount, Profile
+from pipeline.engine.docker import TRACE_PROFILE, Mount, Profile, unprivileged_ids
 from pipeline.errors import EXIT_USAGE, ToolError
 from pipeline.goinfo.pclntab import close_names, read_functions
 
@@ -383,17 +390,23 @@ def _container_name(host: Path) -> str:
     return host.name if _SAFE_NAME.match(host.name) and not host.name.startswith(".") else "target"
 
 
-def _run_script(target: str, args: Sequence[str], env: Mapping[str, str]) -> str:
+def _run_script(target: str, args: Sequence[str], env: Mapping[str, str],
+                user: tuple[int, int] | None = None) -> str:
+    """run.sh: the program with its arguments and environment; as ``user`` (uid, gid), with no
+    capability left, when given (bpftrace itself must stay root)."""
     exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
     cmd = " ".join(shlex.quote(a) for a in (target, *args))
+    if user is not None:
+        cmd = f"setpriv --reuid={int(user[0])} --regid={int(user[1])} --clear-groups -- {cmd}"
     return (f"{exports}{cmd} </dev/null >{WORK_DIR}/program.out 2>&1\n"
             f"echo $? >{WORK_DIR}/exit_code\n")
 
 
-# The container's entry: mount tracefs when the host did not provide it, then bpftrace.
+# The container's entry: mount tracefs (read-only: bpftrace only reads it) when the host did not
+# provide it, then bpftrace.
 _TRACE_SCRIPT = f"""\
 if [ ! -e /sys/kernel/tracing/uprobe_events ] && [ ! -e /sys/kernel/debug/tracing/uprobe_events ]; then
-  if ! err=$(mount -t tracefs tracefs /sys/kernel/tracing 2>&1); then
+  if ! err=$(mount -t tracefs -o ro tracefs /sys/kernel/tracing 2>&1); then
     echo "{STDERR_MARK}tracefs unavailable: $err" >&2
   fi
 fi
@@ -414,12 +427,15 @@ def run_probe(
     profile: Profile = TRACE_PROFILE,
     progress: "Progress | None" = None,
     env: Mapping[str, str] | None = None,
+    program_user: tuple[int, int] | None = None,
 ) -> TraceRun:
     """Run ``binary`` (a host path) with ``args`` under bpftrace with ``probe`` (rendered text).
 
     The binary is at ``/probe/<name>`` in the container (render the probe
     with ``container_path(binary)``). ``env`` is added to the program's
-    environment. Raises UnknownFunction before starting anything when the
+    environment. bpftrace runs as root with the profile's capabilities; the
+    program runs as ``program_user`` (default: the unprivileged user of
+    pipeline.engine.docker) with none. Raises UnknownFunction before starting anything when the
     probe names a function the binary lacks, TraceDenied when BPF is
     refused, TraceTimeout at ``timeout`` (whole run), TraceError when
     bpftrace fails otherwise.
@@ -432,15 +448,19 @@ def run_probe(
     for k in env or {}:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k):
             raise ProbeError(f"environment variable name {k!r} is not valid.")
+    user = program_user if program_user is not None else unprivileged_ids()
     with tempfile.TemporaryDirectory(prefix="fixproof-trace-") as work:
         wd = Path(work)
         (wd / "probe.bt").write_text(probe, encoding="utf-8")
-        (wd / "run.sh").write_text(_run_script(target, args, env or {}), encoding="utf-8")
+        (wd / "run.sh").write_text(_run_script(target, args, env or {}, user), encoding="utf-8")
         (wd / "trace.sh").write_text(_TRACE_SCRIPT, encoding="utf-8")
+        # The container's root has no DAC_OVERRIDE: it gets into the work directory through
+        # this process's group (files it writes there stay readable and removable here).
+        os.chmod(work, 0o770)
         mounts = [Mount(str(host), target, read_only=True), Mount(work, WORK_DIR)]
         start = time.monotonic()
         with engine.container(image, ["/bin/sh", f"{WORK_DIR}/trace.sh"], mounts=mounts, network=False,
-                              profile=profile) as c:
+                              profile=profile, user=f"0:{os.getgid()}") as c:
             out, err, code = _run_to_end(engine, c, image, host.name, start + timeout, timeout, progress)
             duration = time.monotonic() - start
             c.reload()

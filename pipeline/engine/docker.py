@@ -2,8 +2,11 @@
 
 Every container fixproof starts carries the label ``fixproof`` (and the run
 id), runs with a deadline, and is removed in a ``finally`` whatever happens:
-success, failure, timeout or Ctrl-C. Capabilities follow the least-privilege
-profiles below; ``privileged`` is an explicit opt-in.
+success, failure, timeout or Ctrl-C. Privileges follow the least-privilege
+profiles below: every capability dropped except the few a profile adds back,
+no-new-privileges, a read-only root filesystem with a tmpfs for scratch, and
+bounded processes and memory; ``privileged`` is an explicit opt-in. The
+README's "Security" section tables what each container gets.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ RUN_LABEL = "fixproof.run"
 PID_LABEL = "fixproof.pid"
 HOST_LABEL = "fixproof.host"
 OWNER_LABEL = "fixproof.owner"  # on a volume: the report directory of the runs that use it
+UID_LABEL = "fixproof.uid"  # on a volume: "uid:gid" its root was handed to
 HEARTBEAT_S = 15.0
+VOLUME_INIT_DIR = "/fixproof-volume"
 
 
 @dataclass(frozen=True)
@@ -41,25 +46,105 @@ class Mount:
     volume: bool = False
 
 
+# Defaults of [docker] pids_limit, memory and tmpfs_size (pipeline.config.DockerConfig says the same).
+DEFAULT_PIDS_LIMIT = 4096
+DEFAULT_MEMORY = 4 << 30
+DEFAULT_TMPFS = 1 << 30
+# The unprivileged user of containers when fixproof itself runs as root: no account in the
+# images (none is needed), the uid distroless images call "nonroot".
+NONROOT = (65532, 65532)
+
+
+def unprivileged_ids() -> tuple[int, int]:
+    """uid and gid the containers that run the app's code or its build use: this process's own
+    (files they write are then its own), or NONROOT when it runs as root (never uid 0 in a container)."""
+    uid = os.getuid()
+    return (uid, os.getgid()) if uid != 0 else NONROOT
+
+
+@dataclass(frozen=True)
+class Tmpfs:
+    """A writable tmpfs in a container whose root filesystem is read-only (nosuid, nodev)."""
+
+    target: str
+    size: int = DEFAULT_TMPFS  # bytes; its pages count against the container's memory limit
+    exec: bool = False  # go test runs the test binaries it links from $TMPDIR
+    owner: tuple[int, int] | None = None  # uid, gid of its root (default: root, mode 1777)
+    read_only: bool = False  # an empty read-only tmpfs hides what is under it
+
+    def options(self) -> str:
+        opts = ["ro" if self.read_only else "rw", "exec" if self.exec else "noexec", "nosuid", "nodev",
+                f"size={self.size}"]
+        if self.owner is not None:
+            opts += [f"uid={self.owner[0]}", f"gid={self.owner[1]}", "mode=0700"]
+        else:
+            opts.append("mode=1777")
+        return ",".join(opts)
+
+
 @dataclass(frozen=True)
 class Profile:
-    """Privileges a container gets. The default gets no extra capability."""
+    """Privileges and limits a container gets.
+
+    Every capability is dropped and only ``cap_add`` comes back; no-new-privileges
+    always holds (setuid binaries and file capabilities gain nothing); the root
+    filesystem is read-only and ``tmpfs`` gives scratch space; ``pids_limit``
+    bounds processes and threads, ``memory`` bounds memory (swap included).
+    ``user`` None keeps the image's user (root). The default gets no capability.
+    """
 
     cap_add: tuple[str, ...] = ()
     security_opt: tuple[str, ...] = ()
     privileged: bool = False
     extra_mounts: tuple[Mount, ...] = ()
+    user: str | None = None
+    read_only: bool = True
+    tmpfs: tuple[Tmpfs, ...] = (Tmpfs("/tmp", exec=True),)
+    pids_limit: int = DEFAULT_PIDS_LIMIT
+    memory: int = DEFAULT_MEMORY
+
+    def create_kwargs(self) -> dict:
+        """The privilege and limit arguments of ``containers.create`` (Docker SDK)."""
+        return {
+            "cap_drop": None if self.privileged else ["ALL"],
+            "cap_add": list(self.cap_add) or None,
+            "security_opt": [*self.security_opt, "no-new-privileges"],
+            "privileged": self.privileged,
+            "read_only": self.read_only,
+            "tmpfs": {t.target: t.options() for t in self.tmpfs} or None,
+            "pids_limit": self.pids_limit,
+            "mem_limit": self.memory,
+            "memswap_limit": self.memory,
+        }
 
 
 DEFAULT_PROFILE = Profile()
-GDB_PROFILE = Profile(cap_add=("SYS_PTRACE",))
-# bpftrace: SYS_ADMIN for BPF; debugfs and tracefs from the host (when the
-# host does not mount tracefs, pipeline.engine.bpftrace mounts it in the container).
+# gdb runs as an unprivileged user (the stage sets it) and ptraces only its own child, which
+# needs no capability; SYS_PTRACE stays in the list because Docker's seccomp profile allows
+# ptrace, process_vm_readv and friends by it (on kernels before 4.8 only by it).
+GDB_PROFILE = Profile(cap_add=("SYS_PTRACE",), tmpfs=(Tmpfs("/tmp"),), user=f"{NONROOT[0]}:{NONROOT[1]}")
+# bpftrace must run as root with SYS_ADMIN (bpf, perf_event_open, mounting tracefs): Docker's
+# default seccomp profile allows those calls once SYS_ADMIN is listed, so it stays on. SETUID and
+# SETGID let the run script start the traced program as an unprivileged user. debugfs and tracefs
+# come from the host read-only; when the host does not mount tracefs, the container mounts its own,
+# read-only (pipeline.engine.bpftrace). Measured: uprobes and tracepoints attach and detach.
 TRACE_PROFILE = Profile(
-    cap_add=("SYS_ADMIN",),
-    security_opt=("seccomp=unconfined",),
-    extra_mounts=(Mount("/sys/kernel/debug", "/sys/kernel/debug"), Mount("/sys/kernel/tracing", "/sys/kernel/tracing")),
+    cap_add=("SYS_ADMIN", "SETUID", "SETGID"),
+    tmpfs=(Tmpfs("/tmp"),),
+    extra_mounts=(Mount("/sys/kernel/debug", "/sys/kernel/debug", read_only=True),
+                  Mount("/sys/kernel/tracing", "/sys/kernel/tracing", read_only=True)),
 )
+# Makes a new volume's root owned by the unprivileged user; runs nothing of the app's.
+_CHOWN_PROFILE = Profile(cap_add=("CHOWN",), user="0:0", tmpfs=(), pids_limit=64, memory=64 << 20)
+
+
+@dataclass(frozen=True)
+class VolumeOwner:
+    """Who a new volume's root is handed to, and the image (with chown) that does it."""
+
+    uid: int
+    gid: int
+    image: str
 
 
 @dataclass(frozen=True)
@@ -180,9 +265,10 @@ class Engine:
         except NotFound:
             return False
 
-    def fresh_volume(self, name: str, owner: str = "") -> None:
+    def fresh_volume(self, name: str, owner: str = "", *, chown: "VolumeOwner | None" = None) -> None:
         """Remove the volume if it exists and create it empty. ``owner`` (a directory
-        on this host) lets :meth:`reap_volumes` remove it once that directory is gone."""
+        on this host) lets :meth:`reap_volumes` remove it once that directory is gone;
+        ``chown`` hands its root to that user (see :meth:`ensure_volume`)."""
         from docker.errors import NotFound, APIError
 
         try:
@@ -191,8 +277,9 @@ class Engine:
             pass
         except APIError as e:
             raise EngineError(f"cannot remove volume {name} (is a container still using it?): {e.explanation or e}") from e
-        labels = {LABEL: "1", **({OWNER_LABEL: owner, HOST_LABEL: socket.gethostname()} if owner else {})}
-        self.client.volumes.create(name, labels=labels)
+        self._create_volume(name, owner, chown)
+        if chown is not None:
+            self._chown_volume(name, chown, created=True)
 
     def reap_volumes(self) -> int:
         """Remove fixproof volumes whose owner directory no longer exists on this host (not in use)."""
@@ -212,9 +299,45 @@ class Engine:
                 pass  # in use or gone already: a later run reaps it
         return n
 
-    def ensure_volume(self, name: str) -> None:
-        if not self.volume_exists(name):
-            self.client.volumes.create(name, labels={LABEL: "1"})
+    def ensure_volume(self, name: str, owner: str = "", *, chown: "VolumeOwner | None" = None) -> bool:
+        """Create the volume unless it exists (True when created).
+
+        A new volume's root belongs to root. With ``chown``, a short container
+        that has the CHOWN capability alone hands it to that user, every time:
+        it is idempotent, and a volume that another stage or run has just
+        created may not have been handed over yet (its chown still running, or
+        killed), so existing is no proof that it is ready.
+        """
+        created = not self.volume_exists(name)
+        if created:
+            self._create_volume(name, owner, chown)
+        if chown is not None:
+            self._chown_volume(name, chown, created=created)
+        return created
+
+    def _create_volume(self, name: str, owner: str, chown: "VolumeOwner | None") -> None:
+        labels = {LABEL: "1", **({OWNER_LABEL: owner, HOST_LABEL: socket.gethostname()} if owner else {})}
+        if chown is not None:
+            labels[UID_LABEL] = f"{chown.uid}:{chown.gid}"
+        self.client.volumes.create(name, labels=labels)
+
+    def _chown_volume(self, name: str, chown: "VolumeOwner", *, created: bool) -> None:
+        from docker.errors import APIError, NotFound
+
+        try:
+            res = self.run(chown.image, ["chown", f"{chown.uid}:{chown.gid}", VOLUME_INIT_DIR],
+                           mounts=[Mount(name, VOLUME_INIT_DIR, volume=True)], profile=_CHOWN_PROFILE,
+                           timeout=120, what=f"chown volume {name}")
+            if res.exit_code != 0:
+                raise EngineError(f"cannot hand volume {name} to uid {chown.uid}: chown exited {res.exit_code} "
+                                  f"({res.stderr.strip()[:200]})")
+        except BaseException:
+            if created:  # a volume of ours left owned by root: gone, so the next run makes it again
+                try:
+                    self.client.volumes.get(name).remove(force=True)
+                except (APIError, NotFound):
+                    pass
+            raise
 
     # Containers -----------------------------------------------------------
     @contextmanager
@@ -230,7 +353,10 @@ class Engine:
         user: str | None = None,
         profile: Profile = DEFAULT_PROFILE,
     ) -> Iterator["Container"]:
-        """A created (not started) container, always removed on exit."""
+        """A created (not started) container, always removed on exit.
+
+        ``profile`` gives its privileges and limits; ``user`` (if given) overrides the profile's.
+        """
         from docker.errors import APIError, ImageNotFound
         from docker.types import Mount as DMount
 
@@ -247,12 +373,10 @@ class Engine:
                 mounts=dmounts,
                 network_mode="bridge" if network else "none",
                 working_dir=workdir,
-                user=user,
+                user=user if user is not None else profile.user,
                 labels=self.labels,
-                cap_add=list(profile.cap_add) or None,
-                security_opt=list(profile.security_opt) or None,
-                privileged=profile.privileged,
                 detach=True,
+                **profile.create_kwargs(),
             ))
         except ImageNotFound as e:
             raise EngineError(f"image {image} is not in the Docker Engine; run the toolchain stage first.") from e

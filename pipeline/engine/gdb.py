@@ -667,7 +667,9 @@ def probe_session(engine: "Engine", image: str, binary: str, *, timeout: float, 
         if not helper.is_file():
             raise GdbError(f"no runtime-gdb.py at {helper}; give the GOROOT that built the binary.")
         mounts.append(Mount(str(helper.resolve()), GO_HELPER, read_only=True))
-    with engine.container(image, ["sleep", "infinity"], mounts=mounts, network=False, profile=profile) as c:
+    # HOME on the tmpfs: the root filesystem is read-only and the user (see GDB_PROFILE) has no home
+    with engine.container(image, ["sleep", "infinity"], env={"HOME": "/tmp"}, mounts=mounts, network=False,
+                          profile=profile) as c:
         try:
             c.start()
         except APIError as e:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 import time
 
@@ -10,6 +9,7 @@ from pipeline.config import BuildConfig
 from pipeline.engine.docker import Mount
 from pipeline.results import StageResult, error, failed, passed
 from pipeline.stages.common import GOCACHE, MODCACHE, OUT, StageContext, sha256_file, tail
+from pipeline.stages.sourcetree import vcs_metadata
 
 STAGE = "build"
 
@@ -44,12 +44,26 @@ def go_build_args(ctx: StageContext, output: str) -> list[str]:
     return ["go", "build", *build_flags(ctx.cfg.build), "-o", output, ctx.cfg.app.packages[0]]
 
 
-def cache_mounts(ctx: StageContext, image_id: str) -> list[Mount]:
-    """The verified module cache (read-only) and the Go build cache."""
-    mounts = [ctx.source_mount(), Mount(ctx.modcache_volume, MODCACHE, read_only=True, volume=True)]
+def cache_mounts(ctx: StageContext, image_id: str, *, untrusted: bool) -> list[Mount]:
+    """The source (read-only), the verified module cache (read-only) and the Go build cache.
+
+    Two Go build caches, never mixed (README "Security"): the build stage's
+    (``untrusted=False``), one per image shared by every app on the host for
+    speed, is written only by `go build`, which compiles the app but runs none
+    of its code; containers that run the app's code (its tests, the -race
+    exercise and their builds: ``untrusted=True``) get a cache of their own per
+    app and report directory, so an entry they plant reaches no verified
+    build and no other app. With build.cache = "fresh" neither is kept: the
+    cache is a tmpfs that goes with the container.
+    """
+    mounts = [*ctx.source_mounts(), Mount(ctx.modcache_volume, MODCACHE, read_only=True, volume=True)]
     if ctx.cfg.build.cache == "volume":
-        vol = ctx.gocache_volume(image_id)
-        ctx.engine.ensure_volume(vol)
+        if untrusted:
+            vol = ctx.untrusted_cache_volume(image_id)
+            ctx.engine.ensure_volume(vol, owner=str(ctx.cfg.reports_dir), chown=ctx.volume_owner())
+        else:
+            vol = ctx.build_cache_volume(image_id)
+            ctx.engine.ensure_volume(vol, chown=ctx.volume_owner())
         mounts.append(Mount(vol, GOCACHE, volume=True))
     return mounts
 
@@ -75,19 +89,27 @@ def run(ctx: StageContext) -> StageResult:
     if target.exists():
         target.unlink()
     build = go_build_args(ctx, f"{OUT}/{cfg.binary_name}")
-    script = 'go "$@" && chown "$FIXPROOF_UID:$FIXPROOF_GID" ' + shlex.quote(f"{OUT}/{cfg.binary_name}")
-    env = {**ctx.offline_env(), **cfg.build.env, "FIXPROOF_UID": str(os.getuid()), "FIXPROOF_GID": str(os.getgid())}
+    mounts = [*cache_mounts(ctx, image_id, untrusted=False), ctx.output_mount(out_dir)]
     t0 = time.monotonic()
     ctx.progress.say(" ".join(build) + " (network off, GOPROXY=off, module cache read-only)")
-    res = ctx.engine.run(cfg.toolchain.image, ["sh", "-c", script, "sh", *build[1:]], env=env,
-                         mounts=[*cache_mounts(ctx, image_id), Mount(str(out_dir), OUT)],
-                         workdir=ctx.workdir, network=False, timeout=cfg.timeouts.build,
-                         progress=ctx.progress, what="go build")
+    try:
+        with vcs_metadata(ctx.source) as vcs:  # git metadata for VCS stamping, in this container alone
+            script = (f"{vcs.prepare} && " if vcs and vcs.prepare else "") + 'exec go "$@"'
+            env = {**ctx.offline_env(), **(vcs.env if vcs else {}), **cfg.build.env}
+            mounts += list(vcs.mounts) if vcs else []
+            res = ctx.engine.run(cfg.toolchain.image, ["sh", "-c", script, "sh", *build[1:]], env=env,
+                                 mounts=mounts, profile=ctx.go_profile(mounts),
+                                 workdir=ctx.workdir, network=False, timeout=cfg.timeouts.build,
+                                 progress=ctx.progress, what="go build")
+    finally:
+        ctx.reclaim_output(out_dir)
     dur = time.monotonic() - t0
     cmd = " ".join(shlex.quote(a) for a in build)
     evidence = {"command": cmd, "image": cfg.toolchain.image, "image_id": res.image_id, "network": "none",
                 "GOPROXY": "off", "GOFLAGS": env["GOFLAGS"], "module_cache": f"{ctx.modcache_volume} (read-only)",
-                "build_env": dict(cfg.build.env)}
+                "build_env": dict(cfg.build.env), "user": ctx.user,
+                "build_cache": (ctx.build_cache_volume(image_id) if cfg.build.cache == "volume"
+                                else "fresh (tmpfs, discarded)")}
     checks = []
     if image_id and res.image_id != image_id:
         checks.append(failed("image unchanged since toolchain check",
@@ -96,7 +118,15 @@ def run(ctx: StageContext) -> StageResult:
     if res.exit_code != 0:
         first = next((l for l in res.stderr.splitlines() if l and not l.startswith("#")), f"exit code {res.exit_code}")
         infra = infrastructure_failure(res.stderr + res.stdout)
-        if infra:  # the machine failed, not the app: no verdict on the fix
+        bad_package = next((l.strip() for l in res.stderr.splitlines() if any(
+            m in l for m in ("no Go files in", "directory not found", "is not in std", "does not contain package",
+                             "matched no packages"))), "")
+        if bad_package:  # the config names no buildable main package: a configuration error, not a verdict
+            checks.append(error("go build", f"app.packages = {list(cfg.app.packages)} names no buildable package: "
+                                f"{bad_package}; give the main package's path relative to app.dir, e.g. "
+                                "\"./cmd/app\"", details=res.stderr + res.stdout, evidence={**evidence, "exit_code": 2},
+                                duration_s=dur))
+        elif infra:  # the machine failed, not the app: no verdict on the fix
             checks.append(error("go build", f"go build could not run to the end: {infra}; free the resource and "
                                 "rerun", details=res.stderr + res.stdout, evidence={**evidence, "exit_code": 3},
                                 duration_s=dur))

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from pipeline.config import Config
-from pipeline.engine.docker import Engine, Mount
+from pipeline.engine.docker import DEFAULT_PROFILE, Engine, Mount, Profile, Tmpfs, VolumeOwner, unprivileged_ids
 from pipeline.progress import Progress
 from pipeline.results import CheckResult, StageResult, Status, skipped
+from pipeline.stages.sourcetree import SRC, SourceTree, source_tree  # noqa: F401 - SRC: re-exported
 
-SRC = "/src"
 MODCACHE = "/go/pkg/mod"
-GOCACHE = "/root/.cache/go-build"
+GOCACHE = "/cache/go-build"  # a volume (see cache_mounts in pipeline.stages.build), else a tmpfs
 OUT = "/out"
 
 
@@ -78,26 +78,85 @@ class StageContext:
         return images.ensure_image(self.engine, images.PROBE_REF, timeout=self.cfg.timeouts.image,
                                    progress=self.progress)
 
-    def container_profile(self, base):
-        """A capability profile, made privileged when [docker] privileged = true."""
+    def container_profile(self, base: Profile, *, unprivileged: bool = False) -> Profile:
+        """``base`` with the [docker] limits (pids, memory, tmpfs size), privileged when
+        [docker] privileged = true, and run as the unprivileged user when ``unprivileged``."""
         import dataclasses
 
-        return dataclasses.replace(base, privileged=True) if self.cfg.docker.privileged else base
+        d = self.cfg.docker
+        profile = dataclasses.replace(
+            base, pids_limit=d.pids_limit, memory=d.memory_bytes,
+            tmpfs=tuple(t if t.read_only else dataclasses.replace(t, size=d.tmpfs_bytes) for t in base.tmpfs))
+        if unprivileged:
+            profile = dataclasses.replace(profile, user=self.user)
+        return dataclasses.replace(profile, privileged=True) if d.privileged else profile
+
+    def go_profile(self, mounts: list[Mount]) -> Profile:
+        """Containers of the go command (toolchain, modules, build, test, race): the unprivileged
+        user, no capability, the .git directories of the source hidden, and a tmpfs Go build
+        cache unless ``mounts`` put a volume there."""
+        import dataclasses
+
+        base = self.container_profile(DEFAULT_PROFILE, unprivileged=True)
+        targets = {m.target for m in mounts}
+        extra = [t for t in self.source.masks() if t.target not in targets]
+        if GOCACHE not in targets:
+            extra.append(Tmpfs(GOCACHE, size=self.cfg.docker.tmpfs_bytes, owner=unprivileged_ids()))
+        return dataclasses.replace(base, tmpfs=(*base.tmpfs, *extra))
+
+    @property
+    def user(self) -> str:
+        """The "uid:gid" of containers that build or run the app (never root)."""
+        uid, gid = unprivileged_ids()
+        return f"{uid}:{gid}"
+
+    def volume_owner(self) -> VolumeOwner:
+        """Hand a new cache volume to the unprivileged user (with the toolchain image's chown)."""
+        uid, gid = unprivileged_ids()
+        return VolumeOwner(uid, gid, self.cfg.toolchain.image)
+
+    def output_mount(self, out_dir: Path) -> Mount:
+        """``out_dir`` as /out, writable by the unprivileged user: when fixproof runs as root
+        it is handed to that user for the run (``reclaim_output`` takes it back)."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        uid, gid = unprivileged_ids()
+        if os.getuid() == 0 and uid != 0:
+            os.chown(out_dir, uid, gid)
+        return Mount(str(out_dir), OUT)
+
+    def reclaim_output(self, out_dir: Path) -> None:
+        """Give ``out_dir`` and what a container wrote into it back to this process's user
+        (symlinks are not followed)."""
+        if os.getuid() != 0:
+            return  # the container ran as this user: its files are ours already
+        uid, gid = os.getuid(), os.getgid()
+        for root, dirs, files in os.walk(out_dir):
+            for name in [*dirs, *files]:
+                os.lchown(os.path.join(root, name), uid, gid)
+        os.lchown(out_dir, uid, gid)
 
     # Container settings --------------------------------------------------
     @cached_property
     def vcs_root(self) -> Path:
-        """The source tree to mount: the enclosing VCS root, else the module root."""
+        """The enclosing VCS root (a directory holding .git), else the module root."""
         d = self.cfg.app_dir
         for p in (d, *d.parents):
             if (p / ".git").exists():
                 return p
         return d
 
+    @cached_property
+    def source(self) -> SourceTree:
+        """What of the source tree containers see (pipeline.stages.sourcetree)."""
+        return source_tree(self.cfg.app_dir, self.cfg.gomod_path, self.vcs_root)
+
     @property
     def workdir(self) -> str:
-        rel = self.cfg.app_dir.relative_to(self.vcs_root)
-        return f"{SRC}/{rel}".rstrip("/.") if str(rel) != "." else SRC
+        return self.source.workdir
+
+    def source_mounts(self) -> list[Mount]:
+        """The module (and the go.work and replace directories it needs), read-only."""
+        return self.source.mounts()
 
     @property
     def modcache_volume(self) -> str:
@@ -106,11 +165,20 @@ class StageContext:
         key = f"{self.cfg.app_dir}\0{self.cfg.app.modfile}\0{self.cfg.reports_dir}"
         return "fixproof-modcache-" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
-    def gocache_volume(self, image_id: str) -> str:
-        return "fixproof-gocache-" + image_id.removeprefix("sha256:")[:16]
+    def build_cache_volume(self, image_id: str) -> str:
+        """The Go build cache of the build stage: one per image (and container uid), shared by
+        every app on the host and written only by the build stage's `go build`, which runs no
+        code of the app; never mounted where the app's own code runs."""
+        uid, _ = unprivileged_ids()
+        return f"fixproof-gocache-build-{image_id.removeprefix('sha256:')[:16]}-{uid}"
 
-    def source_mount(self) -> Mount:
-        return Mount(str(self.vcs_root), SRC, read_only=True)
+    def untrusted_cache_volume(self, image_id: str) -> str:
+        """The Go build cache of containers that run the app's code (test, race): one per app,
+        report directory and image, so what an app's tests write there reaches only its own
+        later tests and race builds, never a verified build or another app."""
+        uid, _ = unprivileged_ids()
+        key = f"{self.cfg.app_dir}\0{self.cfg.app.modfile}\0{self.cfg.reports_dir}\0{image_id}\0{uid}"
+        return "fixproof-gocache-app-" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def goflags(self, *extra: str) -> str:
         flags = ["-mod=readonly", *extra]
@@ -128,6 +196,9 @@ class StageContext:
             "GOFLAGS": self.goflags(),
             "GOMODCACHE": MODCACHE,
             "GOCACHE": GOCACHE,
+            # the root filesystem is read-only and the user unprivileged: go's other state
+            # (GOPATH/pkg/sumdb, telemetry, config) goes to the tmpfs
+            "GOPATH": "/tmp/gopath",
             "HOME": "/tmp",
             # a repository mounted from the host is owned by another uid
             "GIT_CONFIG_COUNT": "1",

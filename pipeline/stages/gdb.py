@@ -94,7 +94,8 @@ def _run_check(ctx: StageContext, c: GdbCheckConfig, binary: Path, functions: fr
     output = ""
     try:
         with probe_session(ctx.engine, PROBE_REF, str(binary), timeout=c.timeout,
-                           profile=ctx.container_profile(GDB_PROFILE), progress=ctx.progress) as session:
+                           profile=ctx.container_profile(GDB_PROFILE, unprivileged=True),
+                           progress=ctx.progress) as session:
             session.load_go_support()  # the checks need no Go helpers; evidence says whether they were there
             try:
                 result = _KINDS[c.kind](session, c, functions)

@@ -36,8 +36,10 @@ def run(ctx: StageContext) -> StageResult:
     args = go_test_args(cfg)
     t0 = time.monotonic()
     ctx.progress.say(" ".join(args) + " (network off)")
+    # the app's own code runs here: its own Go build cache, the unprivileged user, no capability
+    mounts = cache_mounts(ctx, ctx.verified_image_id(), untrusted=True)
     res = ctx.engine.run(cfg.toolchain.image, args, env={**ctx.offline_env(), **cfg.build.env},
-                         mounts=cache_mounts(ctx, ctx.verified_image_id()), workdir=ctx.workdir, network=False,
+                         mounts=mounts, profile=ctx.go_profile(mounts), workdir=ctx.workdir, network=False,
                          timeout=cfg.timeouts.test, progress=ctx.progress, what="go test")
     dur = time.monotonic() - t0
     report = parse_go_test_json(res.stdout)

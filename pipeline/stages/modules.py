@@ -37,7 +37,7 @@ def run(ctx: StageContext) -> StageResult:
     committed = read_gosum(cfg.gosum_path)
 
     vol = ctx.modcache_volume
-    ctx.engine.fresh_volume(vol, owner=str(ctx.cfg.reports_dir))
+    ctx.engine.fresh_volume(vol, owner=str(ctx.cfg.reports_dir), chown=ctx.volume_owner())
     checks.append(passed("empty module cache", f"module cache volume {vol} was created empty for this run", evidence={"volume": vol}))
 
     # 1. Clean download: tidy a scratch go.mod that has no go.sum, so go checks
@@ -57,7 +57,7 @@ def run(ctx: StageContext) -> StageResult:
         "GONOSUMDB": cfg.modules.gonosumdb,
         "GOPRIVATE": cfg.modules.goprivate,
     }
-    mounts = [ctx.source_mount(), Mount(vol, MODCACHE, volume=True)]
+    mounts = [*ctx.source_mounts(), Mount(vol, MODCACHE, volume=True)]
     ca = cfg.ca_bundle_path
     if ca is not None:
         mounts.append(Mount(str(ca), CA_PATH, read_only=True))
@@ -65,8 +65,8 @@ def run(ctx: StageContext) -> StageResult:
     env_facts = {**env_facts, "CA bundle": str(ca) if ca else "the image's own"}
     ctx.progress.say(f"go mod tidy + download into {vol} (GOPROXY={cfg.modules.goproxy})")
     res = ctx.engine.run(cfg.toolchain.image, ["sh", "-c", script], env=env, network=True,
-                         mounts=mounts, workdir=ctx.workdir, timeout=cfg.timeouts.download, progress=ctx.progress,
-                         what="go mod download")
+                         mounts=mounts, profile=ctx.go_profile(mounts), workdir=ctx.workdir,
+                         timeout=cfg.timeouts.download, progress=ctx.progress, what="go mod download")
     fresh_sum, _, dl_out = res.stdout.partition(SPLIT)
     downloaded, dl_errors = _parse_download(dl_out)
     dur = time.monotonic() - t0
@@ -83,7 +83,8 @@ def run(ctx: StageContext) -> StageResult:
     checks.append(_gosum_check(ctx, committed, parse_gosum(fresh_sum, Path("clean go.sum"))))
 
     # 2. Offline, on the committed files: go mod verify and the build list.
-    offline = dict(mounts=[ctx.source_mount(), Mount(vol, MODCACHE, read_only=True, volume=True)],
+    ro_mounts = [*ctx.source_mounts(), Mount(vol, MODCACHE, read_only=True, volume=True)]
+    offline = dict(mounts=ro_mounts, profile=ctx.go_profile(ro_mounts),
                    workdir=ctx.workdir, network=False, timeout=cfg.timeouts.command, progress=ctx.progress)
     env = ctx.offline_env()
     verify = ctx.engine.run(cfg.toolchain.image, ["go", "mod", "verify"], env=env, what="go mod verify", **offline)

@@ -10,7 +10,6 @@ run is reported, not only the first.
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import time
@@ -24,6 +23,7 @@ from pipeline.stages.common import OUT, StageContext, tail
 
 STAGE = "race"
 RACE_EXIT = 66
+EXERCISE_DIR = "/race"  # where the exercise container has the -race binary (read-only)
 _SEPARATOR = "=================="
 _ACCESS_RE = re.compile(r"^(?P<op>(?:Previous )?(?:[Aa]tomic )?(?:read|write|Read|Write))"
                         r"(?: of size \d+)? at (?P<addr>0x[0-9a-f]+) by (?P<who>main goroutine|goroutine \d+):$")
@@ -97,9 +97,9 @@ def run(ctx: StageContext) -> StageResult:
     out_dir = cfg.reports_dir / "race"
     out_dir.mkdir(parents=True, exist_ok=True)
     env = {**ctx.offline_env(), **cfg.build.env, "CGO_ENABLED": "1",
-           "GORACE": f"halt_on_error=0 exitcode={RACE_EXIT}",
-           "FIXPROOF_UID": str(os.getuid()), "FIXPROOF_GID": str(os.getgid())}
-    mounts = [*cache_mounts(ctx, image_id), Mount(str(out_dir), OUT)]
+           "GORACE": f"halt_on_error=0 exitcode={RACE_EXIT}"}
+    # the app's own code runs in these containers: its own Go build cache, no writable host directory
+    mounts = cache_mounts(ctx, image_id, untrusted=True)
     checks: list[CheckResult] = []
     facts: dict = {}
     if cfg.race.run:
@@ -110,29 +110,33 @@ def run(ctx: StageContext) -> StageResult:
 
 
 def _exercise(ctx: StageContext, env: dict, mounts: list[Mount], out_dir: Path, facts: dict) -> list[CheckResult]:
+    """Build the -race binary into ``out_dir`` (a container that runs no code of the app), then run
+    the exercise in a second container that has the binary read-only and no writable host directory."""
     cfg = ctx.cfg
     name = cfg.binary_name + "-race"
     build = go_build_args(ctx, f"{OUT}/{name}")
     build.insert(2, "-race")
-    target = f"{OUT}/{name}"
-    # Build, then run the exercise in the same container; a marker line separates the two.
-    script = ('go "$@" || exit 200; chown "$FIXPROOF_UID:$FIXPROOF_GID" ' + shlex.quote(target)
-              + "; echo '#fixproof: exercise' >&2; exec " + " ".join(shlex.quote(a) for a in (target, *cfg.race.run)))
     ctx.progress.say(" ".join(build) + f" and run {name} {' '.join(cfg.race.run)} (network off)")
     t0 = time.monotonic()
-    res = ctx.engine.run(cfg.toolchain.image, ["sh", "-c", script, "sh", *build[1:]], env=env, mounts=mounts,
-                         workdir=ctx.workdir, network=False, timeout=cfg.race.timeout, progress=ctx.progress,
-                         what="go build -race and exercise")
-    dur = time.monotonic() - t0
+    binary = out_dir / name
+    binary.unlink(missing_ok=True)  # what is there after the build is this build's output or nothing
+    build_mounts = [*mounts, ctx.output_mount(out_dir)]
+    try:
+        built = ctx.engine.run(cfg.toolchain.image, build, env=env, mounts=build_mounts,
+                               profile=ctx.go_profile(build_mounts), workdir=ctx.workdir, network=False,
+                               timeout=cfg.race.timeout, progress=ctx.progress, what="go build -race")
+    finally:
+        ctx.reclaim_output(out_dir)
     cmd = " ".join(shlex.quote(a) for a in build)
     run_line = " ".join([name, *cfg.race.run])
-    evidence = {"build": cmd, "run": run_line, "image_id": res.image_id, "exit_code": res.exit_code,
-                "GORACE": env["GORACE"], "network": "none"}
     facts.update(binary=str(out_dir / name), command=cmd)
-    build_err, marker, run_err = res.stderr.partition("#fixproof: exercise\n")
-    if res.exit_code == 200 or not marker:
+    build_err = built.stderr
+    evidence = {"build": cmd, "run": run_line, "image_id": built.image_id, "exit_code": built.exit_code,
+                "GORACE": env["GORACE"], "network": "none"}
+    if built.exit_code != 0 or not binary.is_file() or binary.is_symlink():
+        dur = time.monotonic() - t0
         first = next((line for line in build_err.splitlines() if line and not line.startswith("#")),
-                     f"exit code {res.exit_code}")
+                     f"exit code {built.exit_code}")
         infra = infrastructure_failure(build_err)
         if infra:
             return [error("go build -race", f"go build -race could not run to the end: {infra}; free the resource "
@@ -140,6 +144,15 @@ def _exercise(ctx: StageContext, env: dict, mounts: list[Mount], out_dir: Path, 
         return [failed("go build -race", f"go build -race failed: {first}", details=build_err, evidence=evidence,
                        duration_s=dur)]
     checks = [passed("go build -race", f"built {name} with {cmd}", evidence={"build": cmd}, details=tail(build_err, 10))]
+    target = f"{EXERCISE_DIR}/{name}"
+    run_mounts = [*ctx.source_mounts(), Mount(str(binary), target, read_only=True)]
+    res = ctx.engine.run(cfg.toolchain.image, [target, *cfg.race.run], env=env, mounts=run_mounts,
+                         profile=ctx.go_profile(run_mounts), workdir=ctx.workdir, network=False,
+                         timeout=max(1.0, cfg.race.timeout - (time.monotonic() - t0)), progress=ctx.progress,
+                         what=f"{name} exercise")
+    dur = time.monotonic() - t0
+    evidence.update(image_id=res.image_id, exit_code=res.exit_code)
+    run_err = res.stderr
     races = parse_races(run_err)
     if races:
         checks += _race_checks(races, run_line, evidence, dur)
@@ -175,8 +188,9 @@ def _go_test(ctx: StageContext, env: dict, mounts: list[Mount]) -> list[CheckRes
     args = ["go", "test", "-race", "-count=1", *build_flags(cfg.build), *cfg.race.test_packages]
     ctx.progress.say(" ".join(args) + " (network off)")
     t0 = time.monotonic()
-    res = ctx.engine.run(cfg.toolchain.image, args, env=env, mounts=mounts, workdir=ctx.workdir, network=False,
-                         timeout=cfg.race.timeout, progress=ctx.progress, what="go test -race")
+    res = ctx.engine.run(cfg.toolchain.image, args, env=env, mounts=mounts, profile=ctx.go_profile(mounts),
+                         workdir=ctx.workdir, network=False, timeout=cfg.race.timeout, progress=ctx.progress,
+                         what="go test -race")
     dur = time.monotonic() - t0
     cmd = " ".join(shlex.quote(a) for a in args)
     output = res.stdout + res.stderr

@@ -51,7 +51,8 @@ def run(ctx: StageContext) -> StageResult:
     script = "go version && go env -json GOVERSION GOTOOLCHAIN GOROOT GOOS GOARCH"
     env = ctx.offline_env()
     env["GOFLAGS"] = ""  # go env must not depend on -mod flags
-    res = ctx.engine.run(ref, ["sh", "-c", script], env=env, mounts=[ctx.source_mount()],
+    mounts = ctx.source_mounts()
+    res = ctx.engine.run(ref, ["sh", "-c", script], env=env, mounts=mounts, profile=ctx.go_profile(mounts),
                          workdir=ctx.workdir, network=False, timeout=cfg.timeouts.command,
                          progress=ctx.progress, what="go version")
     dur = time.monotonic() - t0
