@@ -12,9 +12,9 @@ from pathlib import Path
 from doit import get_var
 from doit.exceptions import InvalidDodoFile
 
-from pipeline import config as _config
-from pipeline import tasks as _tasks
-from pipeline.errors import FixproofError
+from fixproof import config as _config
+from fixproof import tasks as _tasks
+from fixproof.errors import FixproofError
 
 DOIT_CONFIG = {"default_tasks": ["verify"], "dep_file": "reports/.doit.db", "backend": "json", "verbosity": 2}
 

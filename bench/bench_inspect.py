@@ -108,8 +108,8 @@ def time_cmd(cmd: list[str], env: dict[str, str]) -> float:
 
 # The inspect path with no forked workers: the same code as the entry point,
 # with inspect_cmd.MAX_WORKERS = 1.
-ONE_WORKER = ("import sys; from pipeline import inspect_cmd; inspect_cmd.MAX_WORKERS = 1; "
-              "from pipeline.cli import main; sys.exit(main(['inspect', '--json', sys.argv[1]]))")
+ONE_WORKER = ("import sys; from fixproof import inspect_cmd; inspect_cmd.MAX_WORKERS = 1; "
+              "from fixproof.cli import main; sys.exit(main(['inspect', '--json', sys.argv[1]]))")
 
 # Run in a fresh process: milliseconds spent importing the CLI, then fixproof's
 # inspect modules with the ELF layout as a run gets it (read back from the
@@ -119,10 +119,10 @@ ONE_WORKER = ("import sys; from pipeline import inspect_cmd; inspect_cmd.MAX_WOR
 IMPORTS = """
 import time
 t0 = time.perf_counter()
-import pipeline.cli
+import fixproof.cli
 t1 = time.perf_counter()
-import pipeline.inspect_cmd
-pipeline.inspect_cmd.preload_elf()
+import fixproof.inspect_cmd
+fixproof.inspect_cmd.preload_elf()
 t2 = time.perf_counter()
 import elftools.elf.structs
 t3 = time.perf_counter()
@@ -139,8 +139,8 @@ def import_times(reps: int) -> tuple[float, float, float]:
 
 
 def bytes_read_fractions(files: list[Path]) -> list[tuple[Path, int, int]]:
-    from pipeline.goinfo.binfile import BinFile
-    from pipeline.goinfo.buildinfo import buildinfo_from
+    from fixproof.goinfo.binfile import BinFile
+    from fixproof.goinfo.buildinfo import buildinfo_from
 
     out = []
     for f in files:

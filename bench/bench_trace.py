@@ -20,11 +20,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipeline.engine import bpftrace as bt  # noqa: E402
-from pipeline.engine.allocprobe import alloc_entry_points  # noqa: E402
-from pipeline.engine.docker import TRACE_PROFILE, Engine, Mount  # noqa: E402
-from pipeline.engine.images import PROBE_REF, ensure_image  # noqa: E402
-from pipeline.progress import Progress  # noqa: E402
+from fixproof.engine import bpftrace as bt  # noqa: E402
+from fixproof.engine.allocprobe import alloc_entry_points  # noqa: E402
+from fixproof.engine.docker import TRACE_PROFILE, Engine, Mount  # noqa: E402
+from fixproof.engine.images import PROBE_REF, ensure_image  # noqa: E402
+from fixproof.progress import Progress  # noqa: E402
 
 CASES = (
     ("-workers 1000", ["-workers", "1000"], ("goroutines", "calls", "gc", "alloc", "syscalls")),

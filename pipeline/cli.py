@@ -11,8 +11,8 @@ import signal
 import sys
 from typing import Sequence
 
-from pipeline import __version__
-from pipeline.errors import EXIT_INFRA, EXIT_USAGE, FixproofError
+from fixproof import __version__
+from fixproof.errors import EXIT_INFRA, EXIT_USAGE, FixproofError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("verify", help="run the verification task graph")
     _verbosity_options(v, default=argparse.SUPPRESS)  # unset unless given here: the top-level value stands
-    v.add_argument("-c", "--config", default=None, help="config file (default: ./fixproof.toml, else the embedded default)")
+    v.add_argument("-c", "--config", default=None, help="config file (default: ./fixproof.toml)")
     v.add_argument("--artifact", default=None, help="shipped binary to compare with the clean rebuild")
     v.add_argument("--junit", default=None, help="where to write the JUnit XML (default: <reports>/junit.xml)")
     v.add_argument("--evidence", default=None, help="directory for the evidence bundle (default: <reports>/evidence)")
@@ -72,17 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "inspect":
-        from pipeline import inspect_cmd
+        from fixproof import inspect_cmd
 
         return inspect_cmd.run(args.paths, as_json=args.as_json, symbols=args.symbols,
                                out=sys.stdout, err=sys.stderr, itabs=args.itabs)
     if args.command == "vulns":
-        from pipeline import vulns_cmd
+        from fixproof import vulns_cmd
 
         return vulns_cmd.run(args.paths, db=args.db, waivers=args.waivers, as_json=args.as_json,
                              out=sys.stdout, err=sys.stderr)
     if args.command == "verify":
-        from pipeline import verify_cmd
+        from fixproof import verify_cmd
 
         return verify_cmd.run(config=args.config, artifact=args.artifact, junit=args.junit,
                               evidence=args.evidence, only=args.only, jobs=args.jobs,
@@ -97,8 +97,8 @@ def _evidence_verify(bundle: str, public_key: str | None = None) -> int:
     removed or changed and any signature problem; 2 for a bad --public-key file."""
     from pathlib import Path
 
-    from pipeline.errors import EXIT_FAILED, UsageError
-    from pipeline.report.evidence import MANIFEST_JSON, check_bundle, load_public_key
+    from fixproof.errors import EXIT_FAILED, UsageError
+    from fixproof.report.evidence import MANIFEST_JSON, check_bundle, load_public_key
 
     root = Path(bundle)
     key = load_public_key(Path(public_key)) if public_key else None
@@ -137,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"fixproof: {e}\n")
         return e.exit_code
     except KeyboardInterrupt:
-        from pipeline.engine.docker import remove_live_containers
+        from fixproof.engine.docker import remove_live_containers
 
         remove_live_containers()  # those of worker threads, which the interrupt does not reach
         sys.stderr.write("fixproof: interrupted; containers started by this run were removed.\n")

@@ -1,4 +1,4 @@
-"""doit's task events fed to the run's progress reporter (pipeline.progress).
+"""doit's task events fed to the run's progress reporter (fixproof.progress).
 
 doit's own lines (``.  build`` when a task runs, ``-- build`` when it is up
 to date) are written only with -v; otherwise the progress reporter says the
@@ -13,7 +13,7 @@ from typing import Any
 
 from doit.reporter import ConsoleReporter
 
-from pipeline.progress import Outcome, Verbosity, adopt, current
+from fixproof.progress import Outcome, Verbosity, adopt, current
 
 VERDICT_TASK = "verify"  # prints the summary on stdout: the live display ends when it starts
 
@@ -76,7 +76,7 @@ class DoitReporter(ConsoleReporter):
 
 
 def _pipeline_order(name: str) -> int:
-    from pipeline.tasks import STAGES
+    from fixproof.tasks import STAGES
 
     order = [*STAGES, "report"]
     base = name.split(":", 1)[0]
@@ -85,8 +85,8 @@ def _pipeline_order(name: str) -> int:
 
 def _outcome(task: Any, *, up_to_date: bool = False) -> Outcome:
     """Counts from the stage's result file (its first target), when it is one."""
-    from pipeline.results import StageResult
-    from pipeline.tasks import STAGES
+    from fixproof.results import StageResult
+    from fixproof.tasks import STAGES
 
     if task.name.split(":", 1)[0] not in STAGES or not task.targets:
         return Outcome(up_to_date=up_to_date)

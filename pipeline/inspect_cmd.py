@@ -28,9 +28,9 @@ import os
 from json.encoder import encode_basestring_ascii as _json_str
 from typing import Callable, NamedTuple, Sequence, TextIO, TypeVar
 
-from pipeline.errors import EXIT_FAILED, EXIT_OK, BinaryFormatError
-from pipeline.goinfo.binfile import BinFile, preload_elf
-from pipeline.goinfo.buildinfo import BuildInfo, Module, buildinfo_from, format_modinfo, is_candidate, walk_inputs
+from fixproof.errors import EXIT_FAILED, EXIT_OK, BinaryFormatError
+from fixproof.goinfo.binfile import BinFile, preload_elf
+from fixproof.goinfo.buildinfo import BuildInfo, Module, buildinfo_from, format_modinfo, is_candidate, walk_inputs
 
 PARALLEL_MIN_FILES = 64  # below this, forking costs more than it saves
 MAX_WORKERS = 4
@@ -91,11 +91,11 @@ def _read(name: str, symbols: bool, itabs: bool = False) -> tuple[BuildInfo, tup
         bi = buildinfo_from(bf)
         funcs = pairs = None
         if symbols:
-            from pipeline.goinfo.pclntab import functions_from
+            from fixproof.goinfo.pclntab import functions_from
 
             funcs = functions_from(bf)
         if itabs:
-            from pipeline.goinfo.itabs import itabs_from
+            from fixproof.goinfo.itabs import itabs_from
 
             pairs = tuple((i.type, i.interface) for i in itabs_from(bf, bi.go_version).itabs)
         return bi, funcs, pairs

@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from pipeline.errors import FixproofError
+from fixproof.errors import FixproofError
 
 LOCK_NAME = ".fixproof.lock"
 VERDICT_FILES = ("summary.json", "index.html", "fixproof.sarif", "fixproof.openvex.json")

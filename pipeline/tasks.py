@@ -15,12 +15,12 @@ from typing import Any, Callable, Iterable, Sequence
 
 from doit.tools import config_changed
 
-from pipeline.config import Config
-from pipeline.doit_reporter import DoitReporter
-from pipeline.errors import EXIT_INFRA, EngineError, FixproofError
-from pipeline.results import StageResult, error
-from pipeline.stages import report
-from pipeline.stages.common import StageContext, app_files
+from fixproof.config import Config
+from fixproof.doit_reporter import DoitReporter
+from fixproof.errors import EXIT_INFRA, EngineError, FixproofError
+from fixproof.results import StageResult, error
+from fixproof.stages import report
+from fixproof.stages.common import StageContext, app_files
 
 
 def _lazy(module: str) -> Callable[[StageContext], StageResult]:
@@ -28,7 +28,7 @@ def _lazy(module: str) -> Callable[[StageContext], StageResult]:
     def run(ctx: StageContext) -> StageResult:
         import importlib
 
-        return importlib.import_module(f"pipeline.stages.{module}").run(ctx)
+        return importlib.import_module(f"fixproof.stages.{module}").run(ctx)
     return run
 
 
@@ -111,7 +111,7 @@ def _image_unchanged(cfg: Config, path: Path) -> Callable[[], bool]:
     def check() -> bool:
         try:
             recorded = StageResult.read(path).facts.get("image", {}).get("id")
-            from pipeline.engine.docker import Engine
+            from fixproof.engine.docker import Engine
 
             attrs = Engine.connect().image_attrs(cfg.toolchain.image)
         except (OSError, ValueError, KeyError, FixproofError):
@@ -122,8 +122,8 @@ def _image_unchanged(cfg: Config, path: Path) -> Callable[[], bool]:
 
 def _vcs_head(cfg: Config) -> str:
     """The source revision the build will stamp, "" outside a git work tree."""
-    from pipeline.engine.proc import call
-    from pipeline.errors import ToolError
+    from fixproof.engine.proc import call
+    from fixproof.errors import ToolError
 
     try:
         res = call(["git", "-C", str(cfg.app_dir), "rev-parse", "HEAD"], timeout=30, check=False)
@@ -135,7 +135,7 @@ def _vcs_head(cfg: Config) -> str:
 def _binary_unchanged(cfg: Config) -> Callable[[], bool]:
     """Up to date only while the built binary is still the one the build stage hashed."""
     def check() -> bool:
-        from pipeline.stages.common import sha256_file
+        from fixproof.stages.common import sha256_file
 
         try:
             facts = StageResult.read(cfg.stages_dir / "build.json").facts
@@ -261,13 +261,13 @@ def _leave_evidence(apps: Sequence[tuple[Config, dict]], evidence: Path | None, 
     ``run_summary`` and on disk, says error, exit 3)."""
     import json
 
-    from pipeline.stages import evidence as bundle
+    from fixproof.stages import evidence as bundle
 
     try:
         for cfg, summary in apps:
             bundle.write(cfg, bundle.bundle_dir(cfg, evidence, len(apps)), summary)
     except Exception as e:  # noqa: BLE001 - FixproofError or not, no bundle means no verdict
-        from pipeline.progress import Progress
+        from fixproof.progress import Progress
 
         problem = f"the evidence bundle could not be written: {e}"
         if not isinstance(e, FixproofError):

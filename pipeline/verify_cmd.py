@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from pipeline import progress, rundir
-from pipeline.config import load_all
-from pipeline.errors import EXIT_INFRA, UsageError
-from pipeline.progress import Reporter, Verbosity
+from fixproof import progress, rundir
+from fixproof.config import load_all
+from fixproof.errors import EXIT_INFRA, UsageError
+from fixproof.progress import Reporter, Verbosity
 
 
 def run(config: str | None, artifact: str | None, junit: str | None, evidence: str | None,
@@ -31,8 +31,8 @@ def _run(config: str | None, artifact: str | None, junit: str | None, evidence: 
     from doit.cmd_base import ModuleTaskLoader
     from doit.doit_cmd import DoitMain
 
-    from pipeline import tasks
-    from pipeline.stages import evidence as bundle
+    from fixproof import tasks
+    from fixproof.stages import evidence as bundle
 
     cfgs = load_all(config)
     if only:

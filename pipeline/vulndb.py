@@ -41,7 +41,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol
 
-from pipeline.errors import VulnDBError
+from fixproof.errors import VulnDBError
 
 if TYPE_CHECKING:  # requests is imported only when an http(s) database is opened
     import requests
@@ -325,7 +325,7 @@ def _decode(body: bytes, where: str) -> Any:
 
 
 def default_cache_root(env: Mapping[str, str] | None = None) -> Path:
-    from pipeline.cachedir import cache_root
+    from fixproof.cachedir import cache_root
 
     return cache_root(env) / "vulndb"
 

@@ -1,7 +1,7 @@
 """Match a Go binary (build info + function names) against vulnerability entries.
 
-Inputs are the BuildInfo from :mod:`pipeline.goinfo.buildinfo` and the raw
-function names from :mod:`pipeline.goinfo.pclntab` (functab plus inline
+Inputs are the BuildInfo from :mod:`fixproof.goinfo.buildinfo` and the raw
+function names from :mod:`fixproof.goinfo.pclntab` (functab plus inline
 tree); any objects with the same attributes work.
 
 Which modules are checked
@@ -65,8 +65,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable, Mapping, Protocol, Sequence
 
-from pipeline.goinfo import versions
-from pipeline.vulndb import STDLIB, Affected, Entry
+from fixproof.goinfo import versions
+from fixproof.vulndb import STDLIB, Affected, Entry
 
 
 class Level(str, enum.Enum):

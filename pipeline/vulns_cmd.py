@@ -23,11 +23,11 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence, TextIO
 
-from pipeline.errors import EXIT_FAILED, EXIT_OK, BinaryFormatError
-from pipeline.goinfo import versions
-from pipeline.vulndb import STDLIB, TOOLCHAIN, VulnDB
-from pipeline.vulnmatch import Finding, checked_modules, match
-from pipeline.waivers import Waiver, Waivers, load_waivers
+from fixproof.errors import EXIT_FAILED, EXIT_OK, BinaryFormatError
+from fixproof.goinfo import versions
+from fixproof.vulndb import STDLIB, TOOLCHAIN, VulnDB
+from fixproof.vulnmatch import Finding, checked_modules, match
+from fixproof.waivers import Waiver, Waivers, load_waivers
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,8 @@ def format_line(r: Reported) -> str:
 
 
 def _default_readers() -> tuple[Callable[[str], Any], Callable[[str], Sequence[str]]]:
-    from pipeline.goinfo.buildinfo import read_buildinfo
-    from pipeline.goinfo.pclntab import read_functions
+    from fixproof.goinfo.buildinfo import read_buildinfo
+    from fixproof.goinfo.pclntab import read_functions
 
     return read_buildinfo, read_functions
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from pipeline.errors import ConfigError
+from fixproof.errors import ConfigError
 
 _KEYS = {"id", "reason", "expires", "approved_by"}
 

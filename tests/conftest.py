@@ -28,8 +28,8 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def engine():
     """The real engine; in CI its absence is an error, never a silent skip."""
-    from pipeline.engine.docker import Engine
-    from pipeline.errors import EngineError
+    from fixproof.engine.docker import Engine
+    from fixproof.errors import EngineError
 
     try:
         eng = Engine.connect()
@@ -46,8 +46,8 @@ def engine():
 @pytest.fixture(scope="session")
 def golang_image(engine):
     """Make sure the default pinned image exists (built locally when no registry answers)."""
-    from pipeline.engine.images import ensure_image
-    from pipeline.progress import Progress
+    from fixproof.engine.images import ensure_image
+    from fixproof.progress import Progress
 
     return ensure_image(engine, "golang:1.22.5-bookworm", timeout=1800, progress=Progress("test-setup"))
 
@@ -158,7 +158,7 @@ def write_fleet_config(tmp_path: Path, *, reports: str = "reports", extra: str =
 
 
 def verify(cfg: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", "verify", "-c", str(cfg), *args],
+    return subprocess.run([sys.executable, "-m", "fixproof.cli", "verify", "-c", str(cfg), *args],
                           capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
 

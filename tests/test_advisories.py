@@ -4,9 +4,9 @@ import dataclasses
 
 import pytest
 
-from pipeline import config
-from pipeline.results import Status
-from pipeline.stages.advisories import go_checks, load_listed, module_checks, unknown_checks
+from fixproof import config
+from fixproof.results import Status
+from fixproof.stages.advisories import go_checks, load_listed, module_checks, unknown_checks
 
 from conftest import EXAMPLE, VULNDB, write_config
 
@@ -49,8 +49,8 @@ def test_unknown_advisory_is_a_configuration_error(tmp_path):
 
 def test_go_command_advisories_are_facts_about_the_pinned_image():
     """Advisories on module toolchain (the go command) are reported by the toolchain stage, as a warning."""
-    from pipeline.stages.advisories import go_command_advisories, toolchain_only
-    from pipeline.vulndb import VulnDB
+    from fixproof.stages.advisories import go_command_advisories, toolchain_only
+    from fixproof.vulndb import VulnDB
 
     with VulnDB(VULNDB.as_uri()) as db:
         old = go_command_advisories(db, "1.22.5")
@@ -65,8 +65,8 @@ def test_go_command_advisories_are_facts_about_the_pinned_image():
 
 
 def test_listed_go_command_advisory_gets_no_vex_statement_for_the_binary(tmp_path):
-    from pipeline.goinfo.buildinfo import BuildInfo
-    from pipeline.stages.vulns import _verdicts
+    from fixproof.goinfo.buildinfo import BuildInfo
+    from fixproof.stages.vulns import _verdicts
 
     lst = listed(tmp_path, "GO-2025-3828", "GO-2024-2963")
     info = BuildInfo(file="x", format="elf", goos="linux", goarch="amd64", go_version="go1.22.5", path="example.com/x",
@@ -75,7 +75,7 @@ def test_listed_go_command_advisory_gets_no_vex_statement_for_the_binary(tmp_pat
 
 
 def test_cve_and_ghsa_aliases_resolve_to_go_ids(tmp_path):
-    from pipeline.stages.advisories import resolution_checks
+    from fixproof.stages.advisories import resolution_checks
 
     lst = listed(tmp_path, "CVE-2024-24791", "GHSA-69ch-w2m2-3vjp", "CVE-2099-0001")
     assert lst.ids == ("GO-2024-2963", "GO-2022-1059")
@@ -89,7 +89,7 @@ def test_cve_and_ghsa_aliases_resolve_to_go_ids(tmp_path):
 
 
 def test_config_accepts_aliases_and_refuses_other_names(tmp_path):
-    from pipeline.errors import ConfigError
+    from fixproof.errors import ConfigError
 
     ok = write_config(tmp_path, EXAMPLE, extra='[fix]\nadvisories = ["CVE-2022-32149", "GHSA-69ch-w2m2-3vjp"]\n')
     assert config.load(ok).fix.advisories == ("CVE-2022-32149", "GHSA-69ch-w2m2-3vjp")

@@ -6,9 +6,9 @@ import subprocess
 
 import pytest
 
-from pipeline.goinfo.buildinfo import BuildInfo, Module
-from pipeline.results import Status
-from pipeline.stages.binary import check_deps, check_go_version, check_settings, compare_artifact, dep_differences
+from fixproof.goinfo.buildinfo import BuildInfo, Module
+from fixproof.results import Status
+from fixproof.stages.binary import check_deps, check_go_version, check_settings, compare_artifact, dep_differences
 
 from conftest import EXAMPLE
 
@@ -82,8 +82,8 @@ def _by_name(checks):
 
 
 def test_artifact_identical_rebuild(twins):
-    from pipeline.goinfo.buildinfo import read_buildinfo
-    from pipeline.stages.common import sha256_file
+    from fixproof.goinfo.buildinfo import read_buildinfo
+    from fixproof.stages.common import sha256_file
 
     clean = read_buildinfo(twins["a"])
     r = _by_name(compare_artifact(twins["b"], clean, sha256_file(twins["a"]), EXAMPLE))
@@ -92,8 +92,8 @@ def test_artifact_identical_rebuild(twins):
 
 
 def test_artifact_from_old_go(twins):
-    from pipeline.goinfo.buildinfo import read_buildinfo
-    from pipeline.stages.common import sha256_file
+    from fixproof.goinfo.buildinfo import read_buildinfo
+    from fixproof.stages.common import sha256_file
 
     clean = read_buildinfo(twins["a"])
     r = _by_name(compare_artifact(twins["old"], clean, sha256_file(twins["a"]), EXAMPLE))
@@ -103,7 +103,7 @@ def test_artifact_from_old_go(twins):
 
 
 def test_artifact_that_is_not_go(tmp_path, twins):
-    from pipeline.goinfo.buildinfo import read_buildinfo
+    from fixproof.goinfo.buildinfo import read_buildinfo
 
     junk = tmp_path / "junk"
     shutil.copy("/bin/ls", junk)
@@ -113,8 +113,8 @@ def test_artifact_that_is_not_go(tmp_path, twins):
 
 def test_differences_lead_with_the_security_relevant_module(tmp_path):
     """--artifact headlines once listed differences in file order, hiding the advisory's module in "(and 3 more)"."""
-    from pipeline import config
-    from pipeline.stages.binary import security_rank
+    from fixproof import config
+    from fixproof.stages.binary import security_rank
 
     from conftest import write_config
 

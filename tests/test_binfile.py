@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import goinfo_corpus as gc
-from pipeline.errors import BinaryFormatError
-from pipeline.goinfo.binfile import HEAD_SIZE, BinFile
+from fixproof.errors import BinaryFormatError
+from fixproof.goinfo.binfile import HEAD_SIZE, BinFile
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def test_elf_symbols_match_go_tool_nm(corpus: gc.Corpus) -> None:
 
 
 def _parse_in_a_fresh_process(path: Path, cache: Path) -> dict:
-    code = ("import json, sys; from pipeline.goinfo.binfile import BinFile; "
+    code = ("import json, sys; from fixproof.goinfo.binfile import BinFile; "
             "assert 'elftools' not in sys.modules; "
             f"bf = BinFile.open({str(path)!r}); s = bf.section('.go.buildinfo'); "
             "print(json.dumps({'structs': 'elftools.elf.structs' in sys.modules, 'machine': bf._eh.e_machine, "
@@ -138,7 +138,7 @@ def test_fat_macho_reads_first_arch(corpus: gc.Corpus, tmp_path: Path) -> None:
 
 
 def test_reads_only_a_little(corpus: gc.Corpus) -> None:
-    from pipeline.goinfo.buildinfo import buildinfo_from
+    from fixproof.goinfo.buildinfo import buildinfo_from
 
     for name in corpus.names():
         with BinFile.open(corpus[name]) as bf:
@@ -186,7 +186,7 @@ def test_compiled_headers_equal_pyelftools_parse(corpus: gc.Corpus, name: str) -
 def test_a_go_elf_costs_three_reads(corpus: gc.Corpus) -> None:
     """The file's first 4 KiB hold the ELF and section headers; then come the
     section names and the blob, which the blob reader finds in the last read."""
-    from pipeline.goinfo.buildinfo import buildinfo_from
+    from fixproof.goinfo.buildinfo import buildinfo_from
 
     data = corpus["go1.26.8-linux-amd64"].read_bytes()
     reads: list[tuple[int, int]] = []
@@ -273,8 +273,8 @@ def test_permission_denied_as_unprivileged_user() -> None:
         f = d / "secret"
         f.write_bytes(b"\x7fELF" + b"\0" * 100)
         f.chmod(0)
-        code = ("from pipeline.goinfo.binfile import BinFile\n"
-                "from pipeline.errors import BinaryFormatError\n"
+        code = ("from fixproof.goinfo.binfile import BinFile\n"
+                "from fixproof.errors import BinaryFormatError\n"
                 "try:\n"
                 f"    BinFile.open({str(f)!r})\n"
                 "except BinaryFormatError as e:\n"

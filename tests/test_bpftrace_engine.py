@@ -1,4 +1,4 @@
-"""Real bpftrace in a probe container on a real Go binary (pipeline.engine.bpftrace).
+"""Real bpftrace in a probe container on a real Go binary (fixproof.engine.bpftrace).
 
 The Go program is built twice: with the host's go, and with go1.22.5 inside
 the pinned golang:1.22.5-bookworm image (network off), so every probe point
@@ -11,7 +11,7 @@ number of allocations of known sizes, built on the host with go1.22.5,
 go1.26.8 and go1.27.4 (size-specialised malloc on by default): the probe's
 count and byte sum between a run with N and a run with 0 must match them
 on every release. The entry-point discovery behind it
-(pipeline.engine.allocprobe) is checked on those binaries and on variants
+(fixproof.engine.allocprobe) is checked on those binaries and on variants
 (Go 1.26 with GOEXPERIMENT=sizespecializedmalloc, Go 1.27 without it or
 with -tags valgrind, stripped, a symbol renamed) without Docker.
 """
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.engine.allocprobe import AllocCoverageError, AllocEntryPoints, alloc_entry_points, plan_entry_points
-from pipeline.engine.bpftrace import (
+from fixproof.engine.allocprobe import AllocCoverageError, AllocEntryPoints, alloc_entry_points, plan_entry_points
+from fixproof.engine.bpftrace import (
     ALLOC_PLACEHOLDERS,
     ProbeError,
     TraceDenied,
@@ -166,7 +166,7 @@ def source(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def demo(request, engine, source) -> dict[str, Path]:
     """The demo binary per toolchain: the host's go, and go1.22.5 in the pinned golang image."""
-    from pipeline.engine.docker import Mount
+    from fixproof.engine.docker import Mount
 
     go = shutil.which("go")
     if go is None:
@@ -192,8 +192,8 @@ def demo(request, engine, source) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def probe(engine) -> str:
-    from pipeline.engine.images import PROBE_REF, ensure_image
-    from pipeline.progress import Progress
+    from fixproof.engine.images import PROBE_REF, ensure_image
+    from fixproof.progress import Progress
 
     ensure_image(engine, PROBE_REF, timeout=900, progress=Progress("test-setup"))
     return PROBE_REF
@@ -310,7 +310,7 @@ def alloc_variants(alloc_demo) -> dict[str, Path]:
 
 
 def _ours(engine) -> list[str]:
-    from pipeline.engine.docker import RUN_LABEL
+    from fixproof.engine.docker import RUN_LABEL
 
     return [c.id for c in engine.client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={engine.run_id}"})]
 
@@ -513,7 +513,7 @@ def test_stripped_binary_is_refused(alloc_variants):
 
 def test_entry_without_a_symbol_is_refused(alloc_demo, tmp_path):
     """An entry the function table has but the ELF symbol table lacks: no uprobe can attach to it."""
-    from pipeline.goinfo.binfile import BinFile
+    from fixproof.goinfo.binfile import BinFile
 
     src = alloc_demo["go1.27.4"]
     data = bytearray(src.read_bytes())
@@ -624,7 +624,7 @@ def test_gc_cycles_and_interval(engine, probe, demo, tc):
 
 
 def test_no_sys_admin_is_denied_with_bpftraces_reason(engine, probe, demo):
-    from pipeline.engine.docker import Profile
+    from fixproof.engine.docker import Profile
 
     text = render_probe("goroutines", binary=container_path(str(demo["host"])))
     with pytest.raises(TraceDenied) as ei:

@@ -16,8 +16,8 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 import goinfo_corpus as gc
-from pipeline.errors import BinaryFormatError
-from pipeline.goinfo.buildinfo import (
+from fixproof.errors import BinaryFormatError
+from fixproof.goinfo.buildinfo import (
     BuildInfo,
     Module,
     format_modinfo,

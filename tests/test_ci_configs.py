@@ -31,8 +31,8 @@ import pytest
 import yaml
 
 from conftest import EXAMPLE, IN_CI, ROOT, write_config
-from pipeline import tasks
-from pipeline.cli import build_parser
+from fixproof import tasks
+from fixproof.cli import build_parser
 
 ACTION = ROOT / "action.yml"
 WORKFLOW = ROOT / "ci" / "github" / "fixproof.yml"

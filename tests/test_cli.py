@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import EXAMPLE, ROOT, write_config
 
-FIXPROOF = [sys.executable, "-m", "pipeline.cli"]
+FIXPROOF = [sys.executable, "-m", "fixproof.cli"]
 
 
 def run(*args, env=None, cwd=None):

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import config
-from pipeline.errors import ConfigError
+from fixproof import config
+from fixproof.errors import ConfigError
 
 from conftest import EXAMPLE, ROOT, write_config
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from pipeline.engine.docker import LABEL, RUN_LABEL, Mount
-from pipeline.errors import ContainerTimeout, EngineError
+from fixproof.engine.docker import LABEL, RUN_LABEL, Mount
+from fixproof.errors import ContainerTimeout, EngineError
 
 pytestmark = pytest.mark.docker
 
@@ -12,8 +12,8 @@ IMAGE = "debian:bookworm-slim"
 
 @pytest.fixture(scope="module")
 def base(engine):
-    from pipeline.engine.images import ensure_image
-    from pipeline.progress import Progress
+    from fixproof.engine.images import ensure_image
+    from fixproof.progress import Progress
 
     return ensure_image(engine, IMAGE, timeout=900, progress=Progress("test"))
 
@@ -92,8 +92,8 @@ def test_volumes_of_vanished_report_dirs_are_reaped(engine, tmp_path):
 def test_module_cache_volume_is_per_report_dir(tmp_path):
     """Two runs of one app from different report directories (two CI jobs on a host) never share a cache."""
     from conftest import EXAMPLE, write_config
-    from pipeline import config
-    from pipeline.stages.common import StageContext
+    from fixproof import config
+    from fixproof.stages.common import StageContext
 
     ctxs = []
     for job in ("a", "b"):
@@ -119,8 +119,8 @@ def test_interrupt_removes_the_containers_of_every_thread(engine, base):
 
     script = """
 import os, sys, threading
-from pipeline.engine.docker import Engine, remove_live_containers
-from pipeline.errors import EngineError
+from fixproof.engine.docker import Engine, remove_live_containers
+from fixproof.errors import EngineError
 ready = threading.Barrier(3)
 def worker():
     eng = Engine.connect()
@@ -164,7 +164,7 @@ def test_containers_of_a_killed_run_are_reaped(engine, base):
 
     script = """
 import sys, time
-from pipeline.engine.docker import Engine
+from fixproof.engine.docker import Engine
 with Engine.connect().container("debian:bookworm-slim", ["sleep", "120"]) as c:
     c.start()
     print(c.id, flush=True)
@@ -192,7 +192,7 @@ with Engine.connect().container("debian:bookworm-slim", ["sleep", "120"]) as c:
 
 def test_every_container_drops_all_capabilities_and_has_limits(engine, base):
     """The default profile, as the Docker API reports it and as the container sees itself."""
-    from pipeline.engine.docker import DEFAULT_MEMORY, DEFAULT_PIDS_LIMIT
+    from fixproof.engine.docker import DEFAULT_MEMORY, DEFAULT_PIDS_LIMIT
 
     with engine.container(IMAGE, ["sh", "-c", "grep -E 'CapEff|NoNewPrivs' /proc/self/status"]) as c:
         hc = c.attrs["HostConfig"]
@@ -208,7 +208,7 @@ def test_every_container_drops_all_capabilities_and_has_limits(engine, base):
 
 
 def test_probe_profiles_add_back_only_what_the_probes_need(engine, base):
-    from pipeline.engine.docker import GDB_PROFILE, NONROOT, TRACE_PROFILE
+    from fixproof.engine.docker import GDB_PROFILE, NONROOT, TRACE_PROFILE
 
     with engine.container(IMAGE, ["true"], profile=GDB_PROFILE) as c:
         hc = c.attrs["HostConfig"]
@@ -225,7 +225,7 @@ def test_probe_profiles_add_back_only_what_the_probes_need(engine, base):
 def test_the_pids_limit_stops_a_fork_bomb(engine, base):
     import dataclasses
 
-    from pipeline.engine.docker import DEFAULT_PROFILE
+    from fixproof.engine.docker import DEFAULT_PROFILE
 
     bomb = "sh -c 'n=0; while [ $n -lt 1000 ]; do sleep 2 & n=$((n+1)); echo $n > /tmp/n; done' 2>/dev/null; cat /tmp/n"
     r = engine.run(IMAGE, ["sh", "-c", bomb], profile=dataclasses.replace(DEFAULT_PROFILE, pids_limit=64), timeout=60)
@@ -235,7 +235,7 @@ def test_the_pids_limit_stops_a_fork_bomb(engine, base):
 def test_the_memory_limit_and_the_tmpfs_size_hold(engine, base):
     import dataclasses
 
-    from pipeline.engine.docker import DEFAULT_PROFILE, Tmpfs
+    from fixproof.engine.docker import DEFAULT_PROFILE, Tmpfs
 
     small = dataclasses.replace(DEFAULT_PROFILE, memory=64 << 20, tmpfs=(Tmpfs("/tmp", size=8 << 20),))
     r = engine.run(IMAGE, ["sh", "-c", "head -c 20m /dev/zero > /tmp/f; echo $?; ls -l /tmp/f | awk '{print $5}'"],
@@ -246,7 +246,7 @@ def test_the_memory_limit_and_the_tmpfs_size_hold(engine, base):
 
 
 def test_a_new_volume_is_handed_to_the_unprivileged_user(engine, base):
-    from pipeline.engine.docker import NONROOT, UID_LABEL, VolumeOwner
+    from fixproof.engine.docker import NONROOT, UID_LABEL, VolumeOwner
 
     vol = f"fixproof-test-owned-{engine.run_id}"
     try:
@@ -263,10 +263,10 @@ def test_a_new_volume_is_handed_to_the_unprivileged_user(engine, base):
 
 def test_docker_limits_come_from_the_config(tmp_path):
     from conftest import EXAMPLE, write_config
-    from pipeline import config
-    from pipeline.engine.docker import DEFAULT_PROFILE, GDB_PROFILE
-    from pipeline.errors import ConfigError
-    from pipeline.stages.common import GOCACHE, StageContext
+    from fixproof import config
+    from fixproof.engine.docker import DEFAULT_PROFILE, GDB_PROFILE
+    from fixproof.errors import ConfigError
+    from fixproof.stages.common import GOCACHE, StageContext
 
     cfg = config.load(write_config(tmp_path, EXAMPLE, extra='[docker]\npids_limit = 512\nmemory = "2g"\n'
                                                           'tmpfs_size = "256m"\n[build]\ncache = "fresh"\n'))
@@ -289,8 +289,8 @@ def test_code_of_the_app_never_shares_the_verified_build_cache(tmp_path):
     """Test and race containers (which run the app's code) get a Go build cache per app and report
     directory; the build stage's is per image, and no app's tests ever get it."""
     from conftest import EXAMPLE, write_config
-    from pipeline import config
-    from pipeline.stages.common import StageContext
+    from fixproof import config
+    from fixproof.stages.common import StageContext
 
     ctxs = []
     for job in ("a", "b"):

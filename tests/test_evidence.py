@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from conftest import EXAMPLE, ROOT, write_config
-from pipeline.report.evidence import (
+from fixproof.report.evidence import (
     MANIFEST, MANIFEST_JSON, SIGNATURE, VERSIONS, EvidenceError, EvidenceKeyError, check_bundle, load_private_key,
     load_public_key, normalise, source_tree, verify_bundle, write_bundle,
 )
@@ -694,7 +694,7 @@ def test_encrypted_signing_key_needs_the_passphrase(tmp_path: Path, monkeypatch)
 
 
 def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "fixproof.cli", *args], capture_output=True, text=True,
                           timeout=120, cwd=ROOT, env={**os.environ, **(env or {})})
 
 
@@ -738,7 +738,7 @@ def test_cli_evidence_verify(tmp_path: Path, sources: dict[str, Path]) -> None:
 
 
 def test_config_evidence_section(tmp_path: Path) -> None:
-    from pipeline.config import ConfigError, load
+    from fixproof.config import ConfigError, load
 
     _, priv, _ = _key(tmp_path)
     cfg = load(write_config(tmp_path, EXAMPLE, extra=f'[evidence]\nsigning_key = "{priv.name}"\n'))

@@ -52,8 +52,8 @@ def stage_statuses(cfg: Path) -> dict[str, set[str]]:
 
 @pytest.fixture(scope="module", params=list(PINS))
 def pin(request, engine):
-    from pipeline.engine.images import ensure_image
-    from pipeline.progress import Progress
+    from fixproof.engine.images import ensure_image
+    from fixproof.progress import Progress
 
     go, image = PINS[request.param]
     ensure_image(engine, image, timeout=1800, progress=Progress("test-setup"))

@@ -17,15 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import config, rundir
-from pipeline.errors import ConfigError
-from pipeline.stages.build import infrastructure_failure
+from fixproof import config, rundir
+from fixproof.errors import ConfigError
+from fixproof.stages.build import infrastructure_failure
 
 from conftest import EXAMPLE, ROOT, assert_no_traceback, write_config, verify
 
 
 def _popen(cfg: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "pipeline.cli", "verify", "-c", str(cfg), *args], cwd=ROOT,
+    return subprocess.Popen([sys.executable, "-m", "fixproof.cli", "verify", "-c", str(cfg), *args], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -90,11 +90,11 @@ def test_report_dir_that_cannot_be_created_is_a_clear_infrastructure_error(tmp_p
 
 def test_lock_refuses_a_second_holder_without_wait(tmp_path):
     with rundir.locked(tmp_path):
-        child = subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; from pipeline import rundir\n"
+        child = subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; from fixproof import rundir\n"
                                 f"with rundir.locked(Path({str(tmp_path)!r}), wait=False): pass"],
                                capture_output=True, text=True, cwd=ROOT, timeout=60)
         assert child.returncode != 0 and "another fixproof run" in child.stderr
-    child = subprocess.run([sys.executable, "-c", "from pathlib import Path; from pipeline import rundir\n"
+    child = subprocess.run([sys.executable, "-c", "from pathlib import Path; from fixproof import rundir\n"
                             f"with rundir.locked(Path({str(tmp_path)!r}), wait=False): print('got it')"],
                            capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert child.stdout.strip() == "got it", child.stderr
@@ -156,7 +156,7 @@ def test_interrupted_rerun_leaves_no_old_pass(tmp_path, golang_image, engine):
     assert not summary.exists() or json.loads(summary.read_text())["status"] != "passed"
     assert not (reports / "junit.xml").exists()
     assert not (reports / "evidence" / "manifest.json").exists()
-    check = subprocess.run([sys.executable, "-m", "pipeline.cli", "evidence", "verify", str(reports / "evidence")],
+    check = subprocess.run([sys.executable, "-m", "fixproof.cli", "evidence", "verify", str(reports / "evidence")],
                            capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert check.returncode != 0
 

@@ -1,4 +1,4 @@
-"""Real gdb in a probe container on a real Go binary (pipeline.engine.gdb).
+"""Real gdb in a probe container on a real Go binary (fixproof.engine.gdb).
 
 The Go program is built here with the host's go in three variants:
 ``opt`` (default build: optimised, DWARF location lists), ``noopt``
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.engine.gdb import (
+from fixproof.engine.gdb import (
     ArgValue,
     GdbError,
     GdbTimeout,
@@ -144,8 +144,8 @@ def demo(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def probe(engine) -> str:
-    from pipeline.engine.images import PROBE_REF, ensure_image
-    from pipeline.progress import Progress
+    from fixproof.engine.images import PROBE_REF, ensure_image
+    from fixproof.progress import Progress
 
     ensure_image(engine, PROBE_REF, timeout=900, progress=Progress("test-setup"))
     return PROBE_REF
@@ -162,7 +162,7 @@ def _gone(engine, cid: str) -> bool:
 
 
 def _ours(engine) -> list[str]:
-    from pipeline.engine.docker import RUN_LABEL
+    from fixproof.engine.docker import RUN_LABEL
 
     return [c.id for c in engine.client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={engine.run_id}"})]
 
@@ -314,8 +314,8 @@ def test_keyboard_interrupt_removes_the_container(engine, probe, demo):
 
 
 def test_gdb_missing_in_image(engine, demo):
-    from pipeline.engine.images import BASE_REF, ensure_image
-    from pipeline.progress import Progress
+    from fixproof.engine.images import BASE_REF, ensure_image
+    from fixproof.progress import Progress
 
     ensure_image(engine, BASE_REF, timeout=900, progress=Progress("test-setup"))
     with pytest.raises(GdbError, match=r"gdb is not installed in image debian:bookworm-slim.*fixproof-probe"):

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import GoModError
-from pipeline.goinfo.gomod import parse_gomod, parse_gosum, read_gomod, read_gosum
+from fixproof.errors import GoModError
+from fixproof.goinfo.gomod import parse_gomod, parse_gosum, read_gomod, read_gosum
 
 from conftest import EXAMPLE
 

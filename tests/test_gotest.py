@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.report.gotest import (
+from fixproof.report.gotest import (
     BUILD_FAILED,
     NO_TEST_FILES,
     NO_TESTS_TO_RUN,
@@ -18,7 +18,7 @@ from pipeline.report.gotest import (
     GoTestReport,
     parse_go_test_json,
 )
-from pipeline.results import CheckResult, Status
+from fixproof.results import CheckResult, Status
 
 MODULE = "example.com/gtj"
 
@@ -286,8 +286,8 @@ def test_no_tests_to_run(module_dir: Path) -> None:
 
 def test_go_stream_converts_to_valid_junit(report: GoTestReport, tmp_path: Path) -> None:
     xmlschema = pytest.importorskip("xmlschema")
-    from pipeline.report.junit import write_junit
-    from pipeline.results import StageResult
+    from fixproof.report.junit import write_junit
+    from fixproof.results import StageResult
 
     out = tmp_path / "junit.xml"
     summary = write_junit([StageResult("gotest", report.cases)], out)

@@ -2,9 +2,9 @@
 
 import dataclasses
 
-from pipeline import config
-from pipeline.stages.build import build_flags
-from pipeline.stages.gotest import go_test_args
+from fixproof import config
+from fixproof.stages.build import build_flags
+from fixproof.stages.gotest import go_test_args
 
 from conftest import EXAMPLE, ROOT, write_config
 

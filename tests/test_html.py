@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from conftest import IN_CI, write_config
-from pipeline.report.html import evidence_files, render, write_html
-from pipeline.results import CheckResult, StageResult, Status, error, failed, passed, skipped
+from fixproof.report.html import evidence_files, render, write_html
+from fixproof.results import CheckResult, StageResult, Status, error, failed, passed, skipped
 
 NOW = datetime(2024, 7, 1, 12, 0, 0, tzinfo=timezone.utc)
 EVIL = '<script>alert("x")</script> & <img src=x onerror=alert(1)>'
@@ -199,7 +199,7 @@ def test_junit_elsewhere_is_linked_relatively(tmp_path):
 
 
 def test_write_html_unwritable_is_a_report_error(tmp_path):
-    from pipeline.report.junit import ReportError
+    from fixproof.report.junit import ReportError
 
     blocker = tmp_path / "file"
     blocker.write_text("")
@@ -208,9 +208,9 @@ def test_write_html_unwritable_is_a_report_error(tmp_path):
 
 
 def test_report_stage_writes_index_html_and_names_it_in_the_summary(tmp_path, app_copy):
-    from pipeline.config import load
-    from pipeline.stages.common import StageContext
-    from pipeline.stages.report import run
+    from fixproof.config import load
+    from fixproof.stages.common import StageContext
+    from fixproof.stages.report import run
 
     cfg = load(write_config(tmp_path, app_copy))
     for r in stages(cfg.reports_dir):
@@ -224,8 +224,8 @@ def test_report_stage_writes_index_html_and_names_it_in_the_summary(tmp_path, ap
 
 
 def test_report_task_targets_index_html(tmp_path, app_copy):
-    from pipeline.config import load
-    from pipeline.tasks import task_dicts
+    from fixproof.config import load
+    from fixproof.tasks import task_dicts
 
     cfg = load(write_config(tmp_path, app_copy))
     targets = task_dicts(cfg, ["toolchain"], cfg.junit_path)["report"]["targets"]
@@ -247,7 +247,7 @@ def chromium() -> str:
 
 
 def browser(chromium: str, tmp_path: Path, *args: str) -> str:
-    from pipeline.engine.proc import call
+    from fixproof.engine.proc import call
 
     profile = tmp_path / "chromium-profile"  # fresh each time: no state from another run
     profile.mkdir()
@@ -316,7 +316,7 @@ def _texts_of(dom: str, css_class: str) -> list[str]:
 
 
 def test_fleet_page_links_each_app_page(tmp_path):
-    from pipeline.report.html import render
+    from fixproof.report.html import render
 
     apps = {}
     for name, status in (("edge", "passed"), ("legacy", "failed")):

@@ -2,9 +2,9 @@
 
 import pytest
 
-from pipeline.engine.images import GOLANG_RE, ensure_image, go_arch
-from pipeline.errors import ImageError
-from pipeline.progress import Progress
+from fixproof.engine.images import GOLANG_RE, ensure_image, go_arch
+from fixproof.errors import ImageError
+from fixproof.progress import Progress
 
 pytestmark = pytest.mark.docker
 
@@ -31,7 +31,7 @@ def test_present_image_is_not_rebuilt(golang_image, engine):
 
 def test_nonexistent_go_version_is_a_config_error_naming_the_choices(engine, golang_image):
     """toolchain.go = "1.25" once passed validation and failed as an infrastructure error (exit 3)."""
-    from pipeline.errors import ConfigError
+    from fixproof.errors import ConfigError
 
     with pytest.raises(ConfigError, match="1.99.0") as e:
         ensure_image(engine, "golang:1.99.0-bookworm", timeout=300, progress=Progress("t"))
@@ -41,7 +41,7 @@ def test_nonexistent_go_version_is_a_config_error_naming_the_choices(engine, gol
 
 
 def test_near_releases():
-    from pipeline.engine.images import near_releases
+    from fixproof.engine.images import near_releases
 
     rel = ["1.24.13", "1.25.0", "1.25.1", "1.25rc1", "1.26.0", "1.26.10"]
     assert near_releases(rel, "1.25") == ["1.25.0", "1.25.1", "1.25rc1"]
@@ -58,7 +58,7 @@ def test_probe_image_builds_its_base_first_without_a_registry(engine):
     """On a fresh machine the probe image's FROM must come from the local base,
     never from a pull: remove both (the base is only untagged while other
     images use it) and build the probe image alone."""
-    from pipeline.engine.images import BASE_REF, PROBE_REF
+    from fixproof.engine.images import BASE_REF, PROBE_REF
 
     for ref in (PROBE_REF, BASE_REF):
         if engine.image_attrs(ref) is not None:
@@ -76,8 +76,8 @@ def test_one_builder_per_image_the_other_waits(tmp_path, monkeypatch):
     import io
     import threading
 
-    from pipeline.engine.images import _image_lock
-    from pipeline.progress import PlainReporter
+    from fixproof.engine.images import _image_lock
+    from fixproof.progress import PlainReporter
 
     monkeypatch.setenv("FIXPROOF_CACHE_DIR", str(tmp_path))
     order: list[str] = []

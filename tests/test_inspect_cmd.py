@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 import goinfo_corpus as gc
-from pipeline import inspect_cmd
-from pipeline.goinfo.itabs import read_itabs
-from pipeline.goinfo.pclntab import read_functions
+from fixproof import inspect_cmd
+from fixproof.goinfo.itabs import read_itabs
+from fixproof.goinfo.pclntab import read_functions
 
-FIXPROOF = [sys.executable, "-m", "pipeline.cli"]
+FIXPROOF = [sys.executable, "-m", "fixproof.cli"]
 SAMPLE = ["go1.26.8-linux-amd64", "go1.18.10-linux-386", "go1.21.13-windows-amd64-stripped",
           "go1.27.4-darwin-amd64", "go1.17.13-linux-amd64", "go1.26.8-linux-amd64-xflag",
           "go1.24.13-linux-amd64-vcs-dirty", "go1.26.8-linux-amd64-gopath"]
@@ -68,7 +68,7 @@ def test_json_text_is_json_dumps(corpus: gc.Corpus) -> None:
     """json_object spells out what json.dumps(to_json()) would print, byte for byte."""
     from dataclasses import replace
 
-    from pipeline.goinfo.buildinfo import Module, read_buildinfo
+    from fixproof.goinfo.buildinfo import Module, read_buildinfo
 
     infos = [read_buildinfo(corpus[name]) for name in corpus.names()]
     odd = Module('q"uote\\', "é ✓", "\x00\x1f\x7f\u2028", Module("../rep", "", "", None))
@@ -249,8 +249,8 @@ def test_parallel_worker_failure_falls_back(corpus: gc.Corpus, tmp_path: Path,
 
 def test_text_output_splits_lines_on_newline_only():
     """A -X value holding U+2028 (a Unicode line separator) stays on its line, as in go version -m."""
-    from pipeline.goinfo.buildinfo import BuildInfo
-    from pipeline.inspect_cmd import render_text
+    from fixproof.goinfo.buildinfo import BuildInfo
+    from fixproof.inspect_cmd import render_text
 
     bi = BuildInfo(file="app", format="elf", goos="linux", goarch="amd64", go_version="go1.22.5", path="example.com/app",
                    main=None, deps=(), settings=(("-ldflags", "-X=main.v=a\u2028b\u0085c"), ("CGO_ENABLED", "0")))

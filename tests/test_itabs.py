@@ -29,14 +29,14 @@ from pathlib import Path
 import pytest
 
 import goinfo_corpus as gc
-from pipeline.config import GdbCheckConfig
-from pipeline.errors import BinaryFormatError
-from pipeline.goinfo import itabs as itabs_mod
-from pipeline.goinfo.binfile import BinFile
-from pipeline.goinfo.itabs import Itab, ItabTable, itabs_from, read_itabs
-from pipeline.goinfo.pclntab import find_moduledata, locate
-from pipeline.results import Status
-from pipeline.stages.gdb import _itab_check
+from fixproof.config import GdbCheckConfig
+from fixproof.errors import BinaryFormatError
+from fixproof.goinfo import itabs as itabs_mod
+from fixproof.goinfo.binfile import BinFile
+from fixproof.goinfo.itabs import Itab, ItabTable, itabs_from, read_itabs
+from fixproof.goinfo.pclntab import find_moduledata, locate
+from fixproof.results import Status
+from fixproof.stages.gdb import _itab_check
 
 # -- the naming program ------------------------------------------------------------
 

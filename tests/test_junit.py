@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import xmlschema
 
-from pipeline.report.junit import NO_EVIDENCE, NO_STAGES, JUnitSummary, ReportError, write_junit
-from pipeline.results import CheckResult, StageResult, Status, error, failed, passed, skipped
+from fixproof.report.junit import NO_EVIDENCE, NO_STAGES, JUnitSummary, ReportError, write_junit
+from fixproof.results import CheckResult, StageResult, Status, error, failed, passed, skipped
 
 XSD = Path(__file__).parent / "data" / "junit.xsd"
 TIME_RE = re.compile(r"^(\d{1,3}(,\d{3})*|\d*)(\.\d*)?$")

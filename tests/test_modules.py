@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
-from pipeline import config
-from pipeline.goinfo.gomod import parse_gosum
-from pipeline.results import Status
-from pipeline.stages.common import StageContext
-from pipeline.stages.modules import _build_list, _env_check, _gosum_check
+from fixproof import config
+from fixproof.goinfo.gomod import parse_gosum
+from fixproof.results import Status
+from fixproof.stages.common import StageContext
+from fixproof.stages.modules import _build_list, _env_check, _gosum_check
 
 from conftest import EXAMPLE, write_config
 

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from pipeline.report.openvex import CONTEXT, JUSTIFICATIONS, STATUSES, Verdict, document, verdict
+from fixproof.report.openvex import CONTEXT, JUSTIFICATIONS, STATUSES, Verdict, document, verdict
 
 SHA = "ab" * 32
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 import goinfo_corpus as gc
-from pipeline.errors import BinaryFormatError
-from pipeline.goinfo import pclntab
-from pipeline.goinfo.binfile import BinFile
-from pipeline.goinfo.pclntab import functions_from, locate, read_functions
+from fixproof.errors import BinaryFormatError
+from fixproof.goinfo import pclntab
+from fixproof.goinfo.binfile import BinFile
+from fixproof.goinfo.pclntab import functions_from, locate, read_functions
 
 
 @pytest.fixture(scope="module")

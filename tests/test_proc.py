@@ -1,7 +1,7 @@
 import pytest
 
-from pipeline.engine.proc import call, require_tool
-from pipeline.errors import ToolError
+from fixproof.engine.proc import call, require_tool
+from fixproof.errors import ToolError
 
 
 def test_call_captures_output():

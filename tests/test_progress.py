@@ -14,8 +14,8 @@ import threading
 import pytest
 
 from conftest import EXAMPLE, ROOT, write_config
-from pipeline import progress
-from pipeline.progress import Outcome, PlainReporter, Progress, RichReporter, Verbosity
+from fixproof import progress
+from fixproof.progress import Outcome, PlainReporter, Progress, RichReporter, Verbosity
 
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -208,8 +208,8 @@ def test_outcome_counts_and_status():
 def _graph(tmp_path):
     from doit.tools import config_changed
 
-    from pipeline.doit_reporter import DoitReporter
-    from pipeline.results import StageResult, failed, passed
+    from fixproof.doit_reporter import DoitReporter
+    from fixproof.results import StageResult, failed, passed
 
     target = tmp_path / "stages" / "build.json"
 
@@ -265,7 +265,7 @@ def test_doit_events_feed_the_reporter_and_doit_lines_only_with_verbose(tmp_path
 
 
 def test_doit_action_crash_is_an_error_line(tmp_path):
-    from pipeline.doit_reporter import DoitReporter
+    from fixproof.doit_reporter import DoitReporter
 
     def crash():
         raise RuntimeError("boom in a stage")
@@ -289,14 +289,14 @@ def test_doit_action_crash_is_an_error_line(tmp_path):
     (["verify"], 1), (["verify", "-q"], 0), (["verify", "--verbose"], 2), (["-q", "verify"], 0), (["-v", "verify"], 2),
 ])
 def test_cli_verbosity_options(argv, level):
-    from pipeline.cli import build_parser
+    from fixproof.cli import build_parser
 
     assert build_parser().parse_args(argv).verbosity == level
 
 
 def test_cli_quiet_run_shows_errors_and_the_summary_only(tmp_path):
     cfg = write_config(tmp_path, EXAMPLE)
-    p = subprocess.run([sys.executable, "-m", "pipeline.cli", "verify", "-q", "-c", str(cfg), "--only", "toolchain"],
+    p = subprocess.run([sys.executable, "-m", "fixproof.cli", "verify", "-q", "-c", str(cfg), "--only", "toolchain"],
                        capture_output=True, text=True, timeout=120, cwd=ROOT,
                        env={**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
     assert p.returncode == 3, p.stdout + p.stderr

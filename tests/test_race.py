@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.stages.race import parse_races
+from fixproof.stages.race import parse_races
 
 REPORT = """\
 counting with 8 goroutines

@@ -1,8 +1,8 @@
 """The verdict: exit codes from stage results, fail closed."""
 
-from pipeline.results import CheckResult, StageResult, Status, error, failed, passed, skipped
-from pipeline.stages.report import exit_code
-from pipeline.tasks import closure
+from fixproof.results import CheckResult, StageResult, Status, error, failed, passed, skipped
+from fixproof.stages.report import exit_code
+from fixproof.tasks import closure
 
 
 def sr(*checks):
@@ -36,7 +36,7 @@ def test_stage_closure():
 
 def _fleet(tmp_path):
     from conftest import write_fleet_config
-    from pipeline.config import load_all
+    from fixproof.config import load_all
 
     return load_all(write_fleet_config(tmp_path, reports="out"))
 
@@ -45,8 +45,8 @@ def test_fleet_report_groups_suites_by_app(tmp_path):
     import json
     import xml.etree.ElementTree as ET
 
-    from pipeline.stages.common import StageContext
-    from pipeline.stages.report import run_fleet
+    from fixproof.stages.common import StageContext
+    from fixproof.stages.report import run_fleet
 
     edge, legacy = _fleet(tmp_path)
     StageResult("build", (passed("go build", "built"),)).write(edge.stages_dir / "build.json")
@@ -64,8 +64,8 @@ def test_fleet_report_groups_suites_by_app(tmp_path):
 
 
 def test_fleet_missing_result_of_one_app_is_an_error_for_that_app(tmp_path):
-    from pipeline.stages.common import StageContext
-    from pipeline.stages.report import run_fleet
+    from fixproof.stages.common import StageContext
+    from fixproof.stages.report import run_fleet
 
     edge, legacy = _fleet(tmp_path)
     StageResult("build", (passed("go build", "built"),)).write(edge.stages_dir / "build.json")
@@ -78,7 +78,7 @@ def test_fleet_tasks_are_subtasks_per_app(tmp_path, capsys):
     from doit.cmd_base import ModuleTaskLoader
     from doit.doit_cmd import DoitMain
 
-    from pipeline.tasks import fleet_namespace
+    from fixproof.tasks import fleet_namespace
 
     ns = fleet_namespace(_fleet(tmp_path), only=["build"])
     assert DoitMain(ModuleTaskLoader(ns)).run(["list", "--all", "--quiet"]) == 0

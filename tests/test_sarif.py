@@ -4,8 +4,8 @@ message, a location with uri and startLine, fingerprints, suppressions)."""
 
 from __future__ import annotations
 
-from pipeline.report.sarif import SCHEMA, document
-from pipeline.results import CheckResult, StageResult, Status
+from fixproof.report.sarif import SCHEMA, document
+from fixproof.results import CheckResult, StageResult, Status
 
 
 FINDINGS = [

@@ -93,7 +93,7 @@ def test_evidence_verify_catches_tampering(happy, tmp_path):
     import shutil
 
     cfg, _ = happy
-    fixproof = [sys.executable, "-m", "pipeline.cli", "evidence", "verify"]
+    fixproof = [sys.executable, "-m", "fixproof.cli", "evidence", "verify"]
     ok = subprocess.run([*fixproof, str(cfg.parent / "evidence")], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert ok.returncode == 0 and "intact" in ok.stdout, ok.stdout + ok.stderr
     copy = tmp_path / "bundle"
@@ -252,7 +252,7 @@ def test_container_timeout_is_exit_3_and_leaves_nothing(tmp_path, golang_image, 
 
 def test_sigint_removes_containers(tmp_path, golang_image, engine):
     cfg = write_config(tmp_path, EXAMPLE, extra="[build]\ncache = \"fresh\"\n")
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "verify", "-c", str(cfg)], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "fixproof.cli", "verify", "-c", str(cfg)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and not engine.leftover_containers():
@@ -268,7 +268,7 @@ def test_sigint_removes_containers(tmp_path, golang_image, engine):
 def test_sigterm_in_a_parallel_fleet_run_removes_every_container(tmp_path, golang_image, engine):
     """-n 2 runs stages in worker threads; a cancelled CI job (SIGTERM) must not leave their containers behind."""
     cfg = write_fleet_config(tmp_path, extra='[build]\ncache = "fresh"\n')
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "verify", "-c", str(cfg), "-n", "2"], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "fixproof.cli", "verify", "-c", str(cfg), "-n", "2"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     def mine() -> list:  # low-level listing: no inspect of containers removed meanwhile
         return engine.client.api.containers(all=True, filters={"label": f"fixproof.pid={proc.pid}"})

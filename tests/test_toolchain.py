@@ -1,9 +1,9 @@
 """toolchain stage logic on go.mod lines (no engine)."""
 
-from pipeline import config
-from pipeline.results import Status
-from pipeline.stages.common import StageContext
-from pipeline.stages.toolchain import _gomod_checks, _switching_check
+from fixproof import config
+from fixproof.results import Status
+from fixproof.stages.common import StageContext
+from fixproof.stages.toolchain import _gomod_checks, _switching_check
 
 from conftest import write_config
 

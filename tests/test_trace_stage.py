@@ -8,11 +8,11 @@ from __future__ import annotations
 import pytest
 
 from conftest import EXAMPLE, TRACE_CHECKS, assert_no_traceback, check, stage, verify, write_config
-from pipeline import config
-from pipeline.engine.docker import Profile
-from pipeline.results import Status
-from pipeline.stages import trace
-from pipeline.stages.common import StageContext
+from fixproof import config
+from fixproof.engine.docker import Profile
+from fixproof.results import Status
+from fixproof.stages import trace
+from fixproof.stages.common import StageContext
 
 pytestmark = pytest.mark.docker
 
@@ -250,8 +250,8 @@ def test_alloc_check_on_a_stripped_binary_is_an_error_not_a_count(alloc_ctx, all
 
 
 def test_alloc_assessment_refuses_an_incomplete_run():
-    from pipeline.engine.allocprobe import AllocEntryPoints
-    from pipeline.engine.bpftrace import TraceError, TraceRun
+    from fixproof.engine.allocprobe import AllocEntryPoints
+    from fixproof.engine.bpftrace import TraceError, TraceRun
 
     c = config.TraceCheckConfig(name="a", probe="alloc", max_alloc_bytes=10)
     entries = AllocEntryPoints(("runtime.mallocgcTinySC2", "runtime.mallocgcSmallNoScanSC2"), 80, "test")

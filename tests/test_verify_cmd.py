@@ -25,7 +25,7 @@ STAGES = ["toolchain", "modules", "build", "test", "binary", "vulns", "gdb", "tr
 
 
 def _evidence_verify(bundle: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", "evidence", "verify", str(bundle), *args],
+    return subprocess.run([sys.executable, "-m", "fixproof.cli", "evidence", "verify", str(bundle), *args],
                           capture_output=True, text=True, timeout=120, cwd=ROOT)
 
 

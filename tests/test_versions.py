@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.goinfo import versions as V
-from pipeline.vulndb import Event, Range
+from fixproof.goinfo import versions as V
+from fixproof.vulndb import Event, Range
 
 
 @pytest.mark.parametrize("a,b,want", [

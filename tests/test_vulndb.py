@@ -14,8 +14,8 @@ from typing import Iterator
 
 import pytest
 
-from pipeline.errors import VulnDBError
-from pipeline.vulndb import VulnDB, cache_key, default_cache_root
+from fixproof.errors import VulnDBError
+from fixproof.vulndb import VulnDB, cache_key, default_cache_root
 
 SNAPSHOT = Path("/work/shared/vulndb")
 

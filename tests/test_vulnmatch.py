@@ -1,7 +1,7 @@
 """vulnmatch on constructed inputs (no Go binaries needed).
 
 BuildInfo/Module here are minimal stand-ins with the attributes of
-pipeline.goinfo.buildinfo's types; vulnmatch only reads attributes.
+fixproof.goinfo.buildinfo's types; vulnmatch only reads attributes.
 Entries are our own constructed data, or facts (ids, ranges, symbols)
 read at run time from the shared vulndb snapshot.
 """
@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.vulndb import Entry, VulnDB, parse_entry
-from pipeline.vulnmatch import (
+from fixproof.vulndb import Entry, VulnDB, parse_entry
+from fixproof.vulnmatch import (
     BinarySymbols,
     FuncName,
     Level,

@@ -27,8 +27,8 @@ from typing import Any, Callable, Sequence
 
 import pytest
 
-from pipeline import cli, vulns_cmd
-from pipeline.errors import BinaryFormatError, VulnDBError
+from fixproof import cli, vulns_cmd
+from fixproof.errors import BinaryFormatError, VulnDBError
 
 REPO = Path(__file__).resolve().parents[1]
 SNAPSHOT = Path("/work/shared/vulndb")
@@ -41,7 +41,7 @@ BUILD_SCHEME = 2  # bump when build() changes how binaries are made
 
 # --- readers -----------------------------------------------------------------------
 #
-# The real readers are pipeline.goinfo.buildinfo / pipeline.goinfo.pclntab,
+# The real readers are fixproof.goinfo.buildinfo / fixproof.goinfo.pclntab,
 # written by another engineer. Until they exist the tests use the stand-ins
 # below (TEMPORARY, test-only): build info from `go version -m -json`, and
 # function names from an ELF/amd64-only pclntab walk (functab + inline tree,
@@ -168,8 +168,8 @@ def standin_read_functions(path: str) -> tuple[str, ...]:
 def readers() -> tuple[Callable[[str], Any], Callable[[str], Sequence[str]], bool]:
     """(read_buildinfo, read_functions, is_standin)."""
     try:
-        from pipeline.goinfo.buildinfo import read_buildinfo
-        from pipeline.goinfo.pclntab import read_functions
+        from fixproof.goinfo.buildinfo import read_buildinfo
+        from fixproof.goinfo.pclntab import read_functions
     except ImportError:
         return standin_read_buildinfo, standin_read_functions, True
     return read_buildinfo, read_functions, False
@@ -608,7 +608,7 @@ def test_readers_in_use(corpus: dict[str, Path]) -> None:
     names = rf(str(corpus["xtext-0.3.7-go1.22.4"]))
     assert "golang.org/x/text/language.ParseAcceptLanguage" in names
     if standin:
-        pytest.skip("using the test-only stand-in readers (pipeline.goinfo.buildinfo/pclntab not present yet)")
+        pytest.skip("using the test-only stand-in readers (fixproof.goinfo.buildinfo/pclntab not present yet)")
 
 
 AGREEMENT = ["xtext-0.3.7-go1.22.4", "xtext-0.3.8-go1.22.5", "yaml-2.2.2-local"]

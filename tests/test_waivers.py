@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import ConfigError
-from pipeline.waivers import Waiver, load_waivers
+from fixproof.errors import ConfigError
+from fixproof.waivers import Waiver, load_waivers
 
 GOOD = """
 [[waiver]]

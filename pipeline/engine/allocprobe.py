@@ -42,8 +42,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any, Collection, Iterable, Mapping
 
-from pipeline.engine.bpftrace import TraceError
-from pipeline.errors import BinaryFormatError
+from fixproof.engine.bpftrace import TraceError
+from fixproof.errors import BinaryFormatError
 
 MALLOCGC = "runtime.mallocgc"
 NOSCAN_TABLE = "runtime.mallocNoScanTable"
@@ -278,9 +278,9 @@ def alloc_entry_points(host_binary: str) -> AllocEntryPoints:
     AllocCoverageError when no probe can see every allocation, TraceError
     when the file cannot be read as a Go ELF binary.
     """
-    from pipeline.goinfo import pclntab
-    from pipeline.goinfo.binfile import BinFile
-    from pipeline.goinfo.buildinfo import buildinfo_from
+    from fixproof.goinfo import pclntab
+    from fixproof.goinfo.binfile import BinFile
+    from fixproof.goinfo.buildinfo import buildinfo_from
 
     try:
         with BinFile.open(host_binary) as bf:

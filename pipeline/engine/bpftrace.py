@@ -3,7 +3,7 @@
 ``render_probe`` turns a probe file from ``probes/`` (packaged as
 pipeline/data/probes) into bpftrace text for one binary; the alloc probe
 also needs that binary's allocation entry points, which
-``pipeline.engine.allocprobe.alloc_entry_points`` reads from it (Go 1.27
+``fixproof.engine.allocprobe.alloc_entry_points`` reads from it (Go 1.27
 allocates small objects without entering runtime.mallocgc). ``run_probe``
 starts a labelled container from the probe image with the binary mounted
 read-only at ``/probe/<name>``, the network off and ``TRACE_PROFILE``'s
@@ -56,16 +56,16 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from pipeline.engine.docker import TRACE_PROFILE, Mount, Profile, unprivileged_ids
-from pipeline.errors import EXIT_USAGE, ToolError
-from pipeline.goinfo.pclntab import close_names, read_functions
+from fixproof.engine.docker import TRACE_PROFILE, Mount, Profile, unprivileged_ids
+from fixproof.errors import EXIT_USAGE, ToolError
+from fixproof.goinfo.pclntab import close_names, read_functions
 
 if TYPE_CHECKING:  # pragma: no cover
     from docker.models.containers import Container
 
-    from pipeline.engine.allocprobe import AllocEntryPoints
-    from pipeline.engine.docker import Engine
-    from pipeline.progress import Progress
+    from fixproof.engine.allocprobe import AllocEntryPoints
+    from fixproof.engine.docker import Engine
+    from fixproof.progress import Progress
 
 PROBE_DIR = "/probe"
 WORK_DIR = "/probe/.fixproof"
@@ -210,7 +210,7 @@ class TraceRun:
 
 def probes_dir() -> Path:
     """The probe files shipped with fixproof (pipeline/data/probes; ``probes/`` links to it)."""
-    return Path(str(resources.files("pipeline") / "data" / "probes"))
+    return Path(str(resources.files("fixproof") / "data" / "probes"))
 
 
 def probe_path(name_or_path: str) -> Path:
@@ -269,7 +269,7 @@ def render_probe(name_or_path: str, *, binary: str, functions: Sequence[str] = (
     * ``{{mallocgc_above}}``: ``alloc.mallocgc_above``, the size above which
       a runtime.mallocgc call is an allocation no specialised entry counts.
 
-    ``alloc`` comes from :func:`pipeline.engine.allocprobe.alloc_entry_points`
+    ``alloc`` comes from :func:`fixproof.engine.allocprobe.alloc_entry_points`
     on the binary to trace; a probe using either alloc placeholder needs it,
     and it needs such a probe (the alloc probe must never fall back to
     counting runtime.mallocgc alone). ProbeError when the file is missing, a
@@ -306,7 +306,7 @@ def render_probe(name_or_path: str, *, binary: str, functions: Sequence[str] = (
                 if alloc is None:
                     raise ProbeError(f"{path.name} counts heap allocations: render it with the traced binary's "
                                      "allocation entry points (alloc=alloc_entry_points(HOST_BINARY) from "
-                                     "pipeline.engine.allocprobe), or it would miss the size-specialised ones.")
+                                     "fixproof.engine.allocprobe), or it would miss the size-specialised ones.")
             elif k not in values and k != "function":
                 if k == "arg0":
                     raise ProbeError(f"{path.name} reads Go function arguments, which fixproof knows only for "
@@ -354,8 +354,8 @@ def uprobe_functions(probe: str, binary: str) -> tuple[str, ...]:
 
 def check_functions(host_binary: str, functions: Sequence[str]) -> None:
     """UnknownFunction unless every function has an ELF symbol (what bpftrace resolves)."""
-    from pipeline.errors import BinaryFormatError
-    from pipeline.goinfo.binfile import BinFile
+    from fixproof.errors import BinaryFormatError
+    from fixproof.goinfo.binfile import BinFile
 
     if not functions:
         return
@@ -435,7 +435,7 @@ def run_probe(
     with ``container_path(binary)``). ``env`` is added to the program's
     environment. bpftrace runs as root with the profile's capabilities; the
     program runs as ``program_user`` (default: the unprivileged user of
-    pipeline.engine.docker) with none. Raises UnknownFunction before starting anything when the
+    fixproof.engine.docker) with none. Raises UnknownFunction before starting anything when the
     probe names a function the binary lacks, TraceDenied when BPF is
     refused, TraceTimeout at ``timeout`` (whole run), TraceError when
     bpftrace fails otherwise.
@@ -513,7 +513,7 @@ def _result(out: str, err: str, code: int, exit_code: int | None, program_output
     ours = [ln[len(STDERR_MARK):] for ln in clean.splitlines() if ln.startswith(STDERR_MARK)]
     theirs = "\n".join(ln for ln in clean.splitlines() if not ln.startswith(STDERR_MARK))
     if "bpftrace not installed" in ours or code == 127:
-        from pipeline.engine.images import PROBE_REF
+        from fixproof.engine.images import PROBE_REF
 
         raise TraceError(f"bpftrace is not installed in image {image}; use the probe image {PROBE_REF} "
                          "(fixproof builds it when missing).")

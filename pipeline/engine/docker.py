@@ -20,13 +20,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Sequence
 
-from pipeline.errors import ContainerTimeout, EngineError
+from fixproof.errors import ContainerTimeout, EngineError
 
 if TYPE_CHECKING:  # pragma: no cover
     import docker
     from docker.models.containers import Container
 
-    from pipeline.progress import Progress
+    from fixproof.progress import Progress
 
 LABEL = "fixproof"
 RUN_LABEL = "fixproof.run"
@@ -46,7 +46,7 @@ class Mount:
     volume: bool = False
 
 
-# Defaults of [docker] pids_limit, memory and tmpfs_size (pipeline.config.DockerConfig says the same).
+# Defaults of [docker] pids_limit, memory and tmpfs_size (fixproof.config.DockerConfig says the same).
 DEFAULT_PIDS_LIMIT = 4096
 DEFAULT_MEMORY = 4 << 30
 DEFAULT_TMPFS = 1 << 30
@@ -127,7 +127,7 @@ GDB_PROFILE = Profile(cap_add=("SYS_PTRACE",), tmpfs=(Tmpfs("/tmp"),), user=f"{N
 # default seccomp profile allows those calls once SYS_ADMIN is listed, so it stays on. SETUID and
 # SETGID let the run script start the traced program as an unprivileged user. debugfs and tracefs
 # come from the host read-only; when the host does not mount tracefs, the container mounts its own,
-# read-only (pipeline.engine.bpftrace). Measured: uprobes and tracepoints attach and detach.
+# read-only (fixproof.engine.bpftrace). Measured: uprobes and tracepoints attach and detach.
 TRACE_PROFILE = Profile(
     cap_add=("SYS_ADMIN", "SETUID", "SETGID"),
     tmpfs=(Tmpfs("/tmp"),),

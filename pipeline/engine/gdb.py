@@ -48,16 +48,16 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Mapping, Sequence
 
-from pipeline.engine.docker import GDB_PROFILE, Mount, Profile
-from pipeline.errors import EngineError, ToolError
-from pipeline.goinfo.pclntab import close_names, read_functions
+from fixproof.engine.docker import GDB_PROFILE, Mount, Profile
+from fixproof.errors import EngineError, ToolError
+from fixproof.goinfo.pclntab import close_names, read_functions
 
 if TYPE_CHECKING:  # pragma: no cover
     from docker.models.containers import Container
     from pygdbmi.gdbcontroller import GdbController
 
-    from pipeline.engine.docker import Engine
-    from pipeline.progress import Progress
+    from fixproof.engine.docker import Engine
+    from fixproof.progress import Progress
 
 PROBE_DIR = "/probe"
 SCRIPTS_DIR = "/probe/.fixproof/gdb_scripts"
@@ -180,7 +180,7 @@ def mi_quote(s: str) -> str:
 
 def scripts_dir() -> Path:
     """The gdb scripts shipped with fixproof (pipeline/data/gdb_scripts)."""
-    return Path(str(resources.files("pipeline") / "data" / "gdb_scripts"))
+    return Path(str(resources.files("fixproof") / "data" / "gdb_scripts"))
 
 
 # -- the session ------------------------------------------------------------------------
@@ -428,7 +428,7 @@ class GdbSession:
 
     def _close_names(self, name: str) -> tuple[str, ...]:
         if self._functions is None:
-            from pipeline.errors import BinaryFormatError
+            from fixproof.errors import BinaryFormatError
 
             try:
                 self._functions = read_functions(self.host_binary)
@@ -650,7 +650,7 @@ def probe_session(engine: "Engine", image: str, binary: str, *, timeout: float, 
     """
     from docker.errors import APIError
 
-    from pipeline.engine.proc import require_tool
+    from fixproof.engine.proc import require_tool
 
     deadline = time.monotonic() + timeout
     host = Path(binary).resolve()
@@ -694,7 +694,7 @@ def probe_session(engine: "Engine", image: str, binary: str, *, timeout: float, 
 
 def _require_gdb(c: "Container", image: str) -> str:
     """The first line of `gdb --version` in the container (e.g. "GNU gdb (Debian 13.1-3) 13.1")."""
-    from pipeline.engine.images import PROBE_REF
+    from fixproof.engine.images import PROBE_REF
 
     r = c.exec_run(["gdb", "--version"])
     text = (r.output or b"").decode("utf-8", "replace").strip().splitlines()
@@ -754,8 +754,8 @@ def _last_json_line(console: str, command: str) -> Any:
 
 def _gdb_script_path(host_binary: str) -> str | None:
     """The runtime-gdb.py path a Go ELF binary names in .debug_gdb_scripts, or None."""
-    from pipeline.errors import BinaryFormatError
-    from pipeline.goinfo.binfile import BinFile
+    from fixproof.errors import BinaryFormatError
+    from fixproof.goinfo.binfile import BinFile
 
     try:
         with BinFile.open(host_binary) as bf:

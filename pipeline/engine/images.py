@@ -22,12 +22,12 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
-from pipeline.engine.proc import call, require_tool
-from pipeline.errors import ConfigError, FixproofError, ImageError, ToolError
+from fixproof.engine.proc import call, require_tool
+from fixproof.errors import ConfigError, FixproofError, ImageError, ToolError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pipeline.engine.docker import Engine
-    from pipeline.progress import Progress
+    from fixproof.engine.docker import Engine
+    from fixproof.progress import Progress
 
 BASE_REF = "debian:bookworm-slim"
 PROBE_REF = "fixproof-probe:bookworm"
@@ -59,7 +59,7 @@ class ImageInfo:
 
 
 def cache_dir() -> Path:
-    from pipeline.cachedir import cache_root
+    from fixproof.cachedir import cache_root
 
     return cache_root()
 
@@ -75,7 +75,7 @@ def _info(attrs: Mapping[str, Any], ref: str, source: str) -> ImageInfo:
 
 
 def _dockerfile(name: str) -> Path:
-    return Path(str(resources.files("pipeline") / "data" / "images" / name / "Dockerfile"))
+    return Path(str(resources.files("fixproof") / "data" / "images" / name / "Dockerfile"))
 
 
 def ensure_image(engine: "Engine", ref: str, *, timeout: float, progress: "Progress") -> ImageInfo:

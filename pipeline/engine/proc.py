@@ -8,7 +8,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from pipeline.errors import ToolError
+from fixproof.errors import ToolError
 
 
 @dataclass(frozen=True)

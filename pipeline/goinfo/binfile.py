@@ -36,7 +36,7 @@ import struct
 from functools import lru_cache
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
-from pipeline.errors import BinaryFormatError
+from fixproof.errors import BinaryFormatError
 
 SCAN_CHUNK = 1 << 20
 HEAD_SIZE = 4096  # read whole on open; see BinFile.read
@@ -269,7 +269,7 @@ def _layout_from_pyelftools(little_endian: bool, elfclass: int) -> dict[str, Any
 
 
 def _layout_path(key: str) -> str:
-    from pipeline.cachedir import cache_root
+    from fixproof.cachedir import cache_root
 
     return os.path.join(cache_root(), "goinfo", key)
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from pipeline.goinfo.binfile import BinFile, Section
+from fixproof.goinfo.binfile import BinFile, Section
 
 MAGIC = b"\xff Go buildinf:"
 HEADER_SIZE = 32

@@ -9,8 +9,8 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import GoModError
-from pipeline.goinfo import versions
+from fixproof.errors import GoModError
+from fixproof.goinfo import versions
 
 @dataclass(frozen=True)
 class Requirement:

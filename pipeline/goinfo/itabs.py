@@ -63,8 +63,8 @@ import struct
 from dataclasses import dataclass
 from typing import Callable
 
-from pipeline.goinfo.binfile import BinFile
-from pipeline.goinfo.pclntab import PclnTable, find_moduledata, locate
+from fixproof.goinfo.binfile import BinFile
+from fixproof.goinfo.pclntab import PclnTable, find_moduledata, locate
 
 _KIND_MASK = 0x1F
 _KIND_ARRAY, _KIND_CHAN, _KIND_FUNC, _KIND_INTERFACE = 17, 18, 19, 20
@@ -164,8 +164,8 @@ def itabs_from(bf: BinFile, go_version: str | None = None) -> ItabTable:
 
 
 def _go_version(bf: BinFile) -> str:
-    from pipeline.errors import BinaryFormatError
-    from pipeline.goinfo.buildinfo import buildinfo_from
+    from fixproof.errors import BinaryFormatError
+    from fixproof.goinfo.buildinfo import buildinfo_from
 
     try:
         return buildinfo_from(bf).go_version

@@ -29,7 +29,7 @@ import struct
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-from pipeline.goinfo.binfile import BinFile, Section, Segment
+from fixproof.goinfo.binfile import BinFile, Section, Segment
 
 MAGIC_120 = 0xFFFFFFF1
 MAGIC_118 = 0xFFFFFFF0

@@ -79,7 +79,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-from pipeline.errors import EXIT_USAGE, FixproofError
+from fixproof.errors import EXIT_USAGE, FixproofError
 
 if TYPE_CHECKING:  # cryptography is imported when a key is loaded, not at import time
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey

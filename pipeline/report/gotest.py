@@ -1,6 +1,6 @@
 """Parse a ``go test -json`` stream into check results.
 
-One :class:`~pipeline.results.CheckResult` per Go test, subtests included:
+One :class:`~fixproof.results.CheckResult` per Go test, subtests included:
 ``classname`` is the package import path, ``name`` the full test name as
 test2json reports it (``TestX/sub_case``: go turns spaces into ``_``).
 Passed tests are PASSED, skipped tests SKIPPED with the skip output as the
@@ -60,7 +60,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
 
-from pipeline.results import CheckResult, Status
+from fixproof.results import CheckResult, Status
 
 BUILD_FAILED = "[build failed]"
 SETUP_FAILED = "[setup failed]"

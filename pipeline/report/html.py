@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 from urllib.parse import quote
 
-from pipeline.report.junit import clean_text, clip_middle, write_atomic
-from pipeline.results import CheckResult, StageResult, Status
+from fixproof.report.junit import clean_text, clip_middle, write_atomic
+from fixproof.results import CheckResult, StageResult, Status
 
 INDEX_NAME = "index.html"
 

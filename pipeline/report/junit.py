@@ -62,8 +62,8 @@ from typing import Any, Mapping, Sequence
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
-from pipeline.errors import FixproofError
-from pipeline.results import CheckResult, StageResult, Status
+from fixproof.errors import FixproofError
+from fixproof.results import CheckResult, StageResult, Status
 
 NO_EVIDENCE = "[no evidence]"
 NO_STAGES = "[no stages]"

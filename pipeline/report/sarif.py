@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Iterable, Mapping, Sequence
 
-from pipeline.results import StageResult, Status
+from fixproof.results import StageResult, Status
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVELS = {"symbol": "error", "package": "warning", "module": "note"}

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from functools import cmp_to_key
 from typing import Callable
 
-from pipeline.config import Config
-from pipeline.goinfo import versions
-from pipeline.results import CheckResult, error, failed, passed
-from pipeline.vulndb import STDLIB, TOOLCHAIN, DBInfo, Entry, VulnDB
+from fixproof.config import Config
+from fixproof.goinfo import versions
+from fixproof.results import CheckResult, error, failed, passed
+from fixproof.vulndb import STDLIB, TOOLCHAIN, DBInfo, Entry, VulnDB
 
 
 @dataclass(frozen=True)

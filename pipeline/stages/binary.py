@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from pipeline.engine.proc import call
-from pipeline.errors import ToolError
-from pipeline.goinfo.buildinfo import BuildInfo, read_buildinfo
-from pipeline.results import CheckResult, StageResult, failed, passed, skipped
-from pipeline.stages.common import StageContext, first_of, sha256_file
+from fixproof.engine.proc import call
+from fixproof.errors import ToolError
+from fixproof.goinfo.buildinfo import BuildInfo, read_buildinfo
+from fixproof.results import CheckResult, StageResult, failed, passed, skipped
+from fixproof.stages.common import StageContext, first_of, sha256_file
 
 STAGE = "binary"
 
@@ -141,8 +141,8 @@ def check_vcs(info: BuildInfo, root: Path) -> CheckResult:
 
 def security_rank(cfg, say: Callable[[str], None]) -> Callable[[str], int]:
     """Module path -> 0 when a listed advisory names it, 1 when any advisory does, else 2."""
-    from pipeline.stages.advisories import load_listed
-    from pipeline.vulndb import VulnDB
+    from fixproof.stages.advisories import load_listed
+    from fixproof.vulndb import VulnDB
 
     listed = load_listed(cfg, say) if cfg.fix.advisories else None
     named = {a.module for e in listed.entries.values() for a in e.affected} if listed else set()
@@ -159,7 +159,7 @@ def compare_artifact(shipped_path: Path, clean: BuildInfo, clean_sha: str, root:
     otherwise); build settings and bit-for-bit identity are reported, and a
     difference there is a warning.
     """
-    from pipeline.errors import BinaryFormatError
+    from fixproof.errors import BinaryFormatError
 
     name = Path(shipped_path).name
     try:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import shlex
 import time
 
-from pipeline.config import BuildConfig
-from pipeline.engine.docker import Mount
-from pipeline.results import StageResult, error, failed, passed
-from pipeline.stages.common import GOCACHE, MODCACHE, OUT, StageContext, sha256_file, tail
-from pipeline.stages.sourcetree import vcs_metadata
+from fixproof.config import BuildConfig
+from fixproof.engine.docker import Mount
+from fixproof.results import StageResult, error, failed, passed
+from fixproof.stages.common import GOCACHE, MODCACHE, OUT, StageContext, sha256_file, tail
+from fixproof.stages.sourcetree import vcs_metadata
 
 STAGE = "build"
 
@@ -69,7 +69,7 @@ def cache_mounts(ctx: StageContext, image_id: str, *, untrusted: bool) -> list[M
 
 
 def check_cache_volume(ctx: StageContext) -> None:
-    from pipeline.errors import EngineError
+    from fixproof.errors import EngineError
 
     if not ctx.engine.volume_exists(ctx.modcache_volume):
         raise EngineError(f"the verified module cache volume {ctx.modcache_volume} is gone; "

@@ -11,14 +11,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from pipeline.config import Config
-from pipeline.engine.docker import DEFAULT_PROFILE, Engine, Mount, Profile, Tmpfs, VolumeOwner, unprivileged_ids
-from pipeline.progress import Progress
-from pipeline.results import CheckResult, StageResult, Status, skipped
-from pipeline.stages.sourcetree import SRC, SourceTree, source_tree  # noqa: F401 - SRC: re-exported
+from fixproof.config import Config
+from fixproof.engine.docker import DEFAULT_PROFILE, Engine, Mount, Profile, Tmpfs, VolumeOwner, unprivileged_ids
+from fixproof.progress import Progress
+from fixproof.results import CheckResult, StageResult, Status, skipped
+from fixproof.stages.sourcetree import SRC, SourceTree, source_tree  # noqa: F401 - SRC: re-exported
 
 MODCACHE = "/go/pkg/mod"
-GOCACHE = "/cache/go-build"  # a volume (see cache_mounts in pipeline.stages.build), else a tmpfs
+GOCACHE = "/cache/go-build"  # a volume (see cache_mounts in fixproof.stages.build), else a tmpfs
 OUT = "/out"
 
 
@@ -73,7 +73,7 @@ class StageContext:
 
     def probe_image(self):
         """The probe image (gdb, bpftrace), built locally when missing."""
-        from pipeline.engine import images
+        from fixproof.engine import images
 
         return images.ensure_image(self.engine, images.PROBE_REF, timeout=self.cfg.timeouts.image,
                                    progress=self.progress)
@@ -147,7 +147,7 @@ class StageContext:
 
     @cached_property
     def source(self) -> SourceTree:
-        """What of the source tree containers see (pipeline.stages.sourcetree)."""
+        """What of the source tree containers see (fixproof.stages.sourcetree)."""
         return source_tree(self.cfg.app_dir, self.cfg.gomod_path, self.vcs_root)
 
     @property
@@ -255,7 +255,7 @@ def app_files(cfg: Config) -> list[str]:
     name with a control character (which would break line-based manifests)
     is refused with a ConfigError naming it.
     """
-    from pipeline.errors import ConfigError
+    from fixproof.errors import ConfigError
 
     out: list[str] = []
     reports = cfg.reports_dir

@@ -3,14 +3,14 @@
 Written by the doit verify task after the report (so `doit verify` and
 `fixproof verify` leave the same bundle), to ``--evidence DIR`` or
 ``<reports>/evidence``; a fleet gets one per app. The bundle format is
-pipeline.report.evidence's.
+fixproof.report.evidence's.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline import progress
+from fixproof import progress
 
 
 def bundle_dir(cfg, evidence: str | Path | None, apps: int) -> Path:
@@ -28,10 +28,10 @@ def write(cfg, dest: Path, summary: dict) -> None:
     """Write this run's evidence bundle to ``dest`` and print its evidence digest."""
     import platform
 
-    from pipeline import __version__
-    from pipeline.report.evidence import load_private_key, source_tree, write_bundle
-    from pipeline.results import StageResult
-    from pipeline.stages.common import StageContext, app_files
+    from fixproof import __version__
+    from fixproof.report.evidence import load_private_key, source_tree, write_bundle
+    from fixproof.results import StageResult
+    from fixproof.stages.common import StageContext, app_files
 
     say = progress.Progress("evidence")
     ran = list(summary.get("stages") or {})  # this run's stages: older results of others are not its evidence
@@ -104,8 +104,8 @@ def write(cfg, dest: Path, summary: dict) -> None:
 
 def _git_state(app_dir: Path) -> dict:
     """HEAD and the dirty flag of the work tree holding the app (what go stamps as vcs.revision/modified)."""
-    from pipeline.engine.proc import call
-    from pipeline.errors import ToolError
+    from fixproof.engine.proc import call
+    from fixproof.errors import ToolError
 
     try:
         head = call(["git", "-C", str(app_dir), "rev-parse", "HEAD"], timeout=30, check=False)
@@ -123,8 +123,8 @@ def _engine_version() -> dict:
     import requests
     from docker.errors import DockerException
 
-    from pipeline.engine.docker import connect
-    from pipeline.errors import EngineError
+    from fixproof.engine.docker import connect
+    from fixproof.errors import EngineError
 
     try:
         client = connect(timeout=30)

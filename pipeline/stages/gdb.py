@@ -30,13 +30,13 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from pipeline.config import GdbCheckConfig
-from pipeline.errors import BinaryFormatError, ConfigError, FixproofError
-from pipeline.goinfo.pclntab import close_names, read_functions
-from pipeline.results import CheckResult, StageResult, Status, error, failed, passed, skipped
-from pipeline.engine.docker import GDB_PROFILE
-from pipeline.engine.images import PROBE_REF
-from pipeline.stages.common import StageContext, slug, timed
+from fixproof.config import GdbCheckConfig
+from fixproof.errors import BinaryFormatError, ConfigError, FixproofError
+from fixproof.goinfo.pclntab import close_names, read_functions
+from fixproof.results import CheckResult, StageResult, Status, error, failed, passed, skipped
+from fixproof.engine.docker import GDB_PROFILE
+from fixproof.engine.images import PROBE_REF
+from fixproof.stages.common import StageContext, slug, timed
 
 STAGE = "gdb"
 PANIC_FUNCS = ("runtime.gopanic", "runtime.fatalpanic", "runtime.throw")
@@ -88,7 +88,7 @@ def _run_check(ctx: StageContext, c: GdbCheckConfig, binary: Path, functions: fr
             return timed(itab, start)
     ctx.progress.say(f"{name}: {binary.name} {' '.join(c.run)} under gdb")
     log = logs / (slug(name) + ".mi.log")
-    from pipeline.engine.gdb import GdbError, UnknownFunction, probe_session
+    from fixproof.engine.gdb import GdbError, UnknownFunction, probe_session
 
     session = None
     output = ""
@@ -219,7 +219,7 @@ def _memory(s, c: GdbCheckConfig, functions: frozenset[str]) -> CheckResult:
 
 
 def _value_at(s, c: GdbCheckConfig, bp: int, moment: str, started: bool = False) -> int | CheckResult:
-    from pipeline.engine.gdb import MiError
+    from fixproof.engine.gdb import MiError
 
     stop = _wait(s, f"did not reach {moment}", started=started)
     if stop.bkptno != bp:
@@ -245,7 +245,7 @@ _KINDS = {"path": _path, "panic": _panic, "memory": _memory, "interface": _inter
 
 
 def _itab_check(c: GdbCheckConfig, binary: Path) -> CheckResult:
-    from pipeline.goinfo.itabs import read_itabs
+    from fixproof.goinfo.itabs import read_itabs
 
     wanted = (*c.require_itab, *c.forbid_itab)
     try:
@@ -276,7 +276,7 @@ class _ProgramTimeout(Exception):
 
 def _wait(s, what: str, started: bool = False):
     """The next stop; _ProgramTimeout when the program runs past the check's deadline."""
-    from pipeline.engine.gdb import GdbTimeout
+    from fixproof.engine.gdb import GdbTimeout
 
     try:
         return s.continue_until_stop(None, started=started)
@@ -285,7 +285,7 @@ def _wait(s, what: str, started: bool = False):
 
 
 def _mi_ok(s, command: str) -> None:
-    from pipeline.engine.gdb import MiError
+    from fixproof.engine.gdb import MiError
 
     res = s.mi(command)
     if res.klass == "error":

@@ -8,11 +8,11 @@ import time
 
 from dataclasses import replace
 
-from pipeline.report.gotest import BUILD_FAILED, SETUP_FAILED, parse_go_test_json
-from pipeline.results import CheckResult, StageResult, error, failed, passed, skipped
-from pipeline.config import Config
-from pipeline.stages.build import build_flags, cache_mounts, check_cache_volume, infrastructure_failure
-from pipeline.stages.common import StageContext, tail
+from fixproof.report.gotest import BUILD_FAILED, SETUP_FAILED, parse_go_test_json
+from fixproof.results import CheckResult, StageResult, error, failed, passed, skipped
+from fixproof.config import Config
+from fixproof.stages.build import build_flags, cache_mounts, check_cache_volume, infrastructure_failure
+from fixproof.stages.common import StageContext, tail
 
 STAGE = "test"
 

@@ -13,11 +13,11 @@ import shlex
 import time
 from pathlib import Path
 
-from pipeline.goinfo.gomod import SumLine, parse_gosum, read_gomod, read_gosum
-from pipeline.results import CheckResult, StageResult, failed, passed
-from pipeline.stages.advisories import load_listed, module_checks
-from pipeline.stages.common import MODCACHE, StageContext, first_of, iter_json_objects, tail
-from pipeline.engine.docker import Mount
+from fixproof.goinfo.gomod import SumLine, parse_gosum, read_gomod, read_gosum
+from fixproof.results import CheckResult, StageResult, failed, passed
+from fixproof.stages.advisories import load_listed, module_checks
+from fixproof.stages.common import MODCACHE, StageContext, first_of, iter_json_objects, tail
+from fixproof.engine.docker import Mount
 
 STAGE = "modules"
 SPLIT = "@@fixproof-split@@"

@@ -16,10 +16,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.engine.docker import Mount
-from pipeline.results import CheckResult, StageResult, error, failed, passed, skipped
-from pipeline.stages.build import build_flags, cache_mounts, check_cache_volume, go_build_args, infrastructure_failure
-from pipeline.stages.common import OUT, StageContext, tail
+from fixproof.engine.docker import Mount
+from fixproof.results import CheckResult, StageResult, error, failed, passed, skipped
+from fixproof.stages.build import build_flags, cache_mounts, check_cache_volume, go_build_args, infrastructure_failure
+from fixproof.stages.common import OUT, StageContext, tail
 
 STAGE = "race"
 RACE_EXIT = 66

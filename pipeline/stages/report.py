@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 from typing import Sequence, TextIO
 
-from pipeline.errors import EXIT_FAILED, EXIT_INFRA, EXIT_OK
-from pipeline.report.junit import write_junit
-from pipeline.results import StageResult, Status, error
-from pipeline.stages.common import StageContext
+from fixproof.errors import EXIT_FAILED, EXIT_INFRA, EXIT_OK
+from fixproof.report.junit import write_junit
+from fixproof.results import StageResult, Status, error
+from fixproof.stages.common import StageContext
 
 STAGE = "report"
 
@@ -99,16 +99,16 @@ HTML_NAME = "index.html"
 
 
 def _write_html(results: Sequence[StageResult], summary: dict, path: Path) -> Path:
-    """reports/index.html: the page a person reads (pipeline.report.html)."""
-    from pipeline.report.html import write_html
+    """reports/index.html: the page a person reads (fixproof.report.html)."""
+    from fixproof.report.html import write_html
 
     return write_html(results, summary, path)
 
 
 def _write_sarif(ctx: StageContext, results: Sequence[StageResult]) -> Path:
     """reports/fixproof.sarif: findings and failed checks for code scanning."""
-    from pipeline import __version__
-    from pipeline.report.sarif import document
+    from fixproof import __version__
+    from fixproof.report.sarif import document
 
     cfg = ctx.cfg
     try:
@@ -127,7 +127,7 @@ def _write_sarif(ctx: StageContext, results: Sequence[StageResult]) -> Path:
 
 def _write_openvex(ctx: StageContext, results: Sequence[StageResult]) -> Path | None:
     """reports/fixproof.openvex.json when the vulns stage judged listed advisories on a built binary."""
-    from pipeline.report.openvex import Verdict, document
+    from fixproof.report.openvex import Verdict, document
 
     by_stage = {r.stage: r for r in results}
     vulns, build = by_stage.get("vulns"), by_stage.get("build")

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from pipeline.engine.docker import Mount, Tmpfs
+from fixproof.engine.docker import Mount, Tmpfs
 
 SRC = "/src"
 GIT_INDEX = "/tmp/fixproof-git-index"
@@ -130,7 +130,7 @@ def _find_gowork(module: Path, anchor: Path) -> Path | None:
 
 def _directives(path: Path) -> Iterator[tuple[str, list[str]]]:
     """(verb, arguments) of each line of a go.mod or go.work, blocks unrolled."""
-    from pipeline.goinfo.gomod import _tokens
+    from fixproof.goinfo.gomod import _tokens
 
     try:
         text = path.read_text(encoding="utf-8")

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import time
 
-from pipeline.engine.images import ensure_image
-from pipeline.goinfo import versions
-from pipeline.goinfo.gomod import read_gomod
-from pipeline.results import CheckResult, StageResult, failed, passed, skipped
-from pipeline.stages.advisories import (db_check, go_checks, go_command_advisories, load_listed, resolution_checks,
+from fixproof.engine.images import ensure_image
+from fixproof.goinfo import versions
+from fixproof.goinfo.gomod import read_gomod
+from fixproof.results import CheckResult, StageResult, failed, passed, skipped
+from fixproof.stages.advisories import (db_check, go_checks, go_command_advisories, load_listed, resolution_checks,
                                         unknown_checks)
-from pipeline.stages.common import GO_VERSION_OUT_RE, StageContext, tail
-from pipeline.vulndb import VulnDB
+from fixproof.stages.common import GO_VERSION_OUT_RE, StageContext, tail
+from fixproof.vulndb import VulnDB
 
 STAGE = "toolchain"
 

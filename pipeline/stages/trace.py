@@ -13,7 +13,7 @@ the stage's facts name the probe image and, as `bpftrace_version`, the first
 line of `bpftrace --version` in it.
 
 alloc watches every allocation entry point of the binary's Go release, found
-in the binary itself (pipeline.engine.allocprobe): runtime.mallocgc, and from
+in the binary itself (fixproof.engine.allocprobe): runtime.mallocgc, and from
 Go 1.27 on (or with GOEXPERIMENT=sizespecializedmalloc in 1.26) the
 size-specialised entries compiled code calls directly, with mallocgc counted
 only above the size it hands to them, so nothing is counted twice. The
@@ -33,11 +33,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import TraceCheckConfig
-from pipeline.errors import ConfigError, FixproofError
-from pipeline.results import CheckResult, StageResult, error, failed, passed, skipped
-from pipeline.engine.images import PROBE_REF
-from pipeline.stages.common import StageContext, slug, timed
+from fixproof.config import TraceCheckConfig
+from fixproof.errors import ConfigError, FixproofError
+from fixproof.results import CheckResult, StageResult, error, failed, passed, skipped
+from fixproof.engine.images import PROBE_REF
+from fixproof.stages.common import StageContext, slug, timed
 
 STAGE = "trace"
 
@@ -61,7 +61,7 @@ def run(ctx: StageContext) -> StageResult:
 
 def _run_check(ctx: StageContext, c: TraceCheckConfig, binary: Path, out: Path, facts: dict[str, Any]) -> CheckResult:
     """One [[trace]] check; the first bpftrace run that says its version records it in ``facts``."""
-    from pipeline.engine import bpftrace as bt
+    from fixproof.engine import bpftrace as bt
 
     start = time.monotonic()
     runline = "`" + " ".join([binary.name, *c.run]) + "`"
@@ -72,7 +72,7 @@ def _run_check(ctx: StageContext, c: TraceCheckConfig, binary: Path, out: Path, 
     alloc = None
     try:
         if bt.ALLOC_PLACEHOLDERS & bt.probe_placeholders(probe_file):
-            from pipeline.engine.allocprobe import alloc_entry_points
+            from fixproof.engine.allocprobe import alloc_entry_points
 
             alloc = alloc_entry_points(str(binary))
             evidence["alloc_entry_points"] = alloc.to_json()
@@ -133,7 +133,7 @@ def _assess(c: TraceCheckConfig, t, alloc=None) -> tuple[list[str], dict[str, An
     (AllocEntryPoints), when it counts allocations. TraceError when the
     output cannot be a complete measurement.
     """
-    from pipeline.engine.bpftrace import TraceError, syscall_names
+    from fixproof.engine.bpftrace import TraceError, syscall_names
 
     problems: list[str] = []
     seen: dict[str, Any] = {}
@@ -202,7 +202,7 @@ def _assess(c: TraceCheckConfig, t, alloc=None) -> tuple[list[str], dict[str, An
 
 
 def _profile(ctx: StageContext):
-    from pipeline.engine.docker import TRACE_PROFILE
+    from fixproof.engine.docker import TRACE_PROFILE
 
     return ctx.container_profile(TRACE_PROFILE)
 

@@ -13,16 +13,16 @@ import datetime as dt
 from dataclasses import replace
 from pathlib import Path
 
-from pipeline.errors import BinaryFormatError
-from pipeline.goinfo.buildinfo import read_buildinfo
-from pipeline.goinfo.pclntab import read_functions
-from pipeline.results import CheckResult, StageResult, failed, passed, skipped
-from pipeline.stages.advisories import db_check, load_listed, resolution_checks, toolchain_only, unknown_checks
-from pipeline.stages.common import StageContext
-from pipeline.vulndb import VulnDB
-from pipeline.vulnmatch import Finding, Level, checked_modules, match
-from pipeline.vulns_cmd import format_line, Reported
-from pipeline.waivers import Waivers, load_waivers
+from fixproof.errors import BinaryFormatError
+from fixproof.goinfo.buildinfo import read_buildinfo
+from fixproof.goinfo.pclntab import read_functions
+from fixproof.results import CheckResult, StageResult, failed, passed, skipped
+from fixproof.stages.advisories import db_check, load_listed, resolution_checks, toolchain_only, unknown_checks
+from fixproof.stages.common import StageContext
+from fixproof.vulndb import VulnDB
+from fixproof.vulnmatch import Finding, Level, checked_modules, match
+from fixproof.vulns_cmd import format_line, Reported
+from fixproof.waivers import Waivers, load_waivers
 
 STAGE = "vulns"
 
@@ -129,8 +129,8 @@ def _finding_check(f: Finding, fail_on: str, is_listed: bool, rules: Waivers, to
 
 
 def _verdicts(advisories, listed, info, by_id: dict[str, Finding], functions_read: bool) -> list:
-    """An OpenVEX verdict per listed advisory the database knows (pipeline.report.openvex)."""
-    from pipeline.report.openvex import verdict
+    """An OpenVEX verdict per listed advisory the database knows (fixproof.report.openvex)."""
+    from fixproof.report.openvex import verdict
 
     linked = [m.path for m in (info.main, *info.deps) if m is not None]
     out = []

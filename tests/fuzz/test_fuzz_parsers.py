@@ -20,9 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.errors import BinaryFormatError
-from pipeline.goinfo import buildinfo, pclntab
-from pipeline.goinfo.binfile import BinFile
+from fixproof.errors import BinaryFormatError
+from fixproof.goinfo import buildinfo, pclntab
+from fixproof.goinfo.binfile import BinFile
 import goinfo_corpus as gc
 
 EXAMPLES = int(os.environ.get("FIXPROOF_FUZZ_EXAMPLES", "150"))

@@ -96,7 +96,7 @@ def watching(engine) -> Iterator[Watched]:
 
 def run_watched(engine, cfg: Path, *args: str) -> Run:
     with watching(engine) as seen:
-        proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "verify", "-c", str(cfg), *args],
+        proc = subprocess.Popen([sys.executable, "-m", "fixproof.cli", "verify", "-c", str(cfg), *args],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
         out, err = proc.communicate(timeout=600)
     pid = str(proc.pid)
@@ -266,7 +266,7 @@ def test_every_container_is_confined(hostile):
 
 
 def test_vcs_stamping_still_works(hostile):
-    from pipeline.goinfo.buildinfo import read_buildinfo
+    from fixproof.goinfo.buildinfo import read_buildinfo
 
     info = read_buildinfo(stage(hostile.cfg, "build")["facts"]["binary"])
     head = git(hostile.cfg.parent / "repo", "rev-parse", "HEAD")
@@ -275,7 +275,7 @@ def test_vcs_stamping_still_works(hostile):
 
 
 def test_a_planted_cache_entry_never_reaches_a_verified_build(hostile, other, engine, findings, mark):
-    from pipeline.engine.docker import Mount
+    from fixproof.engine.docker import Mount
 
     assert findings["gocache_plants"]["top"] == "written"  # the plant happened, in the tests' cache
     (test_container,) = hostile.containers_running("test")

@@ -1,4 +1,4 @@
-"""What of the source tree containers see (pipeline.stages.sourcetree): the module, the go.work and
+"""What of the source tree containers see (fixproof.stages.sourcetree): the module, the go.work and
 replace directories inside the repository, never the rest; git metadata for the build alone."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.stages.sourcetree import SRC, _minimal_config, source_tree, vcs_metadata
+from fixproof.stages.sourcetree import SRC, _minimal_config, source_tree, vcs_metadata
 
 pytestmark = pytest.mark.docker  # the suite's marker; the first three tests need no engine
 GO_IMAGE = "golang:1.22.5-bookworm"
@@ -86,7 +86,7 @@ def test_the_builds_git_config_keeps_no_hook_command_or_credential(tmp_path):
 
 
 def test_containers_see_only_the_mounted_tree_and_no_git(engine, golang_image, monorepo):
-    from pipeline.engine.docker import Profile, Tmpfs
+    from fixproof.engine.docker import Profile, Tmpfs
 
     tree = source_tree(monorepo / "app", monorepo / "app" / "go.mod", monorepo)
     script = "ls -A /src; echo --; ls -A /src/app; echo --; ls -A /src/.git 2>&1 | wc -l"
@@ -109,7 +109,7 @@ def test_containers_see_only_the_mounted_tree_and_no_git(engine, golang_image, m
 def test_git_status_in_the_build_sees_the_module_only(engine, golang_image, monorepo):
     """The build's git metadata: HEAD is the repository's, and what changed outside the module is not
     reported (the container does not have it), what changed inside is."""
-    from pipeline.engine.docker import DEFAULT_PROFILE, NONROOT
+    from fixproof.engine.docker import DEFAULT_PROFILE, NONROOT
 
     git(monorepo, "add", "-A")
     git(monorepo, "commit", "-q", "-m", "c1")
