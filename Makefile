@@ -1,6 +1,8 @@
-# make verify: verify the bundled example (examples/fixdemo) with fixproof.toml
-# make test:   run the whole test suite
-# Both do their own setup first, idempotently: system packages, dockerd, venv.
+# make verify:    verify the bundled example (examples/fixdemo) with fixproof.toml
+# make test:      run the whole test suite, both tiers (tests/unit, then tests/integration)
+# make test-unit: run the unit tier only (no Docker, no Go toolchain, no network; under a minute)
+# verify and test do their own setup first, idempotently: system packages, dockerd, venv;
+# test-unit needs only the venv.
 
 VENV    ?= .venv
 PYTHON  ?= python3
@@ -14,7 +16,7 @@ ifneq ($(wildcard $(SNAPSHOT)/index/db.json),)
 export FIXPROOF_VULNDB ?= file://$(SNAPSHOT)
 endif
 
-.PHONY: setup system engine venv verify test bench clean
+.PHONY: setup system engine venv verify test test-unit bench clean
 
 setup: system venv engine
 
@@ -36,7 +38,10 @@ verify: setup
 	$(BIN)/fixproof verify
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q tests/unit tests/integration
+
+test-unit: venv
+	$(BIN)/python -m pytest -q tests/unit
 
 bench: setup
 	$(BIN)/python bench/bench_inspect.py

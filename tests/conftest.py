@@ -1,4 +1,14 @@
-"""Shared fixtures: the real Docker Engine, copies of the example app, configs."""
+"""Shared fixtures and helpers of both tiers, and the rules of the tiers.
+
+tests/unit: no Docker, no Go toolchain, no network, no gdb/bpftrace; a guard makes a unit test that tries
+fail. tests/integration: everything else. The tier markers `unit` and `integration` come from the path;
+`docker` marks what needs the engine. In CI (CI=true) any skipped test fails the run, unless it is marked
+`allow_skip_in_ci(reason=...)`.
+
+Test modules import from here with `from conftest import ...`; the tier directories are packages
+(tests/unit/..., tests/integration/...), so a test module may import helpers of another as
+`from unit.report.test_html import Page`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -14,15 +25,176 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+TESTS = ROOT / "tests"
+DATA = TESTS / "data"
 EXAMPLE = ROOT / "examples" / "fixdemo"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 VULNDB = (ROOT.parent / "shared" / "vulndb").resolve()
+TIERS = ("unit", "integration")
+NEEDS_ROOT = "dropping privileges needs root and setpriv; an unprivileged CI runner cannot run it"
 
 
 def pytest_configure(config):
     # Tests never use the internet: the pipeline reads the DB snapshot.
     if (VULNDB / "index" / "db.json").is_file():
         os.environ["FIXPROOF_VULNDB"] = VULNDB.as_uri()
+    config.pluginmanager.register(SkipPolicy(), "fixproof-skip-policy")
+
+
+def pytest_sessionstart(session):
+    strays = sorted(str(p.relative_to(TESTS)) for p in TESTS.rglob("test_*.py")
+                    if p.relative_to(TESTS).parts[0] not in TIERS)
+    if strays:
+        raise pytest.UsageError(f"test files outside tests/unit and tests/integration: {', '.join(strays)}")
+
+
+# -- tiers ---------------------------------------------------------------------------------------------------
+
+
+def tier(item: pytest.Item) -> str | None:
+    """The tier of a test ("unit" or "integration"), from where it lives; None outside tests/."""
+    try:
+        parts = Path(str(item.path)).resolve().relative_to(TESTS).parts
+    except ValueError:
+        return None
+    return parts[0] if len(parts) > 1 and parts[0] in TIERS else None
+
+
+def pytest_collection_modifyitems(config, items):
+    wrong = []
+    for item in items:
+        t = tier(item)
+        if t is None:
+            continue
+        item.add_marker(t)
+        if "engine" in item.fixturenames:  # directly or through golang_image, container_events, ...
+            item.add_marker("docker")
+        if t == "unit" and item.get_closest_marker("docker"):
+            wrong.append(f"{item.nodeid}: needs the Docker Engine, so it belongs in tests/integration")
+        allow = item.get_closest_marker("allow_skip_in_ci")
+        if allow is not None and not str(allow.kwargs.get("reason", "")).strip():
+            wrong.append(f"{item.nodeid}: allow_skip_in_ci needs reason=\"why a skip in CI is legitimate\"")
+    if wrong:
+        raise pytest.UsageError("\n".join(wrong))
+
+
+# The unit tier's guard: no Docker (neither the SDK in this process nor a daemon from a subprocess) and no
+# go, gdb or bpftrace on PATH. A unit test that tries fails, whatever the machine has installed.
+DEAD_DOCKER_HOST = "unix:///nonexistent/fixproof-unit-tests-have-no-docker.sock"
+FORBIDDEN_IN_UNIT = ("go", "gofmt", "docker", "gdb", "bpftrace")
+_SHIM = """#!/bin/sh
+echo "fixproof unit tier: '$(basename "$0") $*' is not allowed in tests/unit; move the test to tests/integration" >&2
+exit 97
+"""
+
+
+_GUARD_BIN = pytest.StashKey[Path]()
+
+
+def _guard_bin(config: pytest.Config) -> Path:
+    """A directory of stand-ins for FORBIDDEN_IN_UNIT that fail loudly, made once per session."""
+    if _GUARD_BIN not in config.stash:
+        d = Path(tempfile.mkdtemp(prefix="fixproof-unit-guard-"))
+        for name in FORBIDDEN_IN_UNIT:
+            (d / name).write_text(_SHIM)
+            (d / name).chmod(0o755)
+        config.stash[_GUARD_BIN] = d
+    return config.stash[_GUARD_BIN]
+
+
+def pytest_unconfigure(config):
+    if _GUARD_BIN in config.stash:
+        shutil.rmtree(config.stash[_GUARD_BIN], ignore_errors=True)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Set up, run and tear down a unit test (and the fixtures it is first to need) under the guard."""
+    if tier(item) != "unit":
+        return (yield)
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setenv("DOCKER_HOST", DEAD_DOCKER_HOST)
+        mp.setenv("PATH", f"{_guard_bin(item.config)}{os.pathsep}{os.environ.get('PATH', '')}")
+        mp.setitem(sys.modules, "docker", None)  # `import docker` raises ImportError here
+        return (yield)
+    finally:
+        mp.undo()
+
+
+# -- skips: never silent, and in CI a failure unless allowed ------------------------------------------------
+
+
+class SkipPolicy:
+    """Collects every skip (of a test or of a whole module) with its reason. In CI (CI=true) a skip fails
+    the run unless the test is marked allow_skip_in_ci(reason=...); the summary lists them either way."""
+
+    def __init__(self) -> None:
+        self.skips: list[tuple[str, str]] = []  # (node id, reason) that fail the run in CI
+        self.allowed: list[tuple[str, str, str]] = []  # (node id, reason, why that is legitimate)
+        self.allow: dict[str, str] = {}
+
+    def pytest_collection_modifyitems(self, items):
+        for item in items:
+            m = item.get_closest_marker("allow_skip_in_ci")
+            if m is not None:
+                self.allow[item.nodeid] = str(m.kwargs.get("reason", ""))
+
+    @staticmethod
+    def _reason(report) -> str:
+        lr = report.longrepr
+        reason = lr[2] if isinstance(lr, tuple) and len(lr) == 3 else str(lr)
+        return reason.removeprefix("Skipped: ")
+
+    def _record(self, report) -> None:
+        if not report.skipped or hasattr(report, "wasxfail"):
+            return
+        if report.nodeid in self.allow:
+            self.allowed.append((report.nodeid, self._reason(report), self.allow[report.nodeid]))
+        else:
+            self.skips.append((report.nodeid, self._reason(report)))
+
+    def pytest_collectreport(self, report):
+        self._record(report)
+
+    def pytest_runtest_logreport(self, report):
+        self._record(report)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session, exitstatus):
+        if IN_CI and self.skips and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter):
+        tr = terminalreporter
+        if self.skips:
+            title = "skipped tests fail the run in CI" if IN_CI else "skipped tests (these fail the run in CI)"
+            tr.section(title, sep="=", red=IN_CI, yellow=not IN_CI, bold=True)
+            for nodeid, reason in self.skips:
+                tr.line(f"SKIPPED {nodeid}: {reason}")
+            tr.line("A skip that is legitimate in CI needs @pytest.mark.allow_skip_in_ci(reason=...).")
+        if self.allowed and IN_CI:
+            tr.section("skips allowed in CI", sep="-")
+            for nodeid, reason, why in self.allowed:
+                tr.line(f"SKIPPED {nodeid}: {reason} (allowed: {why})")
+
+
+# -- shared fixtures ---------------------------------------------------------------------------------------
+
+
+def require_vulndb() -> Path:
+    """The Go vulnerability DB snapshot beside the checkout (../shared/vulndb): in CI its absence fails."""
+    if not (VULNDB / "index" / "db.json").is_file():
+        msg = f"no Go vulnerability DB snapshot at {VULNDB} (../shared/vulndb beside the checkout)"
+        if IN_CI:
+            pytest.fail(f"CI needs the DB snapshot: {msg}")
+        pytest.skip(msg)
+    return VULNDB
+
+
+@pytest.fixture(scope="session")
+def vulndb_snapshot() -> Path:
+    return require_vulndb()
 
 
 @pytest.fixture(scope="session")

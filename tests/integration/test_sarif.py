@@ -1,0 +1,23 @@
+"""SARIF documents against the OASIS SARIF 2.1.0 JSON schema, which npm fetches once into the test cache
+(the rules code scanning applies: tests/unit/report/test_sarif.py)."""
+
+from __future__ import annotations
+
+from fixproof.report.sarif import document
+from unit.report.test_sarif import results
+
+
+def test_documents_validate_against_the_sarif_schema(sarif_validator):
+    for waive in (False, True):
+        doc = document(results(waive=waive), gomod_uri="examples/fixdemo/go.mod", listed=["GO-2022-1059"],
+                       version="0.1.0", binary_name="fixdemo")
+        errors = sorted(sarif_validator.iter_errors(doc), key=lambda e: list(e.path))
+        assert not errors, [f"{list(e.path)}: {e.message}" for e in errors]
+
+
+def test_schema_check_can_fail(sarif_validator):
+    doc = document(results(), gomod_uri="go.mod", listed=[], version="0.1.0")
+    doc["runs"][0]["results"][0]["level"] = "fatal"  # not a SARIF level
+    del doc["runs"][0]["tool"]["driver"]["name"]  # required
+    paths = {tuple(e.path) for e in sarif_validator.iter_errors(doc)}
+    assert ("runs", 0, "results", 0, "level") in paths and ("runs", 0, "tool", "driver") in paths

@@ -1,0 +1,75 @@
+"""SARIF 2.1.0 from stage results, checked against the rules code scanning
+applies (version, $schema, driver, rules with descriptions, results with a
+message, a location with uri and startLine, fingerprints, suppressions). Validation against the
+SARIF 2.1.0 JSON schema (fetched with npm): tests/integration/test_sarif.py."""
+
+from __future__ import annotations
+
+from fixproof.report.sarif import SCHEMA, document
+from fixproof.results import CheckResult, StageResult, Status
+
+
+FINDINGS = [
+    {"id": "GO-2022-1059", "aliases": ["CVE-2022-32149"], "module": "golang.org/x/text", "version": "v0.3.7",
+     "fixed": "v0.3.8", "symbols": ["language.ParseAcceptLanguage"], "level": "symbol", "file": "b"},
+    {"id": "GO-2024-3105", "aliases": [], "module": "stdlib", "version": "v1.22.5", "fixed": "v1.22.7",
+     "symbols": [], "level": "module", "file": "b"},
+    {"id": "GO-2099-0001", "aliases": [], "module": "example.com/m", "version": "v1.0.0", "fixed": "",
+     "symbols": [], "level": "package", "file": "b"},
+]
+
+
+def results(waive: bool = False) -> list[StageResult]:
+    vulns_checks = [CheckResult("advisory GO-2022-1059", Status.FAILED, "affected")]
+    if waive:
+        vulns_checks = [CheckResult("advisory GO-2022-1059", Status.SKIPPED, "waived: input is size-limited")]
+    return [
+        StageResult("toolchain", (CheckResult("go version", Status.FAILED, "image runs go1.22.4, pin go1.22.5"),)),
+        StageResult("vulns", tuple(vulns_checks), {"findings": FINDINGS}),
+    ]
+
+
+def test_structure_code_scanning_accepts():
+    doc = document(results(), gomod_uri="examples/fixdemo/go.mod", listed=["GO-2022-1059"], version="0.1.0",
+                   binary_name="fixdemo")
+    assert doc["$schema"] == SCHEMA and doc["version"] == "2.1.0" and len(doc["runs"]) == 1
+    run = doc["runs"][0]
+    driver = run["tool"]["driver"]
+    assert driver["name"] == "fixproof"
+    rule_ids = [r["id"] for r in driver["rules"]]
+    assert len(rule_ids) == len(set(rule_ids)) == 4
+    for rule in driver["rules"]:
+        assert rule["shortDescription"]["text"] and rule["fullDescription"]["text"] and rule["help"]["text"]
+        assert len(rule["shortDescription"]["text"]) <= 1024
+    for res in run["results"]:
+        assert res["ruleId"] in rule_ids and res["message"]["text"]
+        assert res["level"] in ("none", "note", "warning", "error")
+        loc = res["locations"][0]["physicalLocation"]
+        assert loc["artifactLocation"]["uri"] == "examples/fixdemo/go.mod" and loc["region"]["startLine"] == 1
+        assert res["partialFingerprints"]["fixproof/v1"]
+        assert res["suppressions"] == []
+    levels = {r["ruleId"]: r["level"] for r in run["results"]}
+    assert levels == {"GO-2022-1059": "error", "GO-2024-3105": "note", "GO-2099-0001": "warning",
+                      "fixproof/toolchain/go-version": "error"}
+    tags = next(r for r in driver["rules"] if r["id"] == "GO-2022-1059")["properties"]["tags"]
+    assert "CVE-2022-32149" in tags
+
+
+def test_waived_finding_is_suppressed_with_its_reason():
+    doc = document(results(waive=True), gomod_uri="go.mod", listed=["GO-2022-1059"], version="0.1.0")
+    res = next(r for r in doc["runs"][0]["results"] if r["ruleId"] == "GO-2022-1059")
+    assert res["suppressions"] == [{"kind": "external", "status": "accepted",
+                                    "justification": "waived: input is size-limited"}]
+
+
+def test_no_findings_still_has_results_array():
+    doc = document([StageResult("vulns", (CheckResult("known vulnerabilities", Status.PASSED, "none"),), {})],
+                   gomod_uri="go.mod", listed=[], version="0.1.0")
+    assert doc["runs"][0]["results"] == [] and doc["runs"][0]["tool"]["driver"]["rules"] == []
+
+
+def test_fingerprints_are_stable_and_distinct():
+    a = document(results(), gomod_uri="go.mod", listed=[], version="1")["runs"][0]["results"]
+    b = document(results(), gomod_uri="go.mod", listed=[], version="2")["runs"][0]["results"]
+    fa = [r["partialFingerprints"]["fixproof/v1"] for r in a]
+    assert fa == [r["partialFingerprints"]["fixproof/v1"] for r in b] and len(set(fa)) == len(fa)
