@@ -6,9 +6,9 @@ Both tools run as fresh processes on the same binaries against the same
 file:// database, once per binary and once on the whole corpus; the median
 wall time of N runs is reported. Agreement: per binary, the set of advisory
 ids at symbol level must be equal. The corpus and govulncheck come from
-tests/test_vulns_cmd.py (built and cached under .fixproof-cache). Results go
-to the "## vulns" section of bench/RESULTS.md; other sections are left as
-they are.
+tests/integration/test_vulns_cmd.py (built and cached under
+.fixproof-cache). Results go to the "## vulns" section of bench/RESULTS.md;
+other sections are left as they are.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ sys.exit(rc)
 
 
 def _load_corpus_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("test_vulns_cmd", REPO / "tests" / "test_vulns_cmd.py")
+    spec = importlib.util.spec_from_file_location("test_vulns_cmd", REPO / "tests" / "integration" / "test_vulns_cmd.py")
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
     sys.path.insert(0, str(REPO))
@@ -118,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     gv_version = subprocess.run([str(gv), "-version"], capture_output=True, text=True).stdout
     gv_version = next((ln.split(":", 1)[1].strip() for ln in gv_version.splitlines() if ln.startswith("Scanner")), "?")
     if corpus_mod.readers()[2]:  # real readers missing: go through the test-only stand-ins
-        fixproof_cmd = [sys.executable, "-c", RUNNER.format(tests=str(REPO / "tests"), db=args.db)]
+        fixproof_cmd = [sys.executable, "-c", RUNNER.format(tests=str(REPO / "tests" / "integration"), db=args.db)]
     else:
         fixproof_cmd = [sys.executable, "-m", "fixproof.cli", "vulns", "--db", args.db, "--json"]
 

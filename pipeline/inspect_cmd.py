@@ -111,8 +111,8 @@ def json_object(bi: BuildInfo, funcs: tuple[str, ...] | None = None, itabs: Pair
 
     Spelled out with json's own string encoder (the C function json.dumps
     uses for str with ensure_ascii): half the cost of building the dicts and
-    running json.dumps over them. tests/test_inspect_cmd.py checks that the
-    text equals json.dumps of the same object."""
+    running json.dumps over them. tests/integration/test_inspect_cmd.py
+    checks that the text equals json.dumps of the same object."""
     settings = ", ".join(f"{_json_str(k)}: {_json_str(v)}" for k, v in dict(bi.settings).items())
     text = (f'{{"file": {_json_str(bi.file)}, "format": {_json_str(bi.format)}, "goos": {_json_str(bi.goos)}, '
             f'"goarch": {_json_str(bi.goarch)}, "go_version": {_json_str(bi.go_version)}, '
