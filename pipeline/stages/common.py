@@ -240,6 +240,27 @@ def first_of(problems: list[str]) -> str:
     return problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
 
 
+# The lines of go's (and git's) output that decide an outcome, most decisive first.
+_DECISIVE = ("checksum mismatch", "security error", "missing go.sum entry", "verifying ", "no required module provides",
+             "unknown revision", "invalid version", "cannot find module", "not found", "no such host",
+             "connection refused", "timeout", "permission denied", "no space left", "undefined:", "cannot use",
+             "panic:", "fatal", "error")
+_NOISE = ("for more information", "go: downloading", "go: finding", "go: extracting")
+
+
+def decisive_line(text: str, default: str = "") -> str:
+    """The one line of a tool's output a person must see: the first line holding the most
+    decisive marker (a checksum mismatch before a generic error), else the last line that is
+    not noise ("For more information, see ...", download progress)."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.lower().startswith(_NOISE)]
+    for marker in _DECISIVE:
+        hit = next((ln for ln in useful if marker in ln.lower()), None)
+        if hit is not None:
+            return hit
+    return useful[-1] if useful else default
+
+
 def tail(text: str, lines: int = 40) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
