@@ -18,9 +18,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Iterable, Mapping, Sequence
 
-from fixproof.results import StageResult, Status
-
 from fixproof.report.openvex import fix_action
+from fixproof.results import StageResult, Status
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVELS = {"symbol": "error", "package": "warning", "module": "note"}
