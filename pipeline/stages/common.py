@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator
 from fixproof.config import Config
 from fixproof.engine.docker import DEFAULT_PROFILE, Engine, Mount, Profile, Tmpfs, VolumeOwner, unprivileged_ids
 from fixproof.progress import Progress
-from fixproof.results import CheckResult, StageResult, Status, skipped
+from fixproof.results import CheckResult, StageResult, Status, error, skipped
 from fixproof.stages.sourcetree import SRC, SourceTree, source_tree  # noqa: F401 - SRC: re-exported
 
 MODCACHE = "/go/pkg/mod"
@@ -259,6 +259,21 @@ def decisive_line(text: str, default: str = "") -> str:
         if hit is not None:
             return hit
     return useful[-1] if useful else default
+
+
+_NO_PACKAGE = ("no Go files in", "directory not found", "is not in std", "does not contain package",
+               "matched no packages")
+
+
+def missing_package_line(output: str) -> str:
+    """The line of a go command's output saying a package the config names is not there, or "":
+    that is a configuration error (exit 2), never a verdict on the app."""
+    return next((ln.strip() for ln in output.splitlines() if any(m in ln for m in _NO_PACKAGE)), "")
+
+
+def missing_package_error(name: str, packages, line: str, **kw) -> CheckResult:
+    return error(name, f"app.packages = {list(packages)} names no buildable package: {line}; give the main "
+                 "package's path relative to app.dir, e.g. \"./cmd/app\"", **kw)
 
 
 def tail(text: str, lines: int = 40) -> str:

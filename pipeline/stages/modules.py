@@ -16,7 +16,8 @@ from pathlib import Path
 from fixproof.goinfo.gomod import SumLine, parse_gosum, read_gomod, read_gosum
 from fixproof.results import CheckResult, StageResult, failed, passed
 from fixproof.stages.advisories import load_listed, module_checks
-from fixproof.stages.common import MODCACHE, StageContext, decisive_line, first_of, iter_json_objects
+from fixproof.stages.common import (MODCACHE, StageContext, decisive_line, first_of, iter_json_objects,
+                                     missing_package_error, missing_package_line)
 from fixproof.engine.docker import Mount
 
 STAGE = "modules"
@@ -105,6 +106,9 @@ def run(ctx: StageContext) -> StageResult:
         build_list = _build_list(deps_res.stdout, gomod.module, sums)
         checks.append(passed("build list", f"{len(build_list)} module(s) provide packages to {' '.join(pkgs)}",
                              evidence={"modules": [f"{b['path']}@{b['version']}" for b in build_list]}))
+    elif missing_package_line(deps_res.stderr):
+        checks.append(missing_package_error("build list", pkgs, missing_package_line(deps_res.stderr),
+                                            details=deps_res.stderr, evidence={"exit_code": 2}))
     else:
         checks.append(failed("build list", f"go list -deps {' '.join(pkgs)} failed: {decisive_line(deps_res.stderr, f'exit code {deps_res.exit_code}')}",
                              details=deps_res.stderr))
