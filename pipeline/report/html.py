@@ -95,6 +95,7 @@ def render(results: Sequence[StageResult], summary: Mapping[str, Any], *, report
     stamp_text = stamp.isoformat().replace("+00:00", "Z")
     by_stage = {r.stage: r for r in results}
     verdict_label, verdict_text = _VERDICT_TEXT.get(str(summary.get("status")), _VERDICT_TEXT["error"])
+    verdict_text = str(summary.get("headline") or verdict_text)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',

@@ -50,6 +50,20 @@ class Verdict:
                    str(d.get("detail") or ""))
 
 
+def fix_action(finding: Mapping[str, Any]) -> str:
+    """What a user does about a finding: build with a fixed Go for the standard library,
+    require a fixed version of any other module."""
+    from fixproof.goinfo.versions import semver_to_go
+
+    fixed = finding.get("fixed") or ""
+    if finding["module"] == "stdlib":
+        return f"Build with Go {semver_to_go(fixed).removeprefix('go')} or later" if fixed else \
+            "No Go release fixes this yet; rebuild once one does"
+    if fixed:
+        return f"Require {finding['module']} {fixed} or later and rebuild"
+    return f"No version of {finding['module']} fixes this yet; remove it or wait for a fix"
+
+
 def verdict(advisory: str, aliases: Iterable[str], affected_modules: Iterable[str], linked_modules: Iterable[str],
             finding: Mapping[str, Any] | None, functions_read: bool) -> Verdict:
     """The VEX status of one advisory for one binary.
@@ -65,7 +79,7 @@ def verdict(advisory: str, aliases: Iterable[str], affected_modules: Iterable[st
         fix = f" to {finding['fixed']}" if finding.get("fixed") else ""
         if level == "symbol":
             syms = ", ".join(finding.get("symbols") or ())
-            return Verdict(advisory, aliases, "affected", detail=f"Upgrade {finding['module']}{fix} and rebuild: "
+            return Verdict(advisory, aliases, "affected", detail=f"{fix_action(finding)}: "
                            f"{where} is linked and its vulnerable code ({syms}) is in the binary.")
         if not functions_read:
             return Verdict(advisory, aliases, "under_investigation",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Iterable, Mapping, Sequence
 
+from fixproof.report.openvex import fix_action
 from fixproof.results import StageResult, Status
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -41,7 +42,7 @@ def document(results: Sequence[StageResult], *, gomod_uri: str, listed: Iterable
             "name": "GoVulnerability",
             "shortDescription": {"text": f"[{fid}] known vulnerability in {f['module']}"},
             "fullDescription": {"text": f"{fid} affects {f['module']} versions in its ranges{fixed}."},
-            "help": {"text": f"See https://pkg.go.dev/vuln/{fid}. Upgrade {f['module']}{fixed} and rebuild."},
+            "help": {"text": f"See https://pkg.go.dev/vuln/{fid}. {fix_action(f)}."},
             "helpUri": f"https://pkg.go.dev/vuln/{fid}",
             "properties": {"tags": ["security", "vulnerability", *f.get("aliases", [])]},
         })

@@ -8,7 +8,8 @@ import time
 from fixproof.config import BuildConfig
 from fixproof.engine.docker import Mount
 from fixproof.results import StageResult, error, failed, passed
-from fixproof.stages.common import GOCACHE, MODCACHE, OUT, StageContext, sha256_file, tail
+from fixproof.stages.common import (GOCACHE, MODCACHE, OUT, StageContext, missing_package_error, missing_package_line,
+                                     sha256_file, tail)
 from fixproof.stages.sourcetree import vcs_metadata
 
 STAGE = "build"
@@ -118,14 +119,10 @@ def run(ctx: StageContext) -> StageResult:
     if res.exit_code != 0:
         first = next((l for l in res.stderr.splitlines() if l and not l.startswith("#")), f"exit code {res.exit_code}")
         infra = infrastructure_failure(res.stderr + res.stdout)
-        bad_package = next((l.strip() for l in res.stderr.splitlines() if any(
-            m in l for m in ("no Go files in", "directory not found", "is not in std", "does not contain package",
-                             "matched no packages"))), "")
+        bad_package = missing_package_line(res.stderr)
         if bad_package:  # the config names no buildable main package: a configuration error, not a verdict
-            checks.append(error("go build", f"app.packages = {list(cfg.app.packages)} names no buildable package: "
-                                f"{bad_package}; give the main package's path relative to app.dir, e.g. "
-                                "\"./cmd/app\"", details=res.stderr + res.stdout, evidence={**evidence, "exit_code": 2},
-                                duration_s=dur))
+            checks.append(missing_package_error("go build", cfg.app.packages, bad_package, details=res.stderr + res.stdout,
+                                                evidence={**evidence, "exit_code": 2}, duration_s=dur))
         elif infra:  # the machine failed, not the app: no verdict on the fix
             checks.append(error("go build", f"go build could not run to the end: {infra}; free the resource and "
                                 "rerun", details=res.stderr + res.stdout, evidence={**evidence, "exit_code": 3},

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator
 from fixproof.config import Config
 from fixproof.engine.docker import DEFAULT_PROFILE, Engine, Mount, Profile, Tmpfs, VolumeOwner, unprivileged_ids
 from fixproof.progress import Progress
-from fixproof.results import CheckResult, StageResult, Status, skipped
+from fixproof.results import CheckResult, StageResult, Status, error, skipped
 from fixproof.stages.sourcetree import SRC, SourceTree, source_tree  # noqa: F401 - SRC: re-exported
 
 MODCACHE = "/go/pkg/mod"
@@ -238,6 +238,42 @@ def iter_json_objects(text: str) -> Iterator[dict[str, Any]]:
 def first_of(problems: list[str]) -> str:
     """The first problem, and how many more there are: a message a person can act on."""
     return problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+
+
+# The lines of go's (and git's) output that decide an outcome, most decisive first.
+_DECISIVE = ("checksum mismatch", "security error", "missing go.sum entry", "verifying ", "no required module provides",
+             "unknown revision", "invalid version", "cannot find module", "not found", "no such host",
+             "connection refused", "timeout", "permission denied", "no space left", "undefined:", "cannot use",
+             "panic:", "fatal", "error")
+_NOISE = ("for more information", "go: downloading", "go: finding", "go: extracting")
+
+
+def decisive_line(text: str, default: str = "") -> str:
+    """The one line of a tool's output a person must see: the first line holding the most
+    decisive marker (a checksum mismatch before a generic error), else the last line that is
+    not noise ("For more information, see ...", download progress)."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.lower().startswith(_NOISE)]
+    for marker in _DECISIVE:
+        hit = next((ln for ln in useful if marker in ln.lower()), None)
+        if hit is not None:
+            return hit
+    return useful[-1] if useful else default
+
+
+_NO_PACKAGE = ("no Go files in", "directory not found", "is not in std", "does not contain package",
+               "matched no packages")
+
+
+def missing_package_line(output: str) -> str:
+    """The line of a go command's output saying a package the config names is not there, or "":
+    that is a configuration error (exit 2), never a verdict on the app."""
+    return next((ln.strip() for ln in output.splitlines() if any(m in ln for m in _NO_PACKAGE)), "")
+
+
+def missing_package_error(name: str, packages, line: str, **kw) -> CheckResult:
+    return error(name, f"app.packages = {list(packages)} names no buildable package: {line}; give the main "
+                 "package's path relative to app.dir, e.g. \"./cmd/app\"", **kw)
 
 
 def tail(text: str, lines: int = 40) -> str:

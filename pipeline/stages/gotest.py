@@ -12,7 +12,7 @@ from fixproof.report.gotest import BUILD_FAILED, SETUP_FAILED, parse_go_test_jso
 from fixproof.results import CheckResult, StageResult, error, failed, passed, skipped
 from fixproof.config import Config
 from fixproof.stages.build import build_flags, cache_mounts, check_cache_volume, infrastructure_failure
-from fixproof.stages.common import StageContext, tail
+from fixproof.stages.common import StageContext, decisive_line, tail
 
 STAGE = "test"
 
@@ -50,7 +50,7 @@ def run(ctx: StageContext) -> StageResult:
                                          "and rerun", details=res.stderr + res.stdout, evidence={"exit_code": 3},
                                          duration_s=dur),))
     if not cases:
-        msg = tail(res.stderr or res.stdout, 3).replace("\n", " / ") or f"exit code {res.exit_code}"
+        msg = decisive_line(res.stderr + res.stdout, f"exit code {res.exit_code}")
         return StageResult(STAGE, (failed("go test", f"go test produced no test results: {msg}",
                                           details=res.stderr + res.stdout, duration_s=dur),))
     if res.exit_code != 0 and all(c.status.value != "failed" for c in cases):

@@ -16,7 +16,8 @@ from pathlib import Path
 from fixproof.goinfo.gomod import SumLine, parse_gosum, read_gomod, read_gosum
 from fixproof.results import CheckResult, StageResult, failed, passed
 from fixproof.stages.advisories import load_listed, module_checks
-from fixproof.stages.common import MODCACHE, StageContext, first_of, iter_json_objects, tail
+from fixproof.stages.common import (MODCACHE, StageContext, decisive_line, first_of, iter_json_objects,
+                                     missing_package_error, missing_package_line)
 from fixproof.engine.docker import Mount
 
 STAGE = "modules"
@@ -71,7 +72,7 @@ def run(ctx: StageContext) -> StageResult:
     downloaded, dl_errors = _parse_download(dl_out)
     dur = time.monotonic() - t0
     if res.exit_code != 0 or dl_errors or SPLIT not in res.stdout:
-        reasons = dl_errors or [tail(res.stderr, 5).replace("\n", " / ") or f"exit code {res.exit_code}"]
+        reasons = dl_errors or [decisive_line(res.stderr + res.stdout, f"exit code {res.exit_code}")]
         checks.append(failed("clean module download", f"go mod download failed: {reasons[0]}",
                              details="\n".join(reasons) + "\n" + res.stderr, duration_s=dur))
         return StageResult(STAGE, tuple(checks), {"env": env_facts, "volume": vol})
@@ -91,7 +92,7 @@ def run(ctx: StageContext) -> StageResult:
     if verify.exit_code == 0 and "all modules verified" in verify.stdout:
         checks.append(passed("go mod verify", "go mod verify: all modules verified", evidence={"output": verify.stdout.strip()}))
     else:
-        checks.append(failed("go mod verify", f"go mod verify failed: {tail(verify.stderr or verify.stdout, 2).replace(chr(10), ' / ')}",
+        checks.append(failed("go mod verify", f"go mod verify failed: {decisive_line(verify.stderr + verify.stdout, f'exit code {verify.exit_code}')}",
                              details=verify.stdout + verify.stderr))
 
     # 3. Modules linked into the build target, with their verified sums.
@@ -105,8 +106,11 @@ def run(ctx: StageContext) -> StageResult:
         build_list = _build_list(deps_res.stdout, gomod.module, sums)
         checks.append(passed("build list", f"{len(build_list)} module(s) provide packages to {' '.join(pkgs)}",
                              evidence={"modules": [f"{b['path']}@{b['version']}" for b in build_list]}))
+    elif missing_package_line(deps_res.stderr):
+        checks.append(missing_package_error("build list", pkgs, missing_package_line(deps_res.stderr),
+                                            details=deps_res.stderr, evidence={"exit_code": 2}))
     else:
-        checks.append(failed("build list", f"go list -deps {' '.join(pkgs)} failed: {tail(deps_res.stderr, 2)}",
+        checks.append(failed("build list", f"go list -deps {' '.join(pkgs)} failed: {decisive_line(deps_res.stderr, f'exit code {deps_res.exit_code}')}",
                              details=deps_res.stderr))
     if cfg.fix.advisories and deps_res.exit_code == 0:
         checks.extend(module_checks(load_listed(cfg, ctx.progress.say), build_list))

@@ -87,10 +87,32 @@ def _summary(results: Sequence[StageResult], junit_path: Path, cfg) -> dict:
     return {
         "exit_code": code,
         "status": _status(code),
+        "headline": headline(results, code, cfg.fix.fail_on),
         "junit": str(junit_path),
         "counts": {"tests": junit.tests, "failures": junit.failures, "errors": junit.errors, "skipped": junit.skipped},
         "stages": {r.stage: [c.to_json() for c in r.checks if c.status is not Status.PASSED or c.warning] for r in results},
     }
+
+
+def headline(results: Sequence[StageResult], code: int, fail_on: str) -> str:
+    """One sentence saying exactly what the verdict covers: a PASS with reachable advisories
+    that do not fail under the policy says so, so the first screen never reads as "all clear"."""
+    if code == 1:
+        return "At least one check failed: the evidence says the fix is not proven in the artifact."
+    if code != 0:
+        return "At least one check could not run: the evidence is incomplete, so nothing is proven."
+    advisories = [c for r in results if r.stage.rsplit(".", 1)[-1] == "vulns" for c in r.checks
+                  if c.name.startswith("advisory GO-")]
+    tolerated = sorted({c.name.removeprefix("advisory ") for c in advisories if c.warning})
+    skipped = sum(1 for r in results for c in r.checks if c.status is Status.SKIPPED)
+    text = "Every check passed: the listed advisories are fixed in the built artifact and every runtime check held"
+    if tolerated:
+        text += (f"; {len(tolerated)} other known advisor{'y' if len(tolerated) == 1 else 'ies'} "
+                 f"({', '.join(tolerated[:3])}{', ...' if len(tolerated) > 3 else ''}) affect it and do not fail "
+                 f"under fix.fail_on = {fail_on!r}")
+    if skipped:
+        text += f"; {skipped} check{'s' if skipped != 1 else ''} did not run (skipped, see why below)"
+    return text + "."
 
 
 OPENVEX_NAME = "fixproof.openvex.json"
@@ -163,6 +185,8 @@ def print_summary(summary: dict, out: TextIO | None = None) -> None:
         out.write(f"  ... and {warnings - MAX_WARNINGS_SHOWN} more warnings in {summary['junit']}\n")
     for app, facts in (summary.get("apps") or {}).items():
         out.write(f"  app {app}: {facts['status'].upper()} (reports in {facts['dir']})\n")
+    if summary.get("headline") and summary["status"] == "passed":
+        out.write(f"  {summary['headline']}\n")  # what the PASS covers, and what it does not
     verdict = {"passed": "PASS", "failed": "FAIL", "error": "ERROR"}[summary["status"]]
     out.write(f"fixproof: {verdict}: {passed} passed, {c['failures']} failed, {c['errors']} errors, "
               f"{c['skipped']} skipped; JUnit at {summary['junit']}\n")

@@ -53,7 +53,7 @@ def test_document_follows_openvex_rules():
         if s["status"] == "not_affected":
             assert s["justification"] in JUSTIFICATIONS and s["impact_statement"]
         if s["status"] == "affected":
-            assert s["action_statement"].startswith("Upgrade golang.org/x/text to v0.3.8")
+            assert s["action_statement"].startswith("Require golang.org/x/text v0.3.8 or later and rebuild")
     assert [s["vulnerability"]["name"] for s in doc["statements"]] == sorted(v.id for v in vs)
 
 
@@ -63,3 +63,13 @@ def test_same_evidence_same_id_and_round_trip():
     b = document([Verdict.from_json(v.to_json())], binary_name="b", sha256=SHA)
     assert a["@id"] == b["@id"] and a["statements"] == b["statements"]
     assert document([v], binary_name="b", sha256="cd" * 32)["@id"] != a["@id"]
+
+
+def test_action_says_what_a_user_does():
+    """"Upgrade stdlib to v1.25.7" once stood where a user needs "build with Go 1.25.7"."""
+    from fixproof.report.openvex import fix_action
+
+    assert fix_action({"module": "stdlib", "fixed": "v1.25.7"}) == "Build with Go 1.25.7 or later"
+    assert fix_action({"module": "golang.org/x/net", "fixed": "v0.33.0"}) == \
+        "Require golang.org/x/net v0.33.0 or later and rebuild"
+    assert "No Go release" in fix_action({"module": "stdlib", "fixed": ""})
