@@ -2,8 +2,9 @@
 
 The config is ./fixproof.toml, or the file named by FIXPROOF_CONFIG or by
 `doit verify config=FILE`; the evidence bundle goes to <reports>/evidence,
-or to `doit verify evidence=DIR`. Task creation happens when doit asks for the
-tasks, never at import time.
+or to `doit verify evidence=DIR`. The stages are those of the stage registry
+(fixproof.registry); task creation happens when doit asks for the tasks,
+never at import time.
 """
 
 import functools
@@ -16,7 +17,7 @@ from fixproof import config as _config
 from fixproof import tasks as _tasks
 from fixproof.errors import FixproofError
 
-DOIT_CONFIG = {"default_tasks": ["verify"], "dep_file": "reports/.doit.db", "backend": "json", "verbosity": 2}
+DOIT_CONFIG = _tasks.DOIT_CONFIG  # the same settings as `fixproof verify`
 
 
 @functools.lru_cache(maxsize=None)
@@ -29,12 +30,12 @@ def _namespace():
         raise InvalidDodoFile(str(e)) from e
 
 
-def _task(name):
+def _task(name, doc):
     def creator():
         return _namespace()[f"task_{name}"]()
-    creator.__doc__ = _tasks.DOCS[name]
+    creator.__doc__ = doc
     return creator
 
 
-for _name in _tasks.DOCS:  # one task per stage, plus report and verify
-    globals()[f"task_{_name}"] = _task(_name)
+for _name, _doc in _tasks.docs().items():  # one task per stage of the registry, plus report and verify
+    globals()[f"task_{_name}"] = _task(_name, _doc)

@@ -21,7 +21,6 @@ from fixproof.errors import ConfigError
 # A Go advisory id, or an alias the database maps to one.
 ADVISORY_RE = re.compile(r"GO-\d{4}-\d{4,}|CVE-\d{4}-\d{4,}|GHSA(-[23456789cfghjmpqrvwx]{4}){3}")
 GO_VERSION_RE = re.compile(r"^1\.\d+(\.\d+)?((rc|beta)\d+)?$")
-STAGES = ("toolchain", "modules", "build", "test", "binary", "vulns", "gdb", "trace", "race")
 
 
 @dataclass(frozen=True)

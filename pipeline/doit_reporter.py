@@ -76,19 +76,19 @@ class DoitReporter(ConsoleReporter):
 
 
 def _pipeline_order(name: str) -> int:
-    from fixproof.tasks import STAGES
+    from fixproof import registry
 
-    order = [*STAGES, "report"]
+    order = [*registry.names(), "report"]
     base = name.split(":", 1)[0]
     return order.index(base) if base in order else len(order)
 
 
 def _outcome(task: Any, *, up_to_date: bool = False) -> Outcome:
     """Counts from the stage's result file (its first target), when it is one."""
+    from fixproof import registry
     from fixproof.results import StageResult
-    from fixproof.tasks import STAGES
 
-    if task.name.split(":", 1)[0] not in STAGES or not task.targets:
+    if task.name.split(":", 1)[0] not in registry.names() or not task.targets:
         return Outcome(up_to_date=up_to_date)
     try:
         result = StageResult.read(Path(task.targets[0]))

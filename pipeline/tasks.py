@@ -1,71 +1,62 @@
 """The doit task graph: one task per stage, each writing reports/stages/<stage>.json.
 
-A stage reruns only when its inputs change: its files (``file_dep``), its
-config section (``config_changed``), the image or cache volume it verified
-(checked without starting a container), or when its last result was an
-infrastructure error. The report task only reads stage results.
+Every stage task is built from the stage's spec (fixproof.registry): a stage
+reruns only when its inputs change: the results of the stages it needs, its
+files (``file_dep``), its config sections and other values
+(``config_changed``), what its ``uptodate`` callables watch (the image, the
+cache volume, the built binary: checked without starting a container), or
+when its last result was an infrastructure error. The report task only reads
+stage results.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from doit.tools import config_changed
 
+from fixproof import registry
 from fixproof.config import Config
 from fixproof.doit_reporter import DoitReporter
 from fixproof.errors import EXIT_INFRA, EngineError, FixproofError
 from fixproof.results import StageResult, error
 from fixproof.stages import report
-from fixproof.stages.common import StageContext, app_files
+from fixproof.stages.common import StageContext
 
-
-def _lazy(module: str) -> Callable[[StageContext], StageResult]:
-    """The stage's run function, imported when the stage actually runs."""
-    def run(ctx: StageContext) -> StageResult:
-        import importlib
-
-        return importlib.import_module(f"fixproof.stages.{module}").run(ctx)
-    return run
-
-
-# stage name -> (run function, upstream stages, help text)
-STAGES: dict[str, tuple[Callable[[StageContext], StageResult], tuple[str, ...], str]] = {
-    "toolchain": (_lazy("toolchain"), (), "Pinned image present or built; go version inside equals the pin; go.mod go/toolchain lines agree."),
-    "modules": (_lazy("modules"), ("toolchain",), "Empty module cache, clean verified download, go.sum line by line, go mod verify."),
-    "build": (_lazy("build"), ("toolchain", "modules"), "go build in the pinned image: network off, GOPROXY=off, verified cache read-only."),
-    "test": (_lazy("gotest"), ("toolchain", "modules"), "The app's own Go tests (go test -json), each one a JUnit testcase."),
-    "binary": (_lazy("binary"), ("build", "modules"), "Read the built binary: embedded Go version, modules and sums vs the clean build list (and vs --artifact)."),
-    "vulns": (_lazy("vulns"), ("build",), "The built binary against the Go vulnerability database, to the function; policy and waivers."),
-    "gdb": (_lazy("gdb"), ("build",), "The built binary under real gdb in a probe container: fixed paths hit, no panics, bounded growth, interface contracts."),
-    "trace": (_lazy("trace"), ("build",), "The built binary under bpftrace probes in a probe container: goroutines, GC, panics, calls, allocations, syscalls."),
-    "race": (_lazy("race"), ("toolchain", "modules"), "A -race build exercised in the pinned image, and go test -race: every data race report fails."),
+# doit's settings, shared with dodo.py; a run's dep_file is in its report directory (doit_config)
+DOIT_CONFIG: dict[str, Any] = {
+    "default_tasks": ["verify"],
+    "dep_file": "reports/.doit.db",
+    "backend": "json",
+    "verbosity": 2,
+    "reporter": DoitReporter,  # doit's task events -> the run's progress display
 }
 
+# What every stage depends on, besides its own config sections.
+COMMON_SECTIONS = ("app", "timeouts", "docker", "fix")
 
-DOCS: dict[str, str] = {
-    **{name: spec[2] for name, spec in STAGES.items()},
-    "report": "JUnit XML and summary from the stage results (runs no tool).",
-    "verify": "Run every stage and report; fails when a check failed or could not run.",
-}
+# The tasks after the stages.
+REPORT_DOC = "JUnit XML and summary from the stage results (runs no tool)."
+VERIFY_DOC = "Run every stage and report; fails when a check failed or could not run."
+
+
+def docs() -> dict[str, str]:
+    """Task name -> its help line, every stage in pipeline order, then report and verify."""
+    return {**{s.name: s.doc for s in registry.specs()}, "report": REPORT_DOC, "verify": VERIFY_DOC}
 
 
 def closure(selected: Iterable[str]) -> list[str]:
     """The selected stages plus everything they need, in pipeline order."""
-    need: set[str] = set()
+    return registry.closure(selected)
 
-    def add(s: str) -> None:
-        if s not in need:
-            need.add(s)
-            for up in STAGES[s][1]:
-                add(up)
 
-    for s in selected:
-        add(s)
-    return [s for s in STAGES if s in need]
+def __getattr__(name: str) -> Any:
+    """``STAGES``: the stage names in pipeline order (from the registry, read when asked)."""
+    if name == "STAGES":
+        return registry.names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def run_stage(name: str, cfg: Config) -> bool:
@@ -76,10 +67,7 @@ def run_stage(name: str, cfg: Config) -> bool:
     ctx = StageContext(cfg, name)
     try:
         try:
-            if name == "toolchain":  # the first stage of a run: clear what killed runs left behind
-                ctx.engine.reap_orphans()
-                ctx.engine.reap_volumes()
-            result = STAGES[name][0](ctx)
+            result = registry.spec(name).run(ctx)
         except (DockerException, requests.RequestException) as e:
             raise EngineError(f"the Docker Engine failed during the {name} stage: {e}") from e
     except FixproofError as e:
@@ -106,121 +94,38 @@ def _result_ok(path: Path) -> Callable[[], bool]:
     return check
 
 
-def _image_unchanged(cfg: Config, path: Path) -> Callable[[], bool]:
-    """Up to date only while the engine still has the very image the stage verified."""
-    def check() -> bool:
-        try:
-            recorded = StageResult.read(path).facts.get("image", {}).get("id")
-            from fixproof.engine.docker import Engine
-
-            attrs = Engine.connect().image_attrs(cfg.toolchain.image)
-        except (OSError, ValueError, KeyError, FixproofError):
-            return False
-        return bool(attrs) and attrs["Id"] == recorded
-    return check
-
-
-def _vcs_head(cfg: Config) -> str:
-    """The source revision the build will stamp, "" outside a git work tree."""
-    from fixproof.engine.proc import call
-    from fixproof.errors import ToolError
-
-    try:
-        res = call(["git", "-C", str(cfg.app_dir), "rev-parse", "HEAD"], timeout=30, check=False)
-    except ToolError:
-        return ""
-    return res.stdout.strip() if res.returncode == 0 else ""
-
-
-def _binary_unchanged(cfg: Config) -> Callable[[], bool]:
-    """Up to date only while the built binary is still the one the build stage hashed."""
-    def check() -> bool:
-        from fixproof.stages.common import sha256_file
-
-        try:
-            facts = StageResult.read(cfg.stages_dir / "build.json").facts
-        except (OSError, ValueError, KeyError):
-            return False
-        if not facts.get("binary"):
-            return True  # the build produced nothing; its own result says why
-        try:
-            return sha256_file(Path(facts["binary"])) == facts.get("sha256")
-        except OSError:
-            return False
-    return check
-
-
-def _volume_present(cfg: Config) -> Callable[[], bool]:
-    def check() -> bool:
-        try:
-            ctx = StageContext(cfg, "modules")
-            return ctx.engine.volume_exists(ctx.modcache_volume)
-        except FixproofError:
-            return False
-    return check
+def stage_task(cfg: Config, name: str) -> dict[str, Any]:
+    """The doit task of one stage, from its spec."""
+    spec = registry.spec(name)
+    sd = cfg.stages_dir
+    inputs = spec.inputs(cfg)
+    values = {**{s: cfg.section(s) for s in COMMON_SECTIONS}, "vulndb": cfg.vulndb_url,
+              **{s: cfg.section(s) for s in spec.config}, **inputs.config}
+    return {
+        "doc": spec.doc,
+        "actions": [(run_stage, [name, cfg])],
+        "file_dep": [*inputs.file_dep, *(str(sd / f"{up}.json") for up in spec.needs)],
+        "targets": [str(sd / f"{name}.json")],
+        "uptodate": [config_changed(values), *inputs.uptodate, _result_ok(sd / f"{name}.json")],
+        "verbosity": 2,
+    }
 
 
 def task_dicts(cfg: Config, stages: Sequence[str], junit_path: Path,
                evidence: Path | None = None) -> dict[str, dict[str, Any]]:
     sd = cfg.stages_dir
-    out = lambda s: str(sd / f"{s}.json")  # noqa: E731
-    gomod = [str(cfg.gomod_path)] + ([str(cfg.gosum_path)] if cfg.gosum_path.exists() else [])
-    sources = app_files(cfg)
-    base_cfg = {"app": cfg.section("app"), "timeouts": cfg.section("timeouts"), "docker": cfg.section("docker"),
-                "fix": cfg.section("fix"), "vulndb": cfg.vulndb_url}
-    waivers = [str(cfg.waivers_path)] if cfg.waivers_path else []
-    artifact = [str(cfg.artifact)] if cfg.artifact else []
-    deps: dict[str, dict[str, Any]] = {
-        "toolchain": {"file_dep": [str(cfg.gomod_path)],
-                      "uptodate": [config_changed({**base_cfg, "toolchain": cfg.section("toolchain")}),
-                                   _image_unchanged(cfg, sd / "toolchain.json")]},
-        "modules": {"file_dep": [*gomod, out("toolchain")],
-                    "uptodate": [config_changed({**base_cfg, "modules": cfg.section("modules")}), _volume_present(cfg)]},
-        # the binary records the source revision (vcs.revision): a new commit is a new input
-        "build": {"file_dep": [*sources, out("toolchain"), out("modules")],
-                  "uptodate": [config_changed({**base_cfg, "build": cfg.section("build"), "vcs_head": _vcs_head(cfg)}),
-                               _binary_unchanged(cfg)]},
-        "test": {"file_dep": [*sources, out("toolchain"), out("modules")],
-                 "uptodate": [config_changed({**base_cfg, "build": cfg.section("build"), "test": cfg.section("test")})]},
-        "binary": {"file_dep": [out("build"), out("modules"), *artifact],
-                   "uptodate": [config_changed({**base_cfg, "toolchain": cfg.section("toolchain"),
-                                                "artifact": str(cfg.artifact or "")})]},
-        "vulns": {"file_dep": [out("build"), *waivers, *artifact],
-                  # the DB changes and waivers expire: the result holds for one day
-                  "uptodate": [config_changed({**base_cfg, "day": dt.date.today().isoformat(),
-                                               "artifact": str(cfg.artifact or "")})]},
-        "race": {"file_dep": [*sources, out("toolchain"), out("modules")],
-                 "uptodate": [config_changed({**base_cfg, "build": cfg.section("build"), "race": cfg.section("race")})]},
-        "trace": {"file_dep": [out("build")],
-                  "uptodate": [config_changed({**base_cfg, "trace": cfg.section("trace")})]},
-        "gdb": {"file_dep": [out("build")],
-                "uptodate": [config_changed({**base_cfg, "gdb": cfg.section("gdb")})]},
-    }
-    tasks: dict[str, dict[str, Any]] = {}
-    for s in stages:
-        d = deps[s]
-        targets = [out(s)]
-        if s in ("binary", "vulns", "gdb", "trace"):
-            d["uptodate"].append(_binary_unchanged(cfg))
-        tasks[s] = {
-            "doc": DOCS[s],
-            "actions": [(run_stage, [s, cfg])],
-            "file_dep": d["file_dep"],
-            "targets": targets,
-            "uptodate": [*d["uptodate"], _result_ok(sd / f"{s}.json")],
-            "verbosity": 2,
-        }
+    tasks: dict[str, dict[str, Any]] = {s: stage_task(cfg, s) for s in stages}
     tasks["report"] = {
-        "doc": DOCS["report"],
+        "doc": REPORT_DOC,
         "actions": [(_report, [cfg, list(stages), junit_path])],
-        "file_dep": [out(s) for s in stages],
+        "file_dep": [str(sd / f"{s}.json") for s in stages],
         "targets": [str(junit_path), str(cfg.reports_dir / "summary.json"), str(cfg.reports_dir / "fixproof.sarif"),
                     str(cfg.reports_dir / "index.html")],
         "uptodate": [config_changed({"stages": list(stages), "junit": str(junit_path)})],
         "verbosity": 2,
     }
     tasks["verify"] = {
-        "doc": DOCS["verify"],
+        "doc": VERIFY_DOC,
         "actions": [(_verdict, [cfg, evidence])],
         "task_dep": ["report"],
         "verbosity": 2,
@@ -297,19 +202,14 @@ def _verdict_of(summary: dict, evidence_problem: str = "") -> Any:
 
 
 def doit_config(cfg: Config) -> dict[str, Any]:
-    return {
-        "default_tasks": ["verify"],
-        "dep_file": str(cfg.run_reports_dir / ".doit.db"),
-        "backend": "json",
-        "verbosity": 2,
-        "reporter": DoitReporter,  # doit's task events -> the run's progress display
-    }
+    """:data:`DOIT_CONFIG` with doit's state in the run's report directory."""
+    return {**DOIT_CONFIG, "dep_file": str(cfg.run_reports_dir / ".doit.db")}
 
 
 def namespace(cfg: Config, only: Sequence[str] | None = None, junit: Path | None = None,
               evidence: Path | None = None) -> dict[str, Any]:
     """Task creators for doit's ModuleTaskLoader (also what dodo.py exposes)."""
-    stages = closure(only) if only else list(STAGES)
+    stages = closure(only) if only else list(registry.names())
     dicts = task_dicts(cfg, stages, junit or cfg.junit_path, evidence)
     ns: dict[str, Any] = {"DOIT_CONFIG": doit_config(cfg)}
     for name, d in dicts.items():
@@ -325,13 +225,13 @@ def fleet_namespace(cfgs: Sequence[Config], only: Sequence[str] | None = None,
     every app's results into the run's JUnit file and summary, grouped by app."""
     if len(cfgs) == 1:
         return namespace(cfgs[0], only=only, junit=junit, evidence=evidence)
-    stages = closure(only) if only else list(STAGES)
+    stages = closure(only) if only else list(registry.names())
     per_app = {c.app_name: task_dicts(c, stages, c.junit_path) for c in cfgs}
     ns: dict[str, Any] = {"DOIT_CONFIG": doit_config(cfgs[0])}
     for name in [*stages, "report"]:
         ns[f"task_{name}"] = _group_creator(name, {app: d[name] for app, d in per_app.items()})
     verify = {
-        "doc": DOCS["verify"],
+        "doc": VERIFY_DOC,
         "actions": [(_fleet_verdict, [tuple(cfgs), list(stages), junit or cfgs[0].run_junit_path, evidence])],
         "task_dep": ["report"],
         "verbosity": 2,
@@ -345,7 +245,7 @@ def _group_creator(name: str, by_app: dict[str, dict[str, Any]]) -> Callable[[],
         for app, d in by_app.items():
             yield {**d, "name": app, "doc": f"{app}: {d['doc']}"}
     create.__name__ = f"task_{name}"
-    create.__doc__ = DOCS[name]
+    create.__doc__ = docs()[name]
     return create
 
 

@@ -36,9 +36,7 @@ def _run(config: str | None, artifact: str | None, junit: str | None, evidence: 
 
     cfgs = load_all(config)
     if only:
-        unknown = [s for s in only if s not in tasks.STAGES]
-        if unknown:
-            raise UsageError(f"unknown stage {unknown[0]!r}; stages are: {', '.join(tasks.STAGES)}.")
+        check_only(only)
     if jobs < 1:
         raise UsageError(f"--jobs {jobs}: give a number of parallel tasks of 1 or more.")
     if artifact is not None:
@@ -71,6 +69,16 @@ def _run(config: str | None, artifact: str | None, junit: str | None, evidence: 
         if broken:
             _mark_error(summary_path, verdicts, doit_code)
         return code
+
+
+def check_only(only: Sequence[str]) -> None:
+    """UsageError when --only names a stage there is none of."""
+    from fixproof import registry
+
+    stages = registry.names()
+    unknown = [s for s in only if s not in stages]
+    if unknown:
+        raise UsageError(f"unknown stage {unknown[0]!r}; stages are: {', '.join(stages)}.")
 
 
 def _mark_error(summary_path: Path, verdicts, doit_code: int) -> None:

@@ -20,45 +20,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from dataclasses import dataclass
 from typing import Any, Callable, Sequence, TextIO
 
 from fixproof.errors import EXIT_FAILED, EXIT_OK, BinaryFormatError
-from fixproof.goinfo import versions
-from fixproof.vulndb import STDLIB, TOOLCHAIN, VulnDB
-from fixproof.vulnmatch import Finding, checked_modules, match
-from fixproof.waivers import Waiver, Waivers, load_waivers
-
-
-@dataclass(frozen=True)
-class Reported:
-    finding: Finding
-    waiver: Waiver | None
-
-    def to_json(self) -> dict[str, Any]:
-        d = self.finding.to_json()
-        d["waived"] = self.waiver.to_json() if self.waiver else None
-        return d
-
-
-def _show_version(module: str, v: str) -> str:
-    if module in (STDLIB, TOOLCHAIN):
-        return versions.semver_to_go(v) or v
-    return v
-
-
-def format_line(r: Reported) -> str:
-    f = r.finding
-    aliases = f" ({', '.join(f.aliases)})" if f.aliases else ""
-    fixed = f"fixed in {_show_version(f.module, f.fixed)}" if f.fixed else "no fix"
-    line = (f"{f.file}: {f.id}{aliases} {f.module}@{_show_version(f.module, f.version)} "
-            f"{fixed} [{f.level.value}]")
-    if f.symbols:
-        line += " " + ", ".join(f.symbols)
-    if r.waiver is not None:
-        by = f" by {r.waiver.approved_by}" if r.waiver.approved_by else ""
-        line += f"  WAIVED until {r.waiver.expires.isoformat()}{by}: {r.waiver.reason}"
-    return line
+from fixproof.findings import Reported, format_line
+from fixproof.vulndb import VulnDB
+from fixproof.vulnmatch import checked_modules, match
+from fixproof.waivers import Waivers, load_waivers
 
 
 def _default_readers() -> tuple[Callable[[str], Any], Callable[[str], Sequence[str]]]:

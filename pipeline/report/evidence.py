@@ -45,12 +45,13 @@ equal runs:
   cache volume) replaced by ``$REPORTS``, ``$APP``... and Go test durations
   (``--- PASS: T (0.01s)``, ``ok  pkg 0.2s``) replaced by ``<t>``;
 * anything that is not UTF-8 text (the binary) is hashed as it is;
-* checks of the runtime stages (gdb, trace, race: :data:`RUNTIME_STAGES`)
+* checks of the runtime stages (gdb, trace, race: :func:`runtime_stages`,
+  the stages whose spec says ``runtime``)
   measure a running program, and pids, goroutine counts, GC cycles,
   syscall counts legitimately vary between runs of one binary. Of each
   such check the digest keeps only the verdict and what does not depend on
   the run: stage, ``name``, ``classname``, ``status``, ``warning``,
-  ``blocks`` and the evidence keys in :data:`RUNTIME_EVIDENCE_KEYS` (what
+  ``blocks`` and the evidence keys in :func:`runtime_evidence_keys` (what
   was run and watched, bounds, the function names found in the binary, the
   exit code), never ``message``, ``details`` or measured values. That holds
   wherever such a check appears: its stage result, ``summary.json``, SARIF
@@ -102,18 +103,7 @@ NOT_IN_DIGEST = {  # pinned by the manifest like every file, but not part of the
     "logs/*": "raw tool output (bpftrace measurements) that varies between runs of one binary",
     "*.mi.log": "gdb MI transcripts (pids, thread ids, addresses) that vary between runs of one binary",
 }
-# Stages that measure a running program: their checks enter the digest as verdicts (see the module doc).
-RUNTIME_STAGES = ("gdb", "race", "trace")
 RUNTIME_CHECK_FIELDS = ("blocks", "classname", "evidence", "name", "status", "warning")
-RUNTIME_EVIDENCE_KEYS = (
-    # what was run, watched and bounded (from the config)
-    "GORACE", "breakpoint", "build", "command", "condition", "expect_hits", "expression", "first_moment",
-    "forbid_itab", "kind", "max_growth", "network", "probe", "require_itab", "run", "second_moment",
-    # what the binary, the image and the tools are (the same for one binary and image)
-    "alloc_entry_points", "attached_probes", "found", "go_support", "image_id", "itabs_in_binary", "missing", "watched",
-    # where the raw log is, and how the program (or fixproof, for an error) ended
-    "exit_code", "raw", "transcript",
-)
 _GO_TEST_TIMES = (
     (re.compile(r"(--- (?:PASS|FAIL|SKIP): \S+) \(\d+(?:\.\d+)?s\)"), r"\1 (<t>)"),
     (re.compile(r"^((?:ok|FAIL)\s+\S+\s+)\d+(?:\.\d+)?s\b", re.MULTILINE), r"\1<t>"),
@@ -121,6 +111,24 @@ _GO_TEST_TIMES = (
 _MANIFEST_LINE_RE = re.compile(r"^([0-9a-fA-F]{64}) [ *](.+)$")
 _HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
+
+
+def runtime_stages() -> tuple[str, ...]:
+    """The stages that measure a running program (their spec says ``runtime``): their checks enter
+    the digest as verdicts (see the module doc)."""
+    from fixproof import registry
+
+    return registry.runtime_stages()
+
+
+def runtime_evidence_keys() -> tuple[str, ...]:
+    """The evidence keys of runtime checks that stay in the digest, each runtime stage's
+    ``stable_evidence_keys``: what was run, watched and bounded (from the config), what the binary,
+    the image and the tools are (the same for one binary and image), where the raw log is, and how
+    the program (or fixproof, for an error) ended."""
+    from fixproof import registry
+
+    return registry.runtime_evidence_keys()
 
 
 class EvidenceError(FixproofError):
@@ -331,7 +339,7 @@ def _manifest_json(staging: Path, roots: Mapping[str, str],
 
 def _covers(files: list[str]) -> dict[str, Any]:
     """What the evidence digest covers, in manifest.json: enough to recompute it by hand."""
-    stages = ", ".join(RUNTIME_STAGES)
+    stages = ", ".join(runtime_stages())
     return {
         "files": files,
         "not_covered": dict(NOT_IN_DIGEST),
@@ -346,11 +354,11 @@ def _covers(files: list[str]) -> dict[str, Any]:
             "xml+runtime": "xml, with the testcases of the runtime stages' suites reduced (runtime_checks)",
         },
         "runtime_checks": {
-            "stages": list(RUNTIME_STAGES),
+            "stages": list(runtime_stages()),
             "why": "these stages measure a running program (pids, counts, timings vary between runs of one "
                    "binary), so the digest keeps their verdicts and what does not depend on the run",
             "check_fields": list(RUNTIME_CHECK_FIELDS),
-            "evidence_keys": list(RUNTIME_EVIDENCE_KEYS),
+            "evidence_keys": list(runtime_evidence_keys()),
             "where": {
                 "stage result": f'a JSON object with "stage" one of {stages} and a "checks" list: each check '
                                 "keeps check_fields only, its evidence the evidence_keys only",
@@ -478,7 +486,7 @@ def _normalise_xml(text: str, subs: list[tuple[re.Pattern[str], str]]) -> tuple[
 
 def _is_runtime(stage: Any) -> bool:
     """A runtime stage's label: "gdb", or "<app>.gdb" in a fleet's summary and JUnit."""
-    return isinstance(stage, str) and stage.rsplit(".", 1)[-1] in RUNTIME_STAGES
+    return isinstance(stage, str) and stage.rsplit(".", 1)[-1] in runtime_stages()
 
 
 def _reduce_check(check: Any) -> Any:
@@ -487,7 +495,8 @@ def _reduce_check(check: Any) -> Any:
     out = {k: check[k] for k in RUNTIME_CHECK_FIELDS if k in check and k != "evidence"}
     evidence = check.get("evidence")
     if isinstance(evidence, dict):
-        out["evidence"] = {k: v for k, v in evidence.items() if k in RUNTIME_EVIDENCE_KEYS}
+        keys = runtime_evidence_keys()
+        out["evidence"] = {k: v for k, v in evidence.items() if k in keys}
     return out
 
 

@@ -171,10 +171,12 @@ def _counts(results: Sequence[StageResult], summary: Mapping[str, Any]) -> str:
 
 
 def _artifact(build: StageResult | None) -> str:
-    if build is None or not build.facts.get("binary"):
+    from fixproof.stages.build import BuildFacts
+
+    facts = BuildFacts.of(build)
+    if facts is None:
         return ""
-    name = Path(str(build.facts["binary"])).name
-    sha = build.facts.get("sha256")
+    name, sha = facts.binary.name, facts.sha256
     digest = f" sha256 <code>{_e(sha)}</code>" if sha else ""
     return f'<p id="artifact">Artifact: <code>{_e(name)}</code>{digest}</p>'
 

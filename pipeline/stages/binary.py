@@ -15,7 +15,10 @@ from fixproof.engine.proc import call
 from fixproof.errors import ToolError
 from fixproof.goinfo.buildinfo import BuildInfo, read_buildinfo
 from fixproof.results import CheckResult, StageResult, failed, passed, skipped
+from fixproof.config import Config
+from fixproof.stages.build import binary_unchanged
 from fixproof.stages.common import StageContext, first_of, sha256_file
+from fixproof.stages.spec import Inputs, StageSpec
 
 STAGE = "binary"
 
@@ -25,16 +28,16 @@ def run(ctx: StageContext) -> StageResult:
     if gate:
         return StageResult(STAGE, (gate,))
     cfg = ctx.cfg
-    build = ctx.upstream("build")
+    built = ctx.built()
     modules = ctx.upstream("modules")
-    assert build is not None and modules is not None  # the gate saw both
-    path = Path(build.facts["binary"])
+    assert modules is not None  # the gate saw it
+    path = built.binary
     checks: list[CheckResult] = []
 
     digest = sha256_file(path)
-    if digest != build.facts["sha256"]:
+    if digest != built.sha256:
         checks.append(failed("artifact integrity", f"{path.name} changed after the build: sha256 {digest[:16]}… "
-                             f"is not the built {build.facts['sha256'][:16]}…", evidence={"sha256": digest}))
+                             f"is not the built {built.sha256[:16]}…", evidence={"sha256": digest}))
         return StageResult(STAGE, tuple(checks))
     checks.append(passed("artifact integrity", f"{path.name} is the binary the build stage produced (sha256 {digest[:16]}…)",
                          evidence={"sha256": digest}))
@@ -207,3 +210,14 @@ def compare_artifact(shipped_path: Path, clean: BuildInfo, clean_sha: str, root:
                           f"(sha256 {s_sha[:16]}… vs {clean_sha[:16]}…)", warning=True,
                           evidence={"shipped": s_sha, "clean": clean_sha}))
     return out
+
+
+def inputs(cfg: Config) -> Inputs:
+    return Inputs(file_dep=(str(cfg.artifact),) if cfg.artifact else (),
+                  config={"artifact": str(cfg.artifact or "")}, uptodate=(binary_unchanged(cfg),))
+
+
+SPEC = StageSpec(
+    name=STAGE, order=500, run=run, needs=("build", "modules"), config=("toolchain",), inputs=inputs,
+    doc="Read the built binary: embedded Go version, modules and sums vs the clean build list (and vs --artifact).",
+)

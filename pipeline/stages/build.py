@@ -4,15 +4,49 @@ from __future__ import annotations
 
 import shlex
 import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
 
-from fixproof.config import BuildConfig
+from fixproof.config import BuildConfig, Config
 from fixproof.engine.docker import Mount
 from fixproof.results import StageResult, error, failed, passed
-from fixproof.stages.common import (GOCACHE, MODCACHE, OUT, StageContext, missing_package_error, missing_package_line,
-                                     sha256_file, tail)
+from fixproof.stages.common import (GOCACHE, MODCACHE, OUT, StageContext, app_files, missing_package_error,
+                                     missing_package_line, sha256_file, tail)
 from fixproof.stages.sourcetree import vcs_metadata
+from fixproof.stages.spec import Inputs, StageSpec
 
 STAGE = "build"
+
+
+@dataclass(frozen=True)
+class BuildFacts:
+    """What the build hands downstream: the binary it made, its sha256, the go command and the image.
+
+    Read a build result's facts with :meth:`of`, never by key: a build that made no binary has none.
+    """
+
+    binary: Path
+    sha256: str
+    command: str
+    image_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"binary": str(self.binary), "sha256": self.sha256, "command": self.command,
+                "image_id": self.image_id}
+
+    @classmethod
+    def from_json(cls, facts: Mapping[str, Any]) -> "BuildFacts | None":
+        """The facts of a build that made a binary; None for one that did not."""
+        if not facts.get("binary"):
+            return None
+        return cls(Path(str(facts["binary"])), str(facts.get("sha256") or ""), str(facts.get("command") or ""),
+                   str(facts.get("image_id") or ""))
+
+    @classmethod
+    def of(cls, result: StageResult | None) -> "BuildFacts | None":
+        """The facts of a build stage result (None: no result, or no binary)."""
+        return cls.from_json(result.facts) if result is not None else None
 
 
 # Lines by which a go command says the machine, not the code, stopped it.
@@ -130,7 +164,7 @@ def run(ctx: StageContext) -> StageResult:
         else:
             checks.append(failed("go build", f"go build failed: {first}", details=res.stderr + res.stdout,
                                  evidence=evidence, duration_s=dur))
-        return StageResult(STAGE, tuple(checks), {"command": cmd})
+        return StageResult(STAGE, tuple(checks), {"command": cmd})  # no binary: BuildFacts.of says None
     if not target.is_file():
         checks.append(error("go build", f"go build reported success but {target} does not exist", evidence=evidence))
         return StageResult(STAGE, tuple(checks), {"command": cmd})
@@ -138,5 +172,46 @@ def run(ctx: StageContext) -> StageResult:
     evidence.update(binary=str(target), sha256=digest, size=target.stat().st_size)
     checks.append(passed("go build", f"built {target.name} (sha256 {digest[:16]}…) with {cmd}", evidence=evidence,
                          duration_s=dur, details=tail(res.stderr, 20)))
-    return StageResult(STAGE, tuple(checks), {"binary": str(target), "sha256": digest, "command": cmd,
-                                              "image_id": res.image_id})
+    return StageResult(STAGE, tuple(checks), BuildFacts(target, digest, cmd, res.image_id).to_json())
+
+
+def binary_unchanged(cfg: Config) -> Callable[[], bool]:
+    """doit uptodate: true only while the built binary is still the one the build stage hashed
+    (every stage that reads the binary lists it among its inputs)."""
+    def check() -> bool:
+        try:
+            facts = BuildFacts.of(StageResult.read(cfg.stages_dir / f"{STAGE}.json"))
+        except (OSError, ValueError, KeyError):
+            return False
+        if facts is None:
+            return True  # the build produced nothing; its own result says why
+        try:
+            return sha256_file(facts.binary) == facts.sha256
+        except OSError:
+            return False
+    return check
+
+
+def vcs_head(cfg: Config) -> str:
+    """The source revision the build will stamp, "" outside a git work tree."""
+    from fixproof.engine.proc import call
+    from fixproof.errors import ToolError
+
+    try:
+        res = call(["git", "-C", str(cfg.app_dir), "rev-parse", "HEAD"], timeout=30, check=False)
+    except ToolError:
+        return ""
+    return res.stdout.strip() if res.returncode == 0 else ""
+
+
+def inputs(cfg: Config) -> Inputs:
+    # the binary records the source revision (vcs.revision): a new commit is a new input
+    return Inputs(file_dep=tuple(app_files(cfg)), config={"vcs_head": vcs_head(cfg)},
+                  uptodate=(binary_unchanged(cfg),))
+
+
+SPEC = StageSpec(
+    name=STAGE, order=300, run=run, needs=("toolchain", "modules"), config=("build",), inputs=inputs,
+    facts=BuildFacts,
+    doc="go build in the pinned image: network off, GOPROXY=off, verified cache read-only.",
+)

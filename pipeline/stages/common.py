@@ -9,13 +9,16 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from fixproof.config import Config
 from fixproof.engine.docker import DEFAULT_PROFILE, Engine, Mount, Profile, Tmpfs, VolumeOwner, unprivileged_ids
 from fixproof.progress import Progress
 from fixproof.results import CheckResult, StageResult, Status, error, skipped
 from fixproof.stages.sourcetree import SRC, SourceTree, source_tree  # noqa: F401 - SRC: re-exported
+
+if TYPE_CHECKING:
+    from fixproof.stages.build import BuildFacts
 
 MODCACHE = "/go/pkg/mod"
 GOCACHE = "/cache/go-build"  # a volume (see cache_mounts in fixproof.stages.build), else a tmpfs
@@ -65,11 +68,17 @@ class StageContext:
                                f"not run: the {s} stage did not pass, so this stage would have no trustworthy input")
         return None
 
+    def built(self) -> "BuildFacts":
+        """What the build stage made (call after gate("build") passed: a usable build made a binary)."""
+        from fixproof.stages.build import BuildFacts
+
+        facts = BuildFacts.of(self.upstream("build"))
+        assert facts is not None, "the build gate passed, so the build made a binary"
+        return facts
+
     def built_binary(self) -> Path:
         """The binary the build stage made (call after gate("build") passed)."""
-        build = self.upstream("build")
-        assert build is not None
-        return Path(build.facts["binary"])
+        return self.built().binary
 
     def probe_image(self):
         """The probe image (gdb, bpftrace), built locally when missing."""

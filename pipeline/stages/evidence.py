@@ -28,9 +28,10 @@ def write(cfg, dest: Path, summary: dict) -> None:
     """Write this run's evidence bundle to ``dest`` and print its evidence digest."""
     import platform
 
-    from fixproof import __version__
+    from fixproof import __version__, registry
     from fixproof.report.evidence import load_private_key, source_tree, write_bundle
     from fixproof.results import StageResult
+    from fixproof.stages.build import BuildFacts
     from fixproof.stages.common import StageContext, app_files
 
     say = progress.Progress("evidence")
@@ -45,11 +46,15 @@ def write(cfg, dest: Path, summary: dict) -> None:
     if cfg.gosum_path.exists():
         inputs["app/" + cfg.gosum_path.name] = cfg.gosum_path
     reports = [cfg.stages_dir / f"{s}.json" for s in ran] + [Path(summary["junit"]), cfg.reports_dir / "summary.json"]
-    if "gdb" in ran:
-        reports += sorted((cfg.reports_dir / "gdb").glob("*.mi.log"))  # gdb MI transcripts, one per check
+    logs: dict[str, Path] = {}
+    for s in ran:  # what each stage leaves besides its result (gdb transcripts, probe output...), as its spec says
+        if s not in registry.names():
+            continue
+        spec = registry.spec(s)
+        reports += spec.reports(cfg)
+        logs.update(spec.logs(cfg))
     reports += [cfg.reports_dir / "fixproof.openvex.json", cfg.reports_dir / "fixproof.sarif"]
     reports += [cfg.reports_dir / "index.html"]
-    logs = {f"trace/{p.name}": p for p in sorted((cfg.reports_dir / "trace").glob("*.json"))} if "trace" in ran else {}
     images: dict = {}
     facts = {s: r.facts for s, r in results.items()}
     image = facts.get("toolchain", {}).get("image")
@@ -57,17 +62,17 @@ def write(cfg, dest: Path, summary: dict) -> None:
         images[image["ref"]] = {"id": image["id"], "obtained": image["obtained"],
                                 "repo_digests": ",".join(image["repo_digests"]),
                                 **{k: str(v) for k, v in image.get("labels", {}).items()}}
-    for s in ("gdb", "trace"):
+    for s in ran:  # the probe image of the stages that ran one (gdb, trace)
         probe = facts.get(s, {}).get("probe_image")
         if probe:
             images[probe["ref"]] = {"id": probe["id"], "obtained": probe["obtained"],
                                     "repo_digests": ",".join(probe.get("repo_digests") or ()),
                                     **{k: str(v) for k, v in probe.get("labels", {}).items()}}
     binary: dict = {"path": None, "sha256": None, "note": "the build stage did not run or built nothing"}
-    binpath = facts.get("build", {}).get("binary")
-    if binpath and Path(binpath).is_file():
-        inputs["bin/" + Path(binpath).name] = Path(binpath)
-        binary = {"path": "inputs/bin/" + Path(binpath).name, "sha256": facts["build"].get("sha256")}
+    built = BuildFacts.of(results.get("build"))
+    if built is not None and built.binary.is_file():
+        inputs["bin/" + built.binary.name] = built.binary
+        binary = {"path": "inputs/bin/" + built.binary.name, "sha256": built.sha256}
     tree, listing = source_tree(cfg.app_dir, app_files(cfg))
     source = {
         "tree_sha256": tree,

@@ -36,7 +36,10 @@ from fixproof.goinfo.pclntab import close_names, read_functions
 from fixproof.results import CheckResult, StageResult, Status, error, failed, passed, skipped
 from fixproof.engine.docker import GDB_PROFILE
 from fixproof.engine.images import PROBE_REF
+from fixproof.config import Config
+from fixproof.stages.build import binary_unchanged
 from fixproof.stages.common import StageContext, slug, timed
+from fixproof.stages.spec import Inputs, StageSpec
 
 STAGE = "gdb"
 PANIC_FUNCS = ("runtime.gopanic", "runtime.fatalpanic", "runtime.throw")
@@ -332,3 +335,29 @@ def _runline(c: GdbCheckConfig, where) -> str:
     return "`" + " ".join([name, *c.run]) + "`"
 
 
+
+
+def inputs(cfg: Config) -> Inputs:
+    return Inputs(uptodate=(binary_unchanged(cfg),))
+
+
+def transcripts(cfg: Config) -> tuple[Path, ...]:
+    """The gdb MI transcripts, one per check (in the bundle's reports/, linked from the page)."""
+    return tuple(sorted((cfg.reports_dir / "gdb").glob("*.mi.log")))
+
+
+SPEC = StageSpec(
+    name=STAGE, order=700, run=run, needs=("build",), config=("gdb",), inputs=inputs, reports=transcripts,
+    runtime=True,
+    stable_evidence_keys=(
+        # what was run, watched and bounded (from the config)
+        "breakpoint", "condition", "expect_hits", "expression", "first_moment", "forbid_itab", "kind", "max_growth",
+        "require_itab", "run", "second_moment",
+        # what the binary and gdb are (the same for one binary and image)
+        "found", "go_support", "itabs_in_binary", "missing", "watched",
+        # where the transcript is, and how the program (or fixproof, for an error) ended
+        "exit_code", "transcript",
+    ),
+    doc="The built binary under real gdb in a probe container: fixed paths hit, no panics, bounded growth, "
+        "interface contracts.",
+)

@@ -12,7 +12,8 @@ from fixproof.report.gotest import BUILD_FAILED, SETUP_FAILED, parse_go_test_jso
 from fixproof.results import CheckResult, StageResult, error, failed, passed, skipped
 from fixproof.config import Config
 from fixproof.stages.build import build_flags, cache_mounts, check_cache_volume, infrastructure_failure
-from fixproof.stages.common import StageContext, decisive_line, tail
+from fixproof.stages.common import StageContext, app_files, decisive_line, tail
+from fixproof.stages.spec import Inputs, StageSpec
 
 STAGE = "test"
 
@@ -68,3 +69,13 @@ def run(ctx: StageContext) -> StageResult:
     s = report.summary
     return StageResult(STAGE, tuple(cases), {"command": " ".join(args), "summary": {
         "tests": s.tests, "passed": s.passed, "failed": s.failed, "skipped": s.skipped}})
+
+
+def inputs(cfg: Config) -> Inputs:
+    return Inputs(file_dep=tuple(app_files(cfg)))
+
+
+SPEC = StageSpec(
+    name=STAGE, order=400, run=run, needs=("toolchain", "modules"), config=("build", "test"), inputs=inputs,
+    doc="The app's own Go tests (go test -json), each one a JUnit testcase.",
+)

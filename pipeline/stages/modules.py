@@ -12,13 +12,16 @@ import json
 import shlex
 import time
 from pathlib import Path
+from typing import Callable
 
+from fixproof.config import Config
 from fixproof.goinfo.gomod import SumLine, parse_gosum, read_gomod, read_gosum
 from fixproof.results import CheckResult, StageResult, failed, passed
 from fixproof.stages.advisories import load_listed, module_checks
 from fixproof.stages.common import (MODCACHE, StageContext, decisive_line, first_of, iter_json_objects,
                                      missing_package_error, missing_package_line)
 from fixproof.engine.docker import Mount
+from fixproof.stages.spec import Inputs, StageSpec
 
 STAGE = "modules"
 SPLIT = "@@fixproof-split@@"
@@ -193,3 +196,27 @@ def _build_list(text: str, main_module: str, sums: dict[tuple[str, str], str]) -
             entry["sum"] = ""
         seen[path] = entry
     return [seen[k] for k in sorted(seen)]
+
+
+def volume_present(cfg: Config) -> Callable[[], bool]:
+    """doit uptodate: true only while the verified module cache volume still exists."""
+    def check() -> bool:
+        from fixproof.errors import FixproofError
+
+        try:
+            ctx = StageContext(cfg, STAGE)
+            return ctx.engine.volume_exists(ctx.modcache_volume)
+        except FixproofError:
+            return False
+    return check
+
+
+def inputs(cfg: Config) -> Inputs:
+    gomod = [str(cfg.gomod_path)] + ([str(cfg.gosum_path)] if cfg.gosum_path.exists() else [])
+    return Inputs(file_dep=tuple(gomod), uptodate=(volume_present(cfg),))
+
+
+SPEC = StageSpec(
+    name=STAGE, order=200, run=run, needs=("toolchain",), config=("modules",), inputs=inputs,
+    doc="Empty module cache, clean verified download, go.sum line by line, go mod verify.",
+)

@@ -19,7 +19,9 @@ from pathlib import Path
 from fixproof.engine.docker import Mount
 from fixproof.results import CheckResult, StageResult, error, failed, passed, skipped
 from fixproof.stages.build import build_flags, cache_mounts, check_cache_volume, go_build_args, infrastructure_failure
-from fixproof.stages.common import OUT, StageContext, tail
+from fixproof.config import Config
+from fixproof.stages.common import OUT, StageContext, app_files, tail
+from fixproof.stages.spec import Inputs, StageSpec
 
 STAGE = "race"
 RACE_EXIT = 66
@@ -208,3 +210,20 @@ def _go_test(ctx: StageContext, env: dict, mounts: list[Mount]) -> list[CheckRes
                       details=tail(output, 40))]
     return [passed("go test -race", f"{cmd}: tests pass and the race detector saw no data race",
                    evidence=evidence, details=tail(output, 20), duration_s=dur)]
+
+
+def inputs(cfg: Config) -> Inputs:
+    return Inputs(file_dep=tuple(app_files(cfg)))
+
+
+SPEC = StageSpec(
+    name=STAGE, order=900, run=run, needs=("toolchain", "modules"), config=("build", "race"), inputs=inputs,
+    runtime=True,
+    stable_evidence_keys=(
+        # what was built and run (from the config)
+        "GORACE", "build", "command", "network", "run",
+        # the image, and how the program (or fixproof, for an error) ended
+        "exit_code", "image_id",
+    ),
+    doc="A -race build exercised in the pinned image, and go test -race: every data race report fails.",
+)

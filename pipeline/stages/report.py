@@ -10,6 +10,7 @@ from typing import Sequence, TextIO
 from fixproof.errors import EXIT_FAILED, EXIT_INFRA, EXIT_OK
 from fixproof.report.junit import write_junit
 from fixproof.results import StageResult, Status, error
+from fixproof.stages.build import BuildFacts
 from fixproof.stages.common import StageContext
 
 STAGE = "report"
@@ -137,8 +138,8 @@ def _write_sarif(ctx: StageContext, results: Sequence[StageResult]) -> Path:
         uri = cfg.gomod_path.relative_to(ctx.vcs_root).as_posix()
     except ValueError:
         uri = cfg.gomod_path.name
-    build = next((r for r in results if r.stage == "build"), None)
-    name = Path(build.facts["binary"]).name if build and build.facts.get("binary") else cfg.binary_name
+    build = BuildFacts.of(next((r for r in results if r.stage == "build"), None))
+    name = build.binary.name if build else cfg.binary_name
     vulns = next((r for r in results if r.stage == "vulns"), None)
     listed = (vulns.facts.get("listed") if vulns else None) or cfg.fix.advisories  # GO ids, aliases resolved
     doc = document(results, gomod_uri=uri, listed=listed, version=__version__, binary_name=name)
@@ -152,14 +153,13 @@ def _write_openvex(ctx: StageContext, results: Sequence[StageResult]) -> Path | 
     from fixproof.report.openvex import Verdict, document
 
     by_stage = {r.stage: r for r in results}
-    vulns, build = by_stage.get("vulns"), by_stage.get("build")
+    vulns, build = by_stage.get("vulns"), BuildFacts.of(by_stage.get("build"))
     path = ctx.cfg.reports_dir / OPENVEX_NAME
     verdicts = [Verdict.from_json(v) for v in (vulns.facts.get("vex") or [])] if vulns else []
-    sha = build.facts.get("sha256") if build else None
-    if not verdicts or not sha:
+    if not verdicts or build is None or not build.sha256:
         path.unlink(missing_ok=True)  # never leave a statement about another build
         return None
-    doc = document(verdicts, binary_name=Path(build.facts["binary"]).name, sha256=sha)
+    doc = document(verdicts, binary_name=build.binary.name, sha256=build.sha256)
     path.write_text(json.dumps(doc, indent=2) + "\n")
     return path
 

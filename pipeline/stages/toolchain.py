@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Callable
 
 from fixproof.engine.images import ensure_image
 from fixproof.goinfo import versions
@@ -11,13 +12,18 @@ from fixproof.goinfo.gomod import read_gomod
 from fixproof.results import CheckResult, StageResult, failed, passed, skipped
 from fixproof.stages.advisories import (db_check, go_checks, go_command_advisories, load_listed, resolution_checks,
                                         unknown_checks)
+from fixproof.config import Config
 from fixproof.stages.common import GO_VERSION_OUT_RE, StageContext, tail
+from fixproof.stages.spec import Inputs, StageSpec
 from fixproof.vulndb import VulnDB
 
 STAGE = "toolchain"
 
 
 def run(ctx: StageContext) -> StageResult:
+    # the first stage of a run (every stage needs it): clear what killed runs left behind
+    ctx.engine.reap_orphans()
+    ctx.engine.reap_volumes()
     cfg = ctx.cfg
     pin = cfg.toolchain.go
     ref = cfg.toolchain.image
@@ -140,3 +146,28 @@ def _gomod_checks(ctx: StageContext, pin: str) -> list[CheckResult]:
                               f"update it to go{pin} so local builds use the fixed toolchain too",
                               evidence={"toolchain": mod.toolchain, "pin": pin}, warning=True))
     return out
+
+
+def image_unchanged(cfg: Config) -> Callable[[], bool]:
+    """doit uptodate: true only while the engine still has the very image the stage verified."""
+    def check() -> bool:
+        from fixproof.engine.docker import Engine
+        from fixproof.errors import FixproofError
+
+        try:
+            recorded = StageResult.read(cfg.stages_dir / f"{STAGE}.json").facts.get("image", {}).get("id")
+            attrs = Engine.connect().image_attrs(cfg.toolchain.image)
+        except (OSError, ValueError, KeyError, FixproofError):
+            return False
+        return bool(attrs) and attrs["Id"] == recorded
+    return check
+
+
+def inputs(cfg: Config) -> Inputs:
+    return Inputs(file_dep=(str(cfg.gomod_path),), uptodate=(image_unchanged(cfg),))
+
+
+SPEC = StageSpec(
+    name=STAGE, order=100, run=run, config=("toolchain",), inputs=inputs,
+    doc="Pinned image present or built; go version inside equals the pin; go.mod go/toolchain lines agree.",
+)

@@ -37,7 +37,10 @@ from fixproof.config import TraceCheckConfig
 from fixproof.errors import ConfigError, FixproofError
 from fixproof.results import CheckResult, StageResult, error, failed, passed, skipped
 from fixproof.engine.images import PROBE_REF
+from fixproof.config import Config
+from fixproof.stages.build import binary_unchanged
 from fixproof.stages.common import StageContext, slug, timed
+from fixproof.stages.spec import Inputs, StageSpec
 
 STAGE = "trace"
 
@@ -207,3 +210,28 @@ def _profile(ctx: StageContext):
     return ctx.container_profile(TRACE_PROFILE)
 
 
+
+
+def inputs(cfg: Config) -> Inputs:
+    return Inputs(uptodate=(binary_unchanged(cfg),))
+
+
+def raw_output(cfg: Config) -> dict[str, Path]:
+    """The probes' raw output, one file per check (the bundle's logs/: measurements vary between runs)."""
+    return {f"trace/{p.name}": p for p in sorted((cfg.reports_dir / "trace").glob("*.json"))}
+
+
+SPEC = StageSpec(
+    name=STAGE, order=800, run=run, needs=("build",), config=("trace",), inputs=inputs, logs=raw_output,
+    runtime=True,
+    stable_evidence_keys=(
+        # what was run and watched (from the config)
+        "command", "probe", "run",
+        # what the binary, the image and bpftrace are (the same for one binary and image)
+        "alloc_entry_points", "attached_probes", "image_id",
+        # where the raw output is, and how the program (or fixproof, for an error) ended
+        "exit_code", "raw",
+    ),
+    doc="The built binary under bpftrace probes in a probe container: goroutines, GC, panics, calls, allocations, "
+        "syscalls.",
+)

@@ -18,10 +18,13 @@ from fixproof.goinfo.buildinfo import read_buildinfo
 from fixproof.goinfo.pclntab import read_functions
 from fixproof.results import CheckResult, StageResult, failed, passed, skipped
 from fixproof.stages.advisories import db_check, load_listed, resolution_checks, toolchain_only, unknown_checks
+from fixproof.config import Config
+from fixproof.stages.build import binary_unchanged
 from fixproof.stages.common import StageContext
+from fixproof.stages.spec import Inputs, StageSpec
 from fixproof.vulndb import VulnDB
 from fixproof.vulnmatch import Finding, Level, checked_modules, match
-from fixproof.vulns_cmd import format_line, Reported
+from fixproof.findings import Reported, format_line
 from fixproof.waivers import Waivers, load_waivers
 
 STAGE = "vulns"
@@ -142,3 +145,16 @@ def _verdicts(advisories, listed, info, by_id: dict[str, Finding], functions_rea
         out.append(verdict(aid, entry.aliases, [a.module for a in entry.affected], linked,
                            f.to_json() if f else None, functions_read))
     return out
+
+
+def inputs(cfg: Config) -> Inputs:
+    files = [*([str(cfg.waivers_path)] if cfg.waivers_path else []), *([str(cfg.artifact)] if cfg.artifact else [])]
+    # the DB changes and waivers expire: the result holds for one day
+    return Inputs(file_dep=tuple(files), uptodate=(binary_unchanged(cfg),),
+                  config={"day": dt.date.today().isoformat(), "artifact": str(cfg.artifact or "")})
+
+
+SPEC = StageSpec(
+    name=STAGE, order=600, run=run, needs=("build",), inputs=inputs,
+    doc="The built binary against the Go vulnerability database, to the function; policy and waivers.",
+)

@@ -37,7 +37,7 @@ def test_happy_path_passes_with_one_testcase_per_check(happy):
     junit = cfg.parent / "reports" / "junit.xml"
     xmlschema.XMLSchema(str(XSD)).validate(str(junit))
     text = junit.read_text()
-    stages = {"toolchain", "modules", "build", "test", "binary", "vulns", "gdb", "trace", "race"}
+    stages = {"toolchain", "modules", "build", "test", "binary", "vulns", "gdb", "trace", "race", "sbom"}
     for s in stages:
         assert f'name="fixproof.{s}"' in text
         result = stage(cfg, s)

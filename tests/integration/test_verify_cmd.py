@@ -21,7 +21,7 @@ from conftest import EXAMPLE, GDB_CHECKS, RACE_CHECKS, ROOT, TRACE_CHECKS, asser
 
 pytestmark = pytest.mark.docker
 DIGEST_RE = re.compile(r"evidence digest sha256:([0-9a-f]{64})")
-STAGES = ["toolchain", "modules", "build", "test", "binary", "vulns", "gdb", "trace", "race"]
+STAGES = ["toolchain", "modules", "build", "test", "binary", "vulns", "gdb", "trace", "race", "sbom"]
 
 
 def _evidence_verify(bundle: Path, *args: str) -> subprocess.CompletedProcess[str]:
