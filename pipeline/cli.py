@@ -98,7 +98,8 @@ def _evidence_verify(bundle: str, public_key: str | None = None) -> int:
     from pathlib import Path
 
     from fixproof.errors import EXIT_FAILED, UsageError
-    from fixproof.report.evidence import MANIFEST_JSON, check_bundle, load_public_key
+    from fixproof.publish.evidence import MANIFEST_JSON, check_bundle
+    from fixproof.signing import load_public_key
 
     root = Path(bundle)
     key = load_public_key(Path(public_key)) if public_key else None

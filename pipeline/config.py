@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, get_origin, get_type_hints
 
-from fixproof.errors import ConfigError
+from fixproof.errors import ConfigError, EvidenceKeyError
 
 # A Go advisory id, or an alias the database maps to one.
 ADVISORY_RE = re.compile(r"GO-\d{4}-\d{4,}|CVE-\d{4}-\d{4,}|GHSA(-[23456789cfghjmpqrvwx]{4}){3}")
@@ -440,7 +440,7 @@ def _gdb_checks(data: Any, file: Path) -> tuple[GdbCheckConfig, ...]:
 
 def _check_signing_key(f: Path, key: Path) -> None:
     """evidence.signing_key must be a readable Ed25519 private key, found now rather than after the run."""
-    from fixproof.report.evidence import EvidenceKeyError, load_private_key
+    from fixproof.signing import load_private_key
 
     if not key.is_file():
         raise ConfigError(f"{f}: evidence.signing_key {key} does not exist; give an Ed25519 private key "

@@ -73,3 +73,13 @@ class VulnDBError(FixproofError):
     """The vulnerability database is unreachable or its data is corrupt."""
 
     exit_code = EXIT_INFRA
+
+
+class EvidenceError(FixproofError):
+    """The evidence bundle could not be written (missing input, unwritable destination)."""
+
+
+class EvidenceKeyError(EvidenceError):
+    """A signing or public key file is missing, unreadable or not an Ed25519 key."""
+
+    exit_code = EXIT_USAGE

@@ -2,7 +2,7 @@
 
 A run chooses one reporter (``choose``) and makes it current for its extent
 (``use``, a context variable set by the CLI layer); ``Progress(stage).say()``
-and the doit adapter in fixproof.tasks feed whatever reporter is current.
+and the doit adapter in fixproof.doit_reporter feed whatever reporter is current.
 
 - On a terminal (stdout and stderr are TTYs, CI unset, TERM not dumb): a live
   rich display on stderr, one line per stage with a spinner, the elapsed time

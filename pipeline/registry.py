@@ -30,7 +30,7 @@ def load(package: str = PACKAGE) -> tuple[StageSpec, ...]:
         module = importlib.import_module(f"{package}.{info.name}")
         spec = getattr(module, "SPEC", None)
         if spec is None:
-            continue  # a helper module (common, advisories...), or the report, which is no stage
+            continue  # a helper module (common, advisories, gotest_json...)
         if not isinstance(spec, StageSpec):
             raise RegistryError(f"{module.__name__}.SPEC is a {type(spec).__name__}, not a StageSpec")
         found.append(spec)

@@ -22,7 +22,7 @@ from fixproof.config import Config
 from fixproof.doit_reporter import DoitReporter
 from fixproof.errors import EXIT_INFRA, EngineError, FixproofError
 from fixproof.results import StageResult, error
-from fixproof.stages import report
+from fixproof.publish import report
 from fixproof.stages.common import StageContext
 
 # doit's settings, shared with dodo.py; a run's dep_file is in its report directory (doit_config)
@@ -166,7 +166,7 @@ def _leave_evidence(apps: Sequence[tuple[Config, dict]], evidence: Path | None, 
     ``run_summary`` and on disk, says error, exit 3)."""
     import json
 
-    from fixproof.stages import evidence as bundle
+    from fixproof.publish import bundle
 
     try:
         for cfg, summary in apps:

@@ -32,7 +32,7 @@ def _run(config: str | None, artifact: str | None, junit: str | None, evidence: 
     from doit.doit_cmd import DoitMain
 
     from fixproof import tasks
-    from fixproof.stages import evidence as bundle
+    from fixproof.publish import bundle
 
     cfgs = load_all(config)
     if only:

@@ -7,7 +7,7 @@ fail. tests/integration: everything else. The tier markers `unit` and `integrati
 
 Test modules import from here with `from conftest import ...`; the tier directories are packages
 (tests/unit/..., tests/integration/...), so a test module may import helpers of another as
-`from unit.report.test_html import Page`.
+`from unit.publish.test_html import Page`.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import time
 
 from dataclasses import replace
 
-from fixproof.report.gotest import BUILD_FAILED, SETUP_FAILED, parse_go_test_json
+from fixproof.stages.gotest_json import BUILD_FAILED, SETUP_FAILED, parse_go_test_json
 from fixproof.results import CheckResult, StageResult, error, failed, passed, skipped
 from fixproof.config import Config
 from fixproof.stages.build import build_flags, cache_mounts, check_cache_volume, infrastructure_failure

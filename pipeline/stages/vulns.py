@@ -132,8 +132,8 @@ def _finding_check(f: Finding, fail_on: str, is_listed: bool, rules: Waivers, to
 
 
 def _verdicts(advisories, listed, info, by_id: dict[str, Finding], functions_read: bool) -> list:
-    """An OpenVEX verdict per listed advisory the database knows (fixproof.report.openvex)."""
-    from fixproof.report.openvex import verdict
+    """An OpenVEX verdict per listed advisory the database knows (fixproof.vex)."""
+    from fixproof.vex import verdict
 
     linked = [m.path for m in (info.main, *info.deps) if m is not None]
     out = []

@@ -1,5 +1,5 @@
 """parse_go_test_json against real `go test -json` output from the host go (hand-written streams:
-tests/unit/report/test_gotest.py)."""
+tests/unit/stages/test_gotest_json.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fixproof.report.gotest import (
+from fixproof.stages.gotest_json import (
     BUILD_FAILED,
     NO_TEST_FILES,
     NO_TESTS_TO_RUN,
@@ -290,7 +290,7 @@ def test_no_tests_to_run(module_dir: Path) -> None:
 def test_go_stream_converts_to_valid_junit(report: GoTestReport, tmp_path: Path) -> None:
     import xmlschema
 
-    from fixproof.report.junit import write_junit
+    from fixproof.publish.junit import write_junit
     from fixproof.results import StageResult
 
     out = tmp_path / "junit.xml"

@@ -1,5 +1,5 @@
 """reports/index.html in a real headless browser (Debian's chromium): what it shows, that it builds no
-element from the page's text, and that it renders. Rendering itself: tests/unit/report/test_html.py."""
+element from the page's text, and that it renders. Rendering itself: tests/unit/publish/test_html.py."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from conftest import IN_CI
-from fixproof.report.html import write_html
-from unit.report.test_html import NOW, Page, evidence_tree, stages
+from fixproof.publish.html import write_html
+from unit.publish.test_html import NOW, Page, evidence_tree, stages
 
 
 @pytest.fixture(scope="session")

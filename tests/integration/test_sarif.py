@@ -1,10 +1,10 @@
 """SARIF documents against the OASIS SARIF 2.1.0 JSON schema, which npm fetches once into the test cache
-(the rules code scanning applies: tests/unit/report/test_sarif.py)."""
+(the rules code scanning applies: tests/unit/publish/test_sarif.py)."""
 
 from __future__ import annotations
 
-from fixproof.report.sarif import document
-from unit.report.test_sarif import results
+from fixproof.publish.sarif import document
+from unit.publish.test_sarif import results
 
 
 def test_documents_validate_against_the_sarif_schema(sarif_validator):

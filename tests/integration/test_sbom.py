@@ -227,7 +227,7 @@ def test_a_binary_that_is_not_go_is_an_error_never_a_pass(cfg, tmp_path):
 
 def test_the_evidence_bundle_holds_the_document(cfg, gobin, monkeypatch):
     """The bundle takes the files a stage's spec names: the SBOM goes into reports/ and the digest."""
-    from fixproof.stages import evidence
+    from fixproof.publish import bundle as evidence
 
     monkeypatch.setattr(evidence, "_engine_version", lambda: {"Version": "test"})  # no Docker Engine asked
     _built(cfg, gobin[0])

@@ -12,7 +12,7 @@ import pytest
 import xmlschema
 
 from conftest import DATA
-from fixproof.report.junit import NO_EVIDENCE, NO_STAGES, JUnitSummary, ReportError, write_junit
+from fixproof.publish.junit import NO_EVIDENCE, NO_STAGES, JUnitSummary, ReportError, write_junit
 from fixproof.results import CheckResult, StageResult, Status, error, failed, passed, skipped
 
 XSD = DATA / "junit.xsd"

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Iterable, Mapping, Sequence
 
-from fixproof.report.openvex import fix_action
+from fixproof.vex import fix_action
 from fixproof.results import StageResult, Status
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

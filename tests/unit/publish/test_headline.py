@@ -1,7 +1,7 @@
 """A PASS headline says what it covers: reachable advisories that do not fail under the policy are named."""
 
 from fixproof.results import StageResult, passed, skipped
-from fixproof.stages.report import headline
+from fixproof.publish.report import headline
 
 
 def test_pass_with_tolerated_advisories_says_so():

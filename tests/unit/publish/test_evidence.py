@@ -19,10 +19,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from conftest import EXAMPLE, ROOT, write_config
-from fixproof.report.evidence import (
-    MANIFEST, MANIFEST_JSON, SIGNATURE, VERSIONS, EvidenceError, EvidenceKeyError, check_bundle, load_private_key,
-    load_public_key, normalise, source_tree, verify_bundle, write_bundle,
+from fixproof.errors import EvidenceError, EvidenceKeyError
+from fixproof.publish.evidence import (
+    MANIFEST, MANIFEST_JSON, SIGNATURE, VERSIONS, check_bundle, normalise, source_tree, verify_bundle, write_bundle,
 )
+from fixproof.signing import load_private_key, load_public_key
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites errors="0" failures="0" tests="2" time="{t}">

@@ -3,7 +3,7 @@
 Written by the doit verify task after the report (so `doit verify` and
 `fixproof verify` leave the same bundle), to ``--evidence DIR`` or
 ``<reports>/evidence``; a fleet gets one per app. The bundle format is
-fixproof.report.evidence's.
+fixproof.publish.evidence's.
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ def write(cfg, dest: Path, summary: dict) -> None:
     import platform
 
     from fixproof import __version__, registry
-    from fixproof.report.evidence import load_private_key, source_tree, write_bundle
+    from fixproof.publish.evidence import source_tree, write_bundle
     from fixproof.results import StageResult
+    from fixproof.signing import load_private_key
     from fixproof.stages.build import BuildFacts
     from fixproof.stages.common import StageContext, app_files
 

@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from fixproof.report.openvex import CONTEXT, JUSTIFICATIONS, STATUSES, Verdict, document, verdict
+from fixproof.publish.openvex import CONTEXT, document
+from fixproof.vex import JUSTIFICATIONS, STATUSES, Verdict, verdict
 
 SHA = "ab" * 32
 
@@ -67,7 +68,7 @@ def test_same_evidence_same_id_and_round_trip():
 
 def test_action_says_what_a_user_does():
     """"Upgrade stdlib to v1.25.7" once stood where a user needs "build with Go 1.25.7"."""
-    from fixproof.report.openvex import fix_action
+    from fixproof.vex import fix_action
 
     assert fix_action({"module": "stdlib", "fixed": "v1.25.7"}) == "Build with Go 1.25.7 or later"
     assert fix_action({"module": "golang.org/x/net", "fixed": "v0.33.0"}) == \

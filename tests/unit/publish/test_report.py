@@ -1,7 +1,7 @@
 """The verdict: exit codes from stage results, fail closed."""
 
 from fixproof.results import CheckResult, StageResult, Status, error, failed, passed, skipped
-from fixproof.stages.report import exit_code
+from fixproof.publish.report import exit_code
 from fixproof.tasks import closure
 
 
@@ -46,7 +46,7 @@ def test_fleet_report_groups_suites_by_app(tmp_path):
     import xml.etree.ElementTree as ET
 
     from fixproof.stages.common import StageContext
-    from fixproof.stages.report import run_fleet
+    from fixproof.publish.report import run_fleet
 
     edge, legacy = _fleet(tmp_path)
     StageResult("build", (passed("go build", "built"),)).write(edge.stages_dir / "build.json")
@@ -65,7 +65,7 @@ def test_fleet_report_groups_suites_by_app(tmp_path):
 
 def test_fleet_missing_result_of_one_app_is_an_error_for_that_app(tmp_path):
     from fixproof.stages.common import StageContext
-    from fixproof.stages.report import run_fleet
+    from fixproof.publish.report import run_fleet
 
     edge, legacy = _fleet(tmp_path)
     StageResult("build", (passed("go build", "built"),)).write(edge.stages_dir / "build.json")

@@ -1,8 +1,8 @@
-"""OpenVEX v0.2.0 statements for the advisories a config lists, from evidence only.
+"""OpenVEX verdicts of the advisories a config lists, from evidence only.
 
 For each advisory in [fix] advisories the vulns stage records a verdict
-(:func:`verdict`), and :func:`document` turns the verdicts into one OpenVEX
-document naming the product by the built binary's sha256:
+(:func:`verdict`); the report turns the verdicts into one OpenVEX document
+(fixproof.publish.openvex) naming the product by the built binary's sha256:
 
 * ``affected``: a vulnerable function of the advisory is in the binary's
   function table (symbol level), with an action statement naming the fix;
@@ -19,13 +19,9 @@ document naming the product by the built binary's sha256:
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
-CONTEXT = "https://openvex.dev/ns/v0.2.0"
 STATUSES = ("not_affected", "affected", "fixed", "under_investigation")
 JUSTIFICATIONS = ("component_not_present", "vulnerable_code_not_present", "vulnerable_code_not_in_execute_path",
                   "vulnerable_code_cannot_be_controlled_by_adversary", "inline_mitigations_already_exist")
@@ -97,28 +93,3 @@ def verdict(advisory: str, aliases: Iterable[str], affected_modules: Iterable[st
                        detail="No module the advisory affects is in the binary's build info.")
     return Verdict(advisory, aliases, "fixed",
                    detail=f"{', '.join(sorted(set(named)))} in the binary is at a version outside the affected ranges.")
-
-
-def document(verdicts: Iterable[Verdict], *, binary_name: str, sha256: str, author: str = "fixproof",
-             tooling: str = "fixproof", now: datetime | None = None) -> dict[str, Any]:
-    """One OpenVEX document; its @id is derived from its statements (same evidence, same id)."""
-    product = {"@id": f"pkg:generic/{binary_name}?checksum=sha256:{sha256}", "hashes": {"sha-256": sha256}}
-    statements = []
-    for v in sorted(verdicts, key=lambda v: v.id):
-        s: dict[str, Any] = {
-            "vulnerability": {"@id": f"https://pkg.go.dev/vuln/{v.id}", "name": v.id, "aliases": list(v.aliases)},
-            "products": [product],
-            "status": v.status,
-        }
-        if v.status == "not_affected":
-            s["justification"] = v.justification
-            s["impact_statement"] = v.detail
-        elif v.status == "affected":
-            s["action_statement"] = v.detail
-        elif v.detail:
-            s["status_notes"] = v.detail
-        statements.append(s)
-    digest = hashlib.sha256(json.dumps(statements, sort_keys=True).encode()).hexdigest()
-    stamp = (now or datetime.now(timezone.utc)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    return {"@context": CONTEXT, "@id": f"urn:fixproof:vex:{digest}", "author": author, "timestamp": stamp,
-            "version": 1, "tooling": tooling, "statements": statements}

@@ -1,4 +1,4 @@
-"""Stage report: JUnit XML and a summary, from the stage results only (it runs no tool)."""
+"""The report task: JUnit XML, summary, SARIF, OpenVEX and the page, from the stage results only (it runs no tool)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Sequence, TextIO
 
 from fixproof.errors import EXIT_FAILED, EXIT_INFRA, EXIT_OK
-from fixproof.report.junit import write_junit
+from fixproof.publish.junit import write_junit
 from fixproof.results import StageResult, Status, error
 from fixproof.stages.build import BuildFacts
 from fixproof.stages.common import StageContext
@@ -122,8 +122,8 @@ HTML_NAME = "index.html"
 
 
 def _write_html(results: Sequence[StageResult], summary: dict, path: Path) -> Path:
-    """reports/index.html: the page a person reads (fixproof.report.html)."""
-    from fixproof.report.html import write_html
+    """reports/index.html: the page a person reads (fixproof.publish.html)."""
+    from fixproof.publish.html import write_html
 
     return write_html(results, summary, path)
 
@@ -131,7 +131,7 @@ def _write_html(results: Sequence[StageResult], summary: dict, path: Path) -> Pa
 def _write_sarif(ctx: StageContext, results: Sequence[StageResult]) -> Path:
     """reports/fixproof.sarif: findings and failed checks for code scanning."""
     from fixproof import __version__
-    from fixproof.report.sarif import document
+    from fixproof.publish.sarif import document
 
     cfg = ctx.cfg
     try:
@@ -150,7 +150,7 @@ def _write_sarif(ctx: StageContext, results: Sequence[StageResult]) -> Path:
 
 def _write_openvex(ctx: StageContext, results: Sequence[StageResult]) -> Path | None:
     """reports/fixproof.openvex.json when the vulns stage judged listed advisories on a built binary."""
-    from fixproof.report.openvex import Verdict, document
+    from fixproof.publish.openvex import Verdict, document
 
     by_stage = {r.stage: r for r in results}
     vulns, build = by_stage.get("vulns"), BuildFacts.of(by_stage.get("build"))

@@ -5,7 +5,7 @@ SARIF 2.1.0 JSON schema (fetched with npm): tests/integration/test_sarif.py."""
 
 from __future__ import annotations
 
-from fixproof.report.sarif import SCHEMA, document
+from fixproof.publish.sarif import SCHEMA, document
 from fixproof.results import CheckResult, StageResult, Status
 
 

@@ -72,7 +72,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -80,7 +79,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-from fixproof.errors import EXIT_USAGE, FixproofError
+from fixproof.errors import EvidenceError
+from fixproof.signing import fingerprint
 
 if TYPE_CHECKING:  # cryptography is imported when a key is loaded, not at import time
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -90,7 +90,6 @@ MANIFEST_JSON = "manifest.json"
 SIGNATURE = "manifest.json.sig"
 VERSIONS = "versions.json"
 FORMAT = "fixproof-evidence/3"  # /3: runtime checks reduced to their verdict, raw logs out of the digest
-PASSPHRASE_ENV = "FIXPROOF_SIGNING_KEY_PASSPHRASE"
 
 # "obtained": how a run got an image (present, pulled, built), which differs between the first run on a
 # fresh machine and later ones; the image's id and labels, what it is, stay in the digest.
@@ -131,16 +130,6 @@ def runtime_evidence_keys() -> tuple[str, ...]:
     return registry.runtime_evidence_keys()
 
 
-class EvidenceError(FixproofError):
-    """The evidence bundle could not be written (missing input, unwritable destination)."""
-
-
-class EvidenceKeyError(EvidenceError):
-    """A signing or public key file is missing, unreadable or not an Ed25519 key."""
-
-    exit_code = EXIT_USAGE
-
-
 @dataclass(frozen=True)
 class WrittenBundle:
     path: Path
@@ -158,61 +147,6 @@ class BundleCheck:
     evidence_digest: str  # recorded in manifest.json ("" if unreadable)
     signature: str  # "unsigned", "checked" (--public-key), "embedded" (key in the bundle only), "bad"
     signer: str  # fingerprint of the key the bundle names, "" if none
-
-
-# --- keys ----------------------------------------------------------------------------------------
-
-
-def load_private_key(path: Path) -> "Ed25519PrivateKey":
-    """An Ed25519 private key from a PEM file (passphrase from $FIXPROOF_SIGNING_KEY_PASSPHRASE)."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
-    data = _read_key(path, "signing key")
-    passphrase = os.environ.get(PASSPHRASE_ENV)
-    try:
-        key = load_pem_private_key(data, password=passphrase.encode() if passphrase else None)
-    except TypeError as e:  # encrypted without a passphrase, or a passphrase for a plain key
-        raise EvidenceKeyError(f"signing key {path}: {e}; set {PASSPHRASE_ENV} for an encrypted key.") from e
-    except ValueError as e:
-        raise EvidenceKeyError(f"signing key {path} is not a PEM private key (or the passphrase is wrong); "
-                               "make one with `openssl genpkey -algorithm ed25519 -out key.pem`.") from e
-    if not isinstance(key, Ed25519PrivateKey):
-        raise EvidenceKeyError(f"signing key {path} is a {type(key).__name__.removesuffix('PrivateKey') or 'other'} "
-                               "key; evidence is signed with Ed25519 (`openssl genpkey -algorithm ed25519`).")
-    return key
-
-
-def load_public_key(path: Path) -> "Ed25519PublicKey":
-    """An Ed25519 public key from a PEM file (``openssl pkey -in key.pem -pubout``)."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-    from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
-    data = _read_key(path, "public key")
-    if b"PRIVATE KEY" in data:
-        raise EvidenceKeyError(f"{path} is a private key; pass its public half "
-                               f"(`openssl pkey -in {path} -pubout -out key.pub.pem`).")
-    try:
-        key = load_pem_public_key(data)
-    except ValueError as e:
-        raise EvidenceKeyError(f"{path} is not a PEM public key (expected -----BEGIN PUBLIC KEY-----).") from e
-    if not isinstance(key, Ed25519PublicKey):
-        raise EvidenceKeyError(f"{path} is not an Ed25519 public key; evidence is signed with Ed25519.")
-    return key
-
-
-def fingerprint(key: "Ed25519PublicKey") -> str:
-    """sha256 of the raw 32-byte public key, as "sha256:<hex>"."""
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-    return "sha256:" + hashlib.sha256(key.public_bytes(Encoding.Raw, PublicFormat.Raw)).hexdigest()
-
-
-def _read_key(path: Path, what: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as e:
-        raise EvidenceKeyError(f"cannot read the {what} {path}: {e.strerror or e}.") from e
 
 
 # --- writing -------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import write_config
-from fixproof.report.html import evidence_files, render, write_html
+from fixproof.publish.html import evidence_files, render, write_html
 from fixproof.results import CheckResult, StageResult, Status, error, failed, passed, skipped
 
 NOW = datetime(2024, 7, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -199,7 +199,7 @@ def test_junit_elsewhere_is_linked_relatively(tmp_path):
 
 
 def test_write_html_unwritable_is_a_report_error(tmp_path):
-    from fixproof.report.junit import ReportError
+    from fixproof.publish.junit import ReportError
 
     blocker = tmp_path / "file"
     blocker.write_text("")
@@ -210,7 +210,7 @@ def test_write_html_unwritable_is_a_report_error(tmp_path):
 def test_report_stage_writes_index_html_and_names_it_in_the_summary(tmp_path, app_copy):
     from fixproof.config import load
     from fixproof.stages.common import StageContext
-    from fixproof.stages.report import run
+    from fixproof.publish.report import run
 
     cfg = load(write_config(tmp_path, app_copy))
     for r in stages(cfg.reports_dir):
@@ -233,7 +233,7 @@ def test_report_task_targets_index_html(tmp_path, app_copy):
 
 
 def test_fleet_page_links_each_app_page(tmp_path):
-    from fixproof.report.html import render
+    from fixproof.publish.html import render
 
     apps = {}
     for name, status in (("edge", "passed"), ("legacy", "failed")):

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 from urllib.parse import quote
 
-from fixproof.report.junit import clean_text, clip_middle, write_atomic
+from fixproof.publish.junit import clean_text, clip_middle, write_atomic
 from fixproof.results import CheckResult, StageResult, Status
 
 INDEX_NAME = "index.html"

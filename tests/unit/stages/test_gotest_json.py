@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from fixproof.report.gotest import BUILD_FAILED, NO_TEST_FILES, PACKAGE_FAILED, parse_go_test_json
+from fixproof.stages.gotest_json import BUILD_FAILED, NO_TEST_FILES, PACKAGE_FAILED, parse_go_test_json
 from fixproof.results import Status
 
 
