@@ -29,8 +29,9 @@ from json.encoder import encode_basestring_ascii as _json_str
 from typing import Callable, NamedTuple, Sequence, TextIO, TypeVar
 
 from fixproof.errors import EXIT_FAILED, EXIT_OK, BinaryFormatError
-from fixproof.goinfo.binfile import BinFile, preload_elf
+from fixproof.goinfo.binfile import BinFile
 from fixproof.goinfo.buildinfo import BuildInfo, Module, buildinfo_from, format_modinfo, is_candidate, walk_inputs
+from fixproof.goinfo.elf import preload_elf
 
 PARALLEL_MIN_FILES = 64  # below this, forking costs more than it saves
 MAX_WORKERS = 4

@@ -23,9 +23,13 @@ import struct
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, cast
 
 from fixproof.goinfo.binfile import BinFile, Section
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fixproof.goinfo.macho import MachOFile
+    from fixproof.goinfo.pe import PeFile
 
 MAGIC = b"\xff Go buildinf:"
 HEADER_SIZE = 32
@@ -197,12 +201,12 @@ def _data_region(bf: BinFile) -> tuple[int, int, Section | None]:
                 return seg.addr, seg.memsize, None
         return 0, 0, None
     if bf.format == "pe":
-        s = bf.pe_data_section()
+        s = cast("PeFile", bf).pe_data_section()
         return (s.addr, s.size, s) if s is not None else (0, 0, None)
     s = bf.section("__go_buildinfo")
     if s is not None:
         return s.addr, s.size, s
-    seg = bf.macho_rw_segment()
+    seg = cast("MachOFile", bf).macho_rw_segment()
     return (seg.addr, seg.memsize, None) if seg is not None else (0, 0, None)
 
 

@@ -196,7 +196,7 @@ def test_a_go_elf_costs_three_reads(corpus: gc.Corpus) -> None:
         reads.append((off, n))
         return data[off : off + n]
 
-    with BinFile("counted", pread, len(data)) as bf:
+    with BinFile.from_pread("counted", pread, len(data)) as bf:
         assert buildinfo_from(bf).go_version == "go1.26.8"
     assert len(reads) == 3 and reads[0] == (0, HEAD_SIZE)
 

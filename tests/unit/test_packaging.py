@@ -29,4 +29,4 @@ def test_the_wheel_installs_beside_django_pipeline(tmp_path):
                              capture_output=True, text=True, timeout=60)
     assert version.stdout.strip() == "fixproof 0.1.0", version.stdout + version.stderr
     data = site / "fixproof" / "data"
-    assert (data / "probes" / "alloc.bt").is_file() and (data / "gdb_scripts" / "fixproof.py").is_file()
+    assert (data / "probes" / "alloc.bt").is_file() and (data / "images" / "probe" / "Dockerfile").is_file()

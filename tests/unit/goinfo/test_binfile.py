@@ -80,3 +80,22 @@ def test_permission_denied_as_unprivileged_user() -> None:
                            cwd=gc.REPO, timeout=60)
         assert p.returncode == 0, p.stderr
         assert p.stdout.strip() == f"{f}: cannot open: permission denied"
+
+
+def test_a_format_reader_is_imported_with_its_first_file() -> None:
+    """The ELF, PE and Mach-O readers are separate modules, loaded on demand: opening an ELF
+    loads neither of the others (start-up of `fixproof inspect` on a fleet of ELF binaries)."""
+    code = ("import sys\n"
+            "from fixproof.errors import BinaryFormatError\n"
+            "from fixproof.goinfo.binfile import BinFile\n"
+            "readers = ('fixproof.goinfo.elf', 'fixproof.goinfo.pe', 'fixproof.goinfo.macho')\n"
+            "assert not any(m in sys.modules for m in readers)\n"
+            "try:\n"
+            "    BinFile.from_bytes(b'\\x7fELF' + bytes(12), 'tiny')\n"
+            "except BinaryFormatError as e:\n"
+            "    print(e)\n"
+            "print(*(m for m in readers if m in sys.modules))\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == ["tiny: not a Go binary (unrecognized file format: bad ELF ident)",
+                                     "fixproof.goinfo.elf"]
