@@ -43,3 +43,19 @@ def test_tests_that_write_into_their_own_tree_run_on_a_throwaway_copy(tmp_path, 
     assert not (pkg / "testdata").exists()  # the host's tree is never written
     from conftest import stage
     assert "writable copy" in stage(cfg, "test")["facts"]["sources"]
+
+
+def test_extra_gosum_line_the_checksum_database_confirms_is_a_warning(tmp_path, golang_image, app_copy):
+    gosum = app_copy / "go.sum"
+    gosum.write_text(gosum.read_text() + "golang.org/x/sync v0.2.0/go.mod h1:RxMgew5VJxzue5/jJTE5uejpjVlOe/izrB70Jof72aM=\n")
+    cfg = write_config(tmp_path, app_copy)
+    p = verify(cfg, "--only", "modules")
+    assert_no_traceback(p)
+    c = check(cfg, "modules", "go.sum lines")
+    assert c["status"] == "passed" and c["warning"] and "golang.org/x/sync v0.2.0/go.mod" in c["message"], c
+    assert p.returncode == 0, p.stdout + p.stderr
+    # the same line with another hash fails: no build needs it, and only tampering writes it
+    gosum.write_text(gosum.read_text().replace("h1:RxMgew5VJxzue5", "h1:AAAAw5VJxzue5"))
+    p = verify(cfg, "--only", "modules")
+    c = check(cfg, "modules", "go.sum lines")
+    assert p.returncode == 1 and c["status"] == "failed" and "tampering" in c["message"], c
