@@ -4,6 +4,7 @@ answered from the Go test cache."""
 
 from __future__ import annotations
 
+import shlex
 import time
 
 from dataclasses import replace
@@ -12,10 +13,11 @@ from fixproof.stages.gotest_json import BUILD_FAILED, SETUP_FAILED, parse_go_tes
 from fixproof.results import CheckResult, StageResult, error, failed, passed, skipped
 from fixproof.config import Config
 from fixproof.stages.build import build_flags, cache_mounts, check_cache_volume, infrastructure_failure
-from fixproof.stages.common import StageContext, app_files, decisive_line, tail
+from fixproof.stages.common import SRC, StageContext, app_files, decisive_line, tail
 from fixproof.stages.spec import Inputs, StageSpec
 
 STAGE = "test"
+COPY = "/tmp/src"  # the throwaway copy of the sources the tests run in (a tmpfs)
 
 
 def go_test_args(cfg: Config) -> list[str]:
@@ -39,7 +41,12 @@ def run(ctx: StageContext) -> StageResult:
     ctx.progress.say(" ".join(args) + " (network off)")
     # the app's own code runs here: its own Go build cache, the unprivileged user, no capability
     mounts = cache_mounts(ctx, ctx.verified_image_id(), untrusted=True)
-    res = ctx.engine.run(cfg.toolchain.image, args, env={**ctx.offline_env(), **cfg.build.env},
+    # tests may write into their own tree (golden files, generated docs): they run in a throwaway,
+    # writable copy of exactly the verified sources; the read-only mount and the host stay untouched
+    workdir = COPY + ctx.workdir.removeprefix(SRC)
+    script = f"cp -R -P {SRC}/. {COPY}/ && cd {shlex.quote(workdir)} && exec \"$@\""
+    res = ctx.engine.run(cfg.toolchain.image, ["sh", "-c", f"mkdir -p {COPY} && {script}", "sh", *args],
+                         env={**ctx.offline_env(), **cfg.build.env},
                          mounts=mounts, profile=ctx.go_profile(mounts), workdir=ctx.workdir, network=False,
                          timeout=cfg.timeouts.test, progress=ctx.progress, what="go test")
     dur = time.monotonic() - t0
@@ -68,7 +75,9 @@ def run(ctx: StageContext) -> StageResult:
                             details=stray, warning=True))
     s = report.summary
     return StageResult(STAGE, tuple(cases), {"command": " ".join(args), "summary": {
-        "tests": s.tests, "passed": s.passed, "failed": s.failed, "skipped": s.skipped}})
+        "tests": s.tests, "passed": s.passed, "failed": s.failed, "skipped": s.skipped},
+        "sources": f"a writable copy ({workdir}) of the verified sources mounted read-only at {ctx.workdir}, "
+                   "discarded with the container"})
 
 
 def inputs(cfg: Config) -> Inputs:

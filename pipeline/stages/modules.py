@@ -84,7 +84,10 @@ def run(ctx: StageContext) -> StageResult:
                          f"{cfg.modules.gosumdb or 'the checksum database'}",
                          evidence={"modules": {f"{m['Path']}@{m['Version']}": m.get("Sum", "") for m in downloaded}},
                          duration_s=dur))
-    checks.append(_gosum_check(ctx, committed, parse_gosum(fresh_sum, Path("clean go.sum"))))
+    fresh = parse_gosum(fresh_sum, Path("clean go.sum"))
+    extra = _extra_lines(committed, fresh)
+    known = _checksum_db_sums(ctx, extra, env, mounts) if extra else {}
+    checks.append(_gosum_check(ctx, committed, fresh, known))
 
     # 2. Offline, on the committed files: go mod verify and the build list.
     ro_mounts = [*ctx.source_mounts(), Mount(vol, MODCACHE, read_only=True, volume=True)]
@@ -158,12 +161,50 @@ def _parse_download(stdout: str) -> tuple[list[dict], list[str]]:
     return mods, errors
 
 
-def _gosum_check(ctx: StageContext, committed: tuple[SumLine, ...], fresh: tuple[SumLine, ...]) -> CheckResult:
-    """The committed go.sum must equal the one a clean, checksum-DB-verified tidy writes."""
+def _extra_lines(committed: tuple[SumLine, ...], fresh: tuple[SumLine, ...]) -> list[SumLine]:
+    """Committed go.sum lines a clean tidy does not write."""
+    want = {(s.path, s.version) for s in fresh}
+    return [s for s in committed if (s.path, s.version) not in want]
+
+
+def _checksum_db_sums(ctx: StageContext, extra: list[SumLine], env: dict, mounts: list) -> dict[tuple[str, str], str]:
+    """(path, version) -> the hash the checksum database holds, for the modules of extra go.sum
+    lines: `go mod download -json` of each into a scratch cache, which go checks against GOSUMDB.
+    Modules it cannot fetch or verify are left out (their lines stay failures)."""
+    cfg = ctx.cfg
+    wanted = sorted({(s.path, s.version.removesuffix("/go.mod")) for s in extra})
+    args = [f"{p}@{v}" for p, v in wanted]
+    scratch = {**env, "GOMODCACHE": "/tmp/extra-modcache", "GOFLAGS": "-modcacherw"}
+    res = ctx.engine.run(cfg.toolchain.image, ["sh", "-c", 'cd /tmp && exec go mod download -json "$@"', "sh", *args],
+                         env=scratch, network=True, mounts=mounts, profile=ctx.go_profile(mounts), workdir=ctx.workdir,
+                         timeout=cfg.timeouts.download, progress=ctx.progress, what="go mod download (extra go.sum lines)")
+    out: dict[tuple[str, str], str] = {}
+    try:
+        objs = list(iter_json_objects(res.stdout))
+    except ValueError:
+        return out
+    for m in objs:
+        if m.get("Error") or not m.get("Path") or not m.get("Version"):
+            continue
+        if m.get("Sum"):
+            out[(m["Path"], m["Version"])] = m["Sum"]
+        if m.get("GoModSum"):
+            out[(m["Path"], m["Version"] + "/go.mod")] = m["GoModSum"]
+    return out
+
+
+def _gosum_check(ctx: StageContext, committed: tuple[SumLine, ...], fresh: tuple[SumLine, ...],
+                 known: dict[tuple[str, str], str] | None = None) -> CheckResult:
+    """The committed go.sum must hold every line a clean, checksum-DB-verified tidy writes, with
+    the same hashes. A line the tidy does not need is a warning when the checksum database
+    agrees with its hash (real projects carry such lines and go accepts them), a failure when
+    it disagrees (only tampering makes that) or when the database could not confirm it."""
     name = ctx.cfg.gosum_path.name
+    known = known or {}
     have = {(s.path, s.version): s for s in committed}
     want = {(s.path, s.version): s for s in fresh}
     problems: list[str] = []
+    extra_ok: list[str] = []
     for key, line in sorted(want.items()):
         got = have.get(key)
         if got is None:
@@ -172,12 +213,25 @@ def _gosum_check(ctx: StageContext, committed: tuple[SumLine, ...], fresh: tuple
             problems.append(f"{name}:{got.line} records {got.hash} for {line.path} {line.version}, but a clean download "
                             f"checked against the checksum database gives {line.hash}: {name} was altered or the module changed")
     for key, got in sorted(have.items()):
-        if key not in want:
+        if key in want:
+            continue
+        db = known.get(key)
+        if db == got.hash:
+            extra_ok.append(f"{name}:{got.line} {got.path} {got.version}")
+        elif db:
+            problems.append(f"{name}:{got.line} records {got.hash} for {got.path} {got.version}, but the checksum "
+                            f"database holds {db}: a line no build needs, with a hash that can only come from tampering")
+        else:
             problems.append(f"{name}:{got.line} has a line for {got.path} {got.version}, which a clean go mod tidy does "
-                            "not need (stale or injected; run go mod tidy)")
+                            "not need and the checksum database could not confirm (stale or injected; run go mod tidy)")
     if problems:
         return failed("go.sum lines", first_of(problems),
-                      details="\n".join(problems), evidence={"problems": problems})
+                      details="\n".join(problems), evidence={"problems": problems, "extra_confirmed": extra_ok})
+    if extra_ok:
+        return passed("go.sum lines", f"{name} holds every line of a clean, verified go mod tidy, and "
+                      f"{len(extra_ok)} more that no build needs, each confirmed by the checksum database "
+                      f"(first: {extra_ok[0]}); go mod tidy would drop them",
+                      evidence={"lines": len(committed), "extra_confirmed": extra_ok}, warning=True)
     return passed("go.sum lines", f"{name}'s {len(committed)} line(s) equal the go.sum of a clean, verified go mod tidy",
                   evidence={"lines": len(committed)})
 

@@ -58,3 +58,18 @@ def test_build_list_from_go_list_deps():
     assert bl["golang.org/x/text"]["sum"] == "h1:t"
     assert bl["example.com/lib"]["replace"] == {"path": "../lib", "version": "", "sum": ""}
     assert bl["example.com/fork"]["replace"]["sum"] == "h1:f"
+
+
+def test_extra_line_confirmed_by_the_checksum_database_is_a_warning(tmp_path):
+    """Real projects carry go.sum lines no build needs; go accepts them, so must fixproof, when the database agrees."""
+    c = ctx(tmp_path)
+    text = (EXAMPLE / "go.sum").read_text() + "gopkg.in/yaml.v3 v3.0.1/go.mod h1:K4uyk7z7BCEPqu6E+C64Yfv1cQ7kz7rIZviUmN+EgEM=\n"
+    extra = parse_gosum(text, Path("go.sum"))
+    db = {("gopkg.in/yaml.v3", "v3.0.1/go.mod"): "h1:K4uyk7z7BCEPqu6E+C64Yfv1cQ7kz7rIZviUmN+EgEM="}
+    r = _gosum_check(c, extra, CLEAN, db)
+    assert r.status is Status.PASSED and r.warning and "gopkg.in/yaml.v3 v3.0.1/go.mod" in r.message
+    # the same line with a hash the database does not hold: only tampering makes that
+    r = _gosum_check(c, extra, CLEAN, {("gopkg.in/yaml.v3", "v3.0.1/go.mod"): "h1:something-else="})
+    assert r.status is Status.FAILED and "tampering" in r.message
+    # unconfirmed (the database could not be asked): still a failure, never a quiet pass
+    assert _gosum_check(c, extra, CLEAN, {}).status is Status.FAILED
