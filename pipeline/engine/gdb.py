@@ -11,7 +11,8 @@ token and reads MI records until the result record carrying that token
 arrives, or raises ``GdbTimeout`` at the deadline. Every line sent and
 received goes to ``session.transcript`` (evidence). The domain methods
 (``break_insert``, ``run``, ``continue_until_stop``, ``evaluate``...) are
-built on it and read MI records only; console text is never parsed.
+built on it and read MI records only; console text is never parsed, except
+the one JSON line that gdb_scripts/fixproof.py prints on purpose.
 
 Go specifics learnt on optimised (default) builds with gdb 13:
 
@@ -34,6 +35,7 @@ Go specifics learnt on optimised (default) builds with gdb 13:
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import shlex
@@ -42,6 +44,7 @@ import time
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Mapping, Sequence
 
@@ -57,7 +60,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from fixproof.progress import Progress
 
 PROBE_DIR = "/probe"
+SCRIPTS_DIR = "/probe/.fixproof/gdb_scripts"
 GO_HELPER = "/probe/.fixproof/runtime-gdb.py"
+SNAPSHOT_SCRIPT = "fixproof.py"
 INFERIOR_STDOUT = "/tmp/fixproof-inferior.stdout"
 INFERIOR_STDERR = "/tmp/fixproof-inferior.stderr"
 GODEBUG_DEFAULT = "asyncpreemptoff=1"
@@ -71,6 +76,7 @@ ABI_INT_REGISTERS: Mapping[str, tuple[str, ...]] = {
 }
 
 MiClass = Literal["done", "running", "connected", "error", "exit"]
+ArgSource = Literal["dwarf", "register"]
 
 
 # -- errors ---------------------------------------------------------------------
@@ -119,6 +125,10 @@ class MiResult:
     records: tuple[Mapping[str, Any], ...] = ()
     token: int | None = None
 
+    def console(self) -> str:
+        """The console stream output (``~"..."`` records) that came with the command."""
+        return "".join(r["payload"] for r in self.records if r.get("type") == "console" and r.get("payload"))
+
 
 @dataclass(frozen=True)
 class Stop:
@@ -136,6 +146,11 @@ class Stop:
     def exited(self) -> bool:
         return self.reason.startswith("exited")
 
+    def to_json(self) -> dict[str, Any]:
+        return {"reason": self.reason, "bkptno": self.bkptno, "func": self.func,
+                "args": [list(a) for a in self.args], "exit_code": self.exit_code, "signal": self.signal,
+                "addr": None if self.addr is None else hex(self.addr)}
+
 
 @dataclass(frozen=True)
 class Frame:
@@ -149,12 +164,23 @@ class Frame:
         return {"level": self.level, "func": self.func, "file": self.file, "line": self.line, "addr": hex(self.addr)}
 
 
+@dataclass(frozen=True)
+class ArgValue:
+    value: str
+    source: ArgSource
+
+
 # -- MI quoting ---------------------------------------------------------------------
 
 
 def mi_quote(s: str) -> str:
     """``s`` as an MI C string (backslashes, quotes and newlines escaped)."""
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def scripts_dir() -> Path:
+    """The gdb scripts shipped with fixproof (pipeline/data/gdb_scripts)."""
+    return Path(str(resources.files("fixproof") / "data" / "gdb_scripts"))
 
 
 # -- the session ------------------------------------------------------------------------
@@ -190,6 +216,7 @@ class GdbSession:
         self._broken = False
         self._exited = False
         self._reg_numbers: dict[str, int] | None = None
+        self._scripts_loaded = False
         self._functions: tuple[str, ...] | None = None
         self._prompts = 0
         self._stderr_eof = False
@@ -452,6 +479,15 @@ class GdbSession:
         res = self._check(f"-data-evaluate-expression {mi_quote(expr)}")
         return str(res.payload.get("value", ""))
 
+    def frame_args(self) -> tuple[tuple[str, str], ...]:
+        """(name, value) of the current frame's arguments, from DWARF."""
+        res = self._check("-stack-list-arguments --all-values 0 0")
+        frames = res.payload.get("stack-args") or []
+        if not frames:
+            return ()
+        frame = frames[0].get("frame", frames[0]) if isinstance(frames[0], dict) else {}
+        return tuple((str(a.get("name", "")), str(a.get("value", ""))) for a in frame.get("args") or ())
+
     def backtrace(self, limit: int = 20) -> tuple[Frame, ...]:
         res = self._check(f"-stack-list-frames 0 {max(0, limit - 1)}")
         out = []
@@ -494,6 +530,36 @@ class GdbSession:
         values = self.registers(regs[:n])
         return tuple(values[r] for r in regs[:n])
 
+    def read_arg(self, name_or_index: str | int, goarch: str = "amd64") -> ArgValue:
+        """An argument of the current frame: DWARF first, else the ABI register.
+
+        A name is evaluated; if gdb cannot (no DWARF, ``<optimized out>``) its
+        position among the frame's arguments picks the register. An index
+        reads DWARF by position when available, else register number index.
+        """
+        index: int | None = name_or_index if isinstance(name_or_index, int) else None
+        if isinstance(name_or_index, str):
+            try:
+                value = self.evaluate(name_or_index)
+                if not _unavailable(value):
+                    return ArgValue(value, "dwarf")
+            except MiError:
+                pass
+        try:
+            args = self.frame_args()
+        except MiError:
+            args = ()
+        if isinstance(name_or_index, str):
+            names = [a[0] for a in args]
+            if name_or_index not in names:
+                raise GdbError(f"argument {name_or_index} has no readable value and gdb lists no argument by "
+                               "that name (no DWARF?); read it by position instead.")
+            index = names.index(name_or_index)
+        elif index is not None and index < len(args) and not _unavailable(args[index][1]):
+            return ArgValue(args[index][1], "dwarf")
+        assert index is not None
+        return ArgValue(str(self.entry_args_from_registers(index + 1, goarch)[index]), "register")
+
     def hit_count(self, bkptno: int) -> int:
         res = self._check(f"-break-info {int(bkptno)}")
         table = res.payload.get("BreakpointTable") or {}
@@ -502,6 +568,37 @@ class GdbSession:
             if str(bkpt.get("number")) == str(bkptno):
                 return int(bkpt.get("times", 0))
         raise GdbError(f"gdb lists no breakpoint {bkptno}.")
+
+    def kill(self) -> None:
+        """Kill the program being debugged (gdb stays)."""
+        self.console("kill")
+        self._running = False
+        self._stops.clear()
+
+    def snapshot(self, exprs: Sequence[str]) -> dict[str, str]:
+        """Values of several expressions in one round trip (gdb_scripts/fixproof.py).
+
+        A value gdb cannot compute comes back as ``<error: message>``.
+        """
+        self.load_scripts()
+        res = self.console("fixproof-snapshot " + json.dumps(list(exprs)))
+        data = _last_json_line(res.console(), "fixproof-snapshot")
+        out: dict[str, str] = {}
+        for e in exprs:
+            item = data.get(e) or {}
+            out[e] = str(item["value"]) if "value" in item else f"<error: {item.get('error', 'no value')}>"
+        return out
+
+    def goroutines(self) -> list[dict[str, Any]]:
+        """Live goroutines from runtime.allgs (gdb_scripts/fixproof.py, no runtime-gdb.py needed)."""
+        self.load_scripts()
+        res = self.console("fixproof-goroutines")
+        return list(_last_json_line(res.console(), "fixproof-goroutines"))
+
+    def load_scripts(self) -> None:
+        if not self._scripts_loaded:
+            self.console(f"source {SCRIPTS_DIR}/{SNAPSHOT_SCRIPT}")
+            self._scripts_loaded = True
 
     def inferior_output(self) -> tuple[str, str]:
         """What the program wrote to stdout and stderr so far."""
@@ -562,7 +659,7 @@ def probe_session(engine: "Engine", image: str, binary: str, *, timeout: float, 
     docker_cli = require_tool("docker", "the docker command line is needed to run gdb in a container "
                                         "(apt-get install docker.io).")
     target = f"{PROBE_DIR}/{host.name}"
-    mounts = [Mount(str(host), target, read_only=True)]
+    mounts = [Mount(str(host), target, read_only=True), Mount(str(scripts_dir()), SCRIPTS_DIR, read_only=True)]
     if go_helper:
         helper = Path(go_helper)
         if helper.is_dir():
@@ -640,6 +737,21 @@ def _stop(p: Mapping[str, Any]) -> Stop:
     return Stop(reason, bkptno, frame.get("func"), args, exit_code, p.get("signal-name"), addr)
 
 
+def _unavailable(value: str) -> bool:
+    return value in ("<optimized out>", "<unavailable>") or value.startswith("<error")
+
+
+def _last_json_line(console: str, command: str) -> Any:
+    for line in reversed(console.splitlines()):
+        line = line.strip()
+        if line.startswith(("{", "[")):
+            try:
+                return json.loads(line)
+            except json.JSONDecodeError as e:
+                raise GdbError(f"{command} printed a line that is not JSON: {line[:160]!r}") from e
+    raise GdbError(f"{command} printed no JSON line (output: {console.strip()[:160]!r}).")
+
+
 def _gdb_script_path(host_binary: str) -> str | None:
     """The runtime-gdb.py path a Go ELF binary names in .debug_gdb_scripts, or None."""
     from fixproof.errors import BinaryFormatError
@@ -661,6 +773,6 @@ def _gdb_script_path(host_binary: str) -> str | None:
 
 
 __all__ = [
-    "Frame", "GdbError", "GdbSession", "GdbTimeout", "MiError", "MiResult", "Stop", "UnknownFunction", "mi_quote",
-    "probe_session",
+    "ArgValue", "Frame", "GdbError", "GdbSession", "GdbTimeout", "MiError", "MiResult", "Stop", "UnknownFunction",
+    "mi_quote", "probe_session", "scripts_dir",
 ]

@@ -10,6 +10,7 @@ The pure helpers: tests/unit/engine/test_gdb_engine.py.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from fixproof.engine.gdb import (
+    ArgValue,
     GdbError,
     GdbTimeout,
     MiError,
@@ -226,25 +228,30 @@ def test_package_path_method_and_backtrace(engine, probe, demo):
         assert frames[0].level == 0 and frames[0].file.endswith("pkg/pkg.go") and frames[0].line == 6
         assert frames[1].file.endswith("main.go") and frames[1].addr > 0
         assert frames[0].to_json()["addr"].startswith("0x")
+        s.kill()
 
 
-def test_arguments_from_dwarf_or_the_register_abi(engine, probe, demo):
-    """What the path check records as the first stop's arguments: the stop's DWARF
-    values, or, with no DWARF (-ldflags=-w), Go's integer argument registers at entry."""
+def test_read_arg_dwarf_and_register_sources(engine, probe, demo):
+    got = {}
     for variant in ("opt", "noopt", "nodwarf"):
         with probe_session(engine, probe, str(demo[variant]), timeout=40) as s:
-            bp = s.break_insert("main.unusedArg", condition="$rbx == 5")  # k is the second integer register
+            s.break_insert("main.unusedArg", condition="$rbx == 5")  # k is the second integer register
             s.run(["loop"])
-            stop = s.continue_until_stop(20, started=True)
-            assert stop.bkptno == bp
+            s.continue_until_stop(20, started=True)
+            got[variant] = (s.read_arg(0), s.read_arg(1), s.entry_args_from_registers(2))
             if variant != "nodwarf":
-                # Optimised and -N -l builds: DWARF (location lists / stack slots) even for an unused argument.
-                assert s.evaluate("secret") == "1005" and dict(stop.args)["k"] == "5"
+                assert s.read_arg("secret") == ArgValue("1005", "dwarf")
+                assert dict(s.frame_args())["k"] == "5"
             else:
-                assert stop.args == ()
-            # Every build: the register ABI has them at entry.
-            assert s.entry_args_from_registers(2) == (1005, 5)
+                assert s.frame_args() == ()
+                with pytest.raises(GdbError, match="by position"):
+                    s.read_arg("secret")
             assert s.registers(["rax", "rbx"]) == {"rax": 1005, "rbx": 5}
+    # Optimised and -N -l builds: DWARF (location lists / stack slots) even for an unused argument.
+    assert got["opt"][:2] == got["noopt"][:2] == (ArgValue("1005", "dwarf"), ArgValue("5", "dwarf"))
+    # -ldflags=-w: no DWARF; the register ABI still has them at entry.
+    assert got["nodwarf"][:2] == (ArgValue("1005", "register"), ArgValue("5", "register"))
+    assert {v[2] for v in got.values()} == {(1005, 5)}
 
 
 def test_unknown_function_gives_close_names(engine, probe, demo):
@@ -302,6 +309,23 @@ def test_gdb_missing_in_image(engine, demo):
     assert _ours(engine) == []
 
 
+def test_snapshot_and_goroutines_scripts(engine, probe, demo):
+    with probe_session(engine, probe, str(demo["opt"]), timeout=40) as s:
+        s.break_insert("main.work", condition="n == 3")
+        s.run(["loop"])
+        s.continue_until_stop(20, started=True)
+        snap = s.snapshot(["n", "n * 2", 'sizeof(int) == 8 && "x" != 0', "nosuch"])
+        assert snap["n"] == "3" and snap["n * 2"] == "6"
+        assert snap["nosuch"].startswith("<error: ") and "nosuch" in snap["nosuch"]
+        assert len(snap) == 4
+        line = [r for r in s.transcript if r.startswith('<- ~"{')][-1]
+        assert json.loads(json.loads(line[3:].lstrip("~")))["n"] == {"value": "3"}  # one JSON line on the console
+        gs = s.goroutines()
+        assert {"goid", "status", "pc", "func"} <= set(gs[0])
+        main = [g for g in gs if g["goid"] == 1]
+        assert main and main[0]["status"] == "running"
+
+
 def test_go_support_from_mounted_goroot_and_trimpath(engine, probe, demo):
     goroot = subprocess.run(["go", "env", "GOROOT"], capture_output=True, text=True, check=True).stdout.strip()
     with probe_session(engine, probe, str(demo["trim"]), timeout=30) as s:
@@ -313,5 +337,4 @@ def test_go_support_from_mounted_goroot_and_trimpath(engine, probe, demo):
         s.break_insert("main.work", condition="n == 2")
         s.run(["loop"])
         s.continue_until_stop(20, started=True)
-        res = s.console("info goroutines")  # runtime-gdb.py's command
-        assert "runtime.gopark" in "".join(r.get("payload") or "" for r in res.records if r.get("type") == "console")
+        assert "runtime.gopark" in s.console("info goroutines").console()  # runtime-gdb.py's command

@@ -308,7 +308,7 @@ def test_unfixed_module_tree_fails_at_modules_and_vulns_at_symbol_level(tmp_path
     vex = json.loads((cfg.parent / "reports" / "fixproof.openvex.json").read_text())
     [st] = vex["statements"]
     assert (st["vulnerability"]["name"], st["status"]) == ("GO-2022-1059", "affected")
-    assert "golang.org/x/text to v0.3.8" in st["action_statement"]
+    assert "Require golang.org/x/text v0.3.8 or later" in st["action_statement"]
     sarif = json.loads((cfg.parent / "reports" / "fixproof.sarif").read_text())
     res = next(r for r in sarif["runs"][0]["results"] if r["ruleId"] == "GO-2022-1059")
     assert res["level"] == "error" and "golang.org/x/text@v0.3.7" in res["message"]["text"]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -11,9 +12,14 @@ from conftest import ROOT
 
 
 def test_the_wheel_installs_beside_django_pipeline(tmp_path):
-    wheels, site = tmp_path / "wheels", tmp_path / "site"
+    wheels, site, src = tmp_path / "wheels", tmp_path / "site", tmp_path / "src"
+    # built from a clean copy: setuptools' build/ directory in a checkout can hold modules since removed
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, src / name)
+    shutil.copytree(ROOT / "pipeline", src / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels),
-                    str(ROOT)], check=True, timeout=600, capture_output=True)
+                    str(src)], check=True, timeout=600, capture_output=True)
     wheel = next(wheels.glob("fixproof-*.whl"))
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target", str(site),
                     str(wheel)], check=True, timeout=600, capture_output=True)
@@ -30,3 +36,4 @@ def test_the_wheel_installs_beside_django_pipeline(tmp_path):
     assert version.stdout.strip() == "fixproof 0.1.0", version.stdout + version.stderr
     data = site / "fixproof" / "data"
     assert (data / "probes" / "alloc.bt").is_file() and (data / "images" / "probe" / "Dockerfile").is_file()
+    assert (data / "gdb_scripts" / "fixproof.py").is_file()
