@@ -18,17 +18,15 @@ import io
 import json
 import os
 import shutil
-import struct
 import subprocess
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import pytest
 
 from fixproof import vulns_cmd
-from fixproof.errors import BinaryFormatError
 
 REPO = Path(__file__).resolve().parents[2]
 SNAPSHOT = (REPO.parent / "shared" / "vulndb").resolve()  # beside the checkout, as tests/conftest.py finds it
@@ -40,139 +38,14 @@ BUILD_SCHEME = 2  # bump when build() changes how binaries are made
 
 
 # --- readers -----------------------------------------------------------------------
-#
-# The real readers are fixproof.goinfo.buildinfo / fixproof.goinfo.pclntab,
-# written by another engineer. Until they exist the tests use the stand-ins
-# below (TEMPORARY, test-only): build info from `go version -m -json`, and
-# function names from an ELF/amd64-only pclntab walk (functab + inline tree,
-# Go 1.20+), enough for this corpus.
 
 
-@dataclass(frozen=True)
-class _Mod:
-    path: str
-    version: str
-    sum: str = ""
-    replace: "_Mod | None" = None
+def readers() -> tuple[Callable[[str], Any], Callable[[str], Sequence[str]]]:
+    """fixproof's own readers: (read_buildinfo, read_functions)."""
+    from fixproof.goinfo.buildinfo import read_buildinfo
+    from fixproof.goinfo.pclntab import read_functions
 
-
-@dataclass(frozen=True)
-class _BuildInfo:
-    file: str
-    format: str
-    goos: str
-    goarch: str
-    go_version: str
-    path: str
-    main: _Mod | None
-    deps: tuple[_Mod, ...]
-    settings: tuple[tuple[str, str], ...] = field(default_factory=tuple)
-
-
-def _mod(d: dict[str, Any] | None) -> _Mod | None:
-    if not d:
-        return None
-    return _Mod(d["Path"], d.get("Version", ""), d.get("Sum", ""), _mod(d.get("Replace")))
-
-
-def standin_read_buildinfo(path: str) -> _BuildInfo:
-    r = subprocess.run(["go", "version", "-m", "-json", path], capture_output=True, text=True, timeout=60)
-    if r.returncode != 0:
-        raise BinaryFormatError(f"not a Go binary ({r.stderr.strip()})")
-    d = json.loads(r.stdout)
-    settings = tuple((s["Key"], s.get("Value", "")) for s in d.get("Settings", []))
-    s = dict(settings)
-    main = _mod(d.get("Main"))
-    return _BuildInfo(path, "elf", s.get("GOOS", ""), s.get("GOARCH", ""), d["GoVersion"], d.get("Path", ""),
-                      main, tuple(m for m in (_mod(x) for x in d.get("Deps", [])) if m), settings)
-
-
-def standin_read_functions(path: str) -> tuple[str, ...]:
-    from elftools.elf.elffile import ELFFile
-
-    with open(path, "rb") as f:
-        elf = ELFFile(f)
-        secs = {s.name: s for s in elf.iter_sections()}
-        tab_sec = secs.get(".gopclntab") or secs[".data.rel.ro.gopclntab"]
-        tab, tab_addr = tab_sec.data(), tab_sec["sh_addr"]
-        if struct.unpack_from("<I", tab)[0] != 0xFFFFFFF1:
-            raise BinaryFormatError("stand-in reader handles Go 1.20+ only")
-        nfunc, _nfiles, _text, nameoff, _cu, _file, pctaboff, pclnoff = struct.unpack_from("<8Q", tab, 8)
-        blobs = [(s["sh_addr"], s.data()) for s in elf.iter_sections()
-                 if s["sh_addr"] and s["sh_type"] != "SHT_NOBITS"]
-
-        def at(addr: int, n: int) -> bytes:
-            for base, data in blobs:
-                if base <= addr < base + len(data):
-                    return data[addr - base: addr - base + n]
-            raise BinaryFormatError(f"address {addr:#x} is in no section")
-
-        # moduledata: the first word is the pclntab address; gofunc at +320 (1.21-1.26)
-        gofunc = 0
-        needle = struct.pack("<Q", tab_addr)
-        for name in (".go.module", ".noptrdata", ".data"):
-            if name in secs:
-                d = secs[name].data()
-                i = d.find(needle)
-                if i >= 0 and i % 8 == 0:
-                    gofunc = struct.unpack_from("<Q", d, i + 320)[0]
-                    break
-
-        def cstr(off: int) -> str:
-            start = nameoff + off
-            return tab[start: tab.index(b"\0", start)].decode("utf-8", "replace")
-
-        def uvarint(pos: int) -> tuple[int, int]:
-            v = shift = 0
-            while True:
-                b = tab[pos]
-                pos += 1
-                v |= (b & 0x7F) << shift
-                shift += 7
-                if b < 0x80:
-                    return v, pos
-
-        def max_pcvalue(off: int) -> int:
-            pos, val, first, best = pctaboff + off, -1, True, -1
-            while True:
-                uv, pos = uvarint(pos)
-                if uv == 0 and not first:
-                    return best
-                first = False
-                val += -(uv >> 1) - 1 if uv & 1 else uv >> 1
-                best = max(best, val)
-                _pcd, pos = uvarint(pos)
-
-        names: list[str] = []
-        for i in range(nfunc):
-            _entry, funcoff = struct.unpack_from("<II", tab, pclnoff + 8 * i)
-            fp = pclnoff + funcoff
-            fields = struct.unpack_from("<IiiIIIIIIi4B", tab, fp)
-            names.append(cstr(fields[1]))
-            npcdata, nfuncdata = fields[7], fields[13]
-            if not gofunc or npcdata <= 2 or nfuncdata <= 3:
-                continue
-            pc_inl = struct.unpack_from("<I", tab, fp + 44 + 4 * 2)[0]
-            fd_inl = struct.unpack_from("<I", tab, fp + 44 + 4 * npcdata + 4 * 3)[0]
-            if pc_inl == 0 or fd_inl == 0xFFFFFFFF:
-                continue
-            n = max_pcvalue(pc_inl) + 1
-            if n <= 0:
-                continue
-            raw = at(gofunc + fd_inl, 16 * n)
-            for k in range(n):
-                names.append(cstr(struct.unpack_from("<i", raw, 16 * k + 4)[0]))
-        return tuple(names)
-
-
-def readers() -> tuple[Callable[[str], Any], Callable[[str], Sequence[str]], bool]:
-    """(read_buildinfo, read_functions, is_standin)."""
-    try:
-        from fixproof.goinfo.buildinfo import read_buildinfo
-        from fixproof.goinfo.pclntab import read_functions
-    except ImportError:
-        return standin_read_buildinfo, standin_read_functions, True
-    return read_buildinfo, read_functions, False
+    return read_buildinfo, read_functions
 
 
 # --- corpus ------------------------------------------------------------------------
@@ -417,7 +290,7 @@ def run_govulncheck(binary: Path, db_url: str) -> GovulncheckResult:
 
 
 def run_fixproof(binaries: Sequence[Path], db_url: str, extra: Sequence[str] = ()) -> tuple[int, list[dict[str, Any]], str]:
-    rb, rf, _ = readers()
+    rb, rf = readers()
     out, err = io.StringIO(), io.StringIO()
     rc = vulns_cmd.run([str(b) for b in binaries], db=db_url, waivers=None, as_json=True, out=out, err=err,
                        read_buildinfo=rb, read_functions=rf)
@@ -457,13 +330,10 @@ def _symbol_ids(findings: list[dict[str, Any]], file: Path) -> set[str]:
 # --- agreement with govulncheck on real binaries ----------------------------------------
 
 
-def test_readers_in_use(corpus: dict[str, Path]) -> None:
-    """Reports which readers ran (stand-ins until the real modules land)."""
-    _, rf, standin = readers()
+def test_readers_see_the_vulnerable_function(corpus: dict[str, Path]) -> None:
+    _, rf = readers()
     names = rf(str(corpus["xtext-0.3.7-go1.22.4"]))
     assert "golang.org/x/text/language.ParseAcceptLanguage" in names
-    if standin:
-        pytest.skip("using the test-only stand-in readers (fixproof.goinfo.buildinfo/pclntab not present yet)")
 
 
 AGREEMENT = ["xtext-0.3.7-go1.22.4", "xtext-0.3.8-go1.22.5", "yaml-2.2.2-local"]
@@ -538,7 +408,7 @@ def _one_entry_db(root: Path, module: str, imports: list[dict[str, Any]]) -> str
 
 def test_generic_method_shape_brackets(corpus: dict[str, Path], govulncheck: Path, tmp_path: Path) -> None:
     binary = corpus["generic-local"]
-    _, rf, _ = readers()
+    _, rf = readers()
     names = rf(str(binary))
     assert any(n.startswith("example.com/genlib/list.(*List[go.shape.") and n.endswith("]).Push") for n in names)
     url = _one_entry_db(tmp_path / "db", "example.com/genlib",
@@ -553,7 +423,7 @@ def test_generic_method_shape_brackets(corpus: dict[str, Path], govulncheck: Pat
 
 def test_main_package_is_the_binary_path(corpus: dict[str, Path], govulncheck: Path, tmp_path: Path) -> None:
     binary = corpus["generic-local"]
-    rb, rf, _ = readers()
+    rb, rf = readers()
     info = rb(str(binary))
     assert info.main.version == "v1.2.0" and info.path == "example.com/gendemo"
     assert "main.Handle" in rf(str(binary))
