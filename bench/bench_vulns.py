@@ -30,21 +30,6 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "RESULTS.md"
 SECTION = "## vulns"
 
-# Runs `fixproof vulns` in a fresh interpreter with the readers the tests use
-# (fixproof.goinfo.* when present, else the test-only stand-ins).
-RUNNER = """
-import sys
-sys.path.insert(0, {tests!r})
-from test_vulns_cmd import readers
-from fixproof import vulns_cmd
-rb, rf, standin = readers()
-rc = vulns_cmd.run(sys.argv[1:], db={db!r}, waivers=None, as_json=True, out=sys.stdout, err=sys.stderr,
-                   read_buildinfo=rb, read_functions=rf)
-sys.stderr.write("readers: %s\\n" % ("stand-in" if standin else "fixproof.goinfo"))
-sys.exit(rc)
-"""
-
-
 def _load_corpus_module() -> ModuleType:
     spec = importlib.util.spec_from_file_location("test_vulns_cmd", REPO / "tests" / "integration" / "test_vulns_cmd.py")
     assert spec and spec.loader
@@ -74,7 +59,7 @@ def _phases(corpus_mod: ModuleType, binary: Path, db_url: str) -> dict[str, floa
     bare, _ = _time([sys.executable, "-c", "pass"], 5)
     imp, _ = _time([sys.executable, "-c", "import fixproof.cli, fixproof.vulns_cmd, fixproof.vulndb, "
                     "fixproof.vulnmatch, fixproof.goinfo.buildinfo, fixproof.goinfo.pclntab"], 5)
-    rb, rf, _ = corpus_mod.readers()
+    rb, rf = corpus_mod.readers()
     samples: dict[str, list[float]] = {"build info": [], "function names": [], "database": [], "matching": []}
     for _ in range(5):
         t = [time.perf_counter()]
@@ -117,16 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     gv = corpus_mod.ensure_govulncheck()
     gv_version = subprocess.run([str(gv), "-version"], capture_output=True, text=True).stdout
     gv_version = next((ln.split(":", 1)[1].strip() for ln in gv_version.splitlines() if ln.startswith("Scanner")), "?")
-    if corpus_mod.readers()[2]:  # real readers missing: go through the test-only stand-ins
-        fixproof_cmd = [sys.executable, "-c", RUNNER.format(tests=str(REPO / "tests" / "integration"), db=args.db)]
-    else:
-        fixproof_cmd = [sys.executable, "-m", "fixproof.cli", "vulns", "--db", args.db, "--json"]
+    fixproof_cmd = [sys.executable, "-m", "fixproof.cli", "vulns", "--db", args.db, "--json"]
 
     rows: list[tuple[str, float, float, str]] = []
-    readers_used = "?"
     for name, path in binaries.items():
         t_fp, r_fp = _time(fixproof_cmd + [str(path)], args.runs)
-        readers_used = "stand-in" if corpus_mod.readers()[2] else "fixproof.goinfo"
         t_gv, r_gv = _time([str(gv), "-mode=binary", "-db", args.db, "-format", "json", str(path)], args.runs)
         ours = {f["id"] for f in json.loads(r_fp.stdout) if f["level"] == "symbol"}
         theirs_levels: dict[str, str] = {}
@@ -171,9 +151,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     phases = _phases(corpus_mod, next(iter(binaries.values())), args.db)
     body += ["", "Where one fixproof run goes (in-process, first binary, median of 5): "
              + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in phases.items()) + "."]
-    if readers_used != "fixproof.goinfo":
-        body += ["", "The fixproof timings above use the test-only stand-in readers (`go version -m -json` "
-                 "subprocess + a Python pclntab walk); rerun once fixproof.goinfo.buildinfo/pclntab land."]
     text = "\n".join(body) + "\n"
     if not args.no_write:
         old = RESULTS.read_text() if RESULTS.exists() else ""
