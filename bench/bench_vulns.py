@@ -140,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     body = [
         f"`bench/bench_vulns.py`, {time.strftime('%Y-%m-%d')}, median of {args.runs} runs, wall clock of a fresh "
         f"process each; database {args.db}; govulncheck {gv_version}; Python {platform.python_version()}; "
-        f"fixproof readers: {readers_used}.",
+        "fixproof readers: fixproof.goinfo.",
         "",
         "| binary | fixproof vulns --json | govulncheck -mode=binary -format json | symbol-level ids |",
         "|---|---:|---:|---|",
