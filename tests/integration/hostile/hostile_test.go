@@ -123,7 +123,7 @@ func TestHostile(t *testing.T) {
 
 	// Every writable place: the source, its parents, the caches, the toolchain, every rw mount.
 	gocache := os.Getenv("GOCACHE")
-	targets := []string{cwd, module, filepath.Dir(module), "/src", "/src/.git", os.Getenv("GOMODCACHE"), gocache,
+	targets := []string{cwd, module, filepath.Dir(module), "/src", "/src/app", "/src/.git", os.Getenv("GOMODCACHE"), gocache,
 		"/usr/local/go", "/etc", "/root", "/out", "/tmp", os.Getenv("HOME")}
 	mounts := writableMounts()
 	findings["rw_mounts"] = mounts
