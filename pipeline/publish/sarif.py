@@ -3,9 +3,12 @@
 One run, tool "fixproof". A rule per advisory with a finding (tagged with its
 aliases) and a rule per failed or erroring check. Results point at the app's
 go.mod (line 1), the file a fix changes, with the path relative to the
-repository root, so GitHub code scanning accepts them. Levels: a listed
-advisory or a symbol-level finding is `error`, package level `warning`,
-module level `note`. A waived finding carries an external, accepted
+repository root, so GitHub code scanning accepts them. Levels follow the
+run's policy (fix.fail_on), so code scanning never shows as an error what the
+verdict does not fail on: a finding that fails the run (a listed advisory;
+with fail_on = "symbol" any symbol-level one; with "any" every one) is
+`error`; any other symbol- or package-level finding `warning`, module level
+`note`. A waived finding carries an external, accepted
 suppression with the waiver's reason; every result has a `suppressions`
 array (empty when not suppressed), as SARIF asks within a run.
 
@@ -22,11 +25,11 @@ from fixproof.vex import fix_action
 from fixproof.results import StageResult, Status
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-_LEVELS = {"symbol": "error", "package": "warning", "module": "note"}
+_LEVELS = {"symbol": "warning", "package": "warning", "module": "note"}  # findings that do not fail the run
 
 
 def document(results: Sequence[StageResult], *, gomod_uri: str, listed: Iterable[str], version: str,
-             binary_name: str = "") -> dict[str, Any]:
+             binary_name: str = "", fail_on: str = "listed") -> dict[str, Any]:
     listed = set(listed)
     rules: dict[str, dict[str, Any]] = {}
     out: list[dict[str, Any]] = []
@@ -46,7 +49,8 @@ def document(results: Sequence[StageResult], *, gomod_uri: str, listed: Iterable
             "helpUri": f"https://pkg.go.dev/vuln/{fid}",
             "properties": {"tags": ["security", "vulnerability", *f.get("aliases", [])]},
         })
-        level = "error" if fid in listed else _LEVELS.get(f["level"], "warning")
+        fails = fid in listed or fail_on == "any" or (fail_on == "symbol" and f["level"] == "symbol")
+        level = "error" if fails else _LEVELS.get(f["level"], "warning")
         syms = f.get("symbols") or []
         text = (f"{binary_name or 'the binary'} links {where}, affected by {fid}{fixed}; level {f['level']}"
                 + (f": {', '.join(syms[:5])}" + (" ..." if len(syms) > 5 else "") if syms else ""))

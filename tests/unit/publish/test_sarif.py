@@ -73,3 +73,15 @@ def test_fingerprints_are_stable_and_distinct():
     b = document(results(), gomod_uri="go.mod", listed=[], version="2")["runs"][0]["results"]
     fa = [r["partialFingerprints"]["fixproof/v1"] for r in a]
     assert fa == [r["partialFingerprints"]["fixproof/v1"] for r in b] and len(set(fa)) == len(fa)
+
+
+def test_levels_follow_the_policy():
+    """A PASS under fail_on = "listed" once came with SARIF `error` results for unlisted symbol-level findings."""
+    def levels(fail_on, listed=()):
+        doc = document(results(), gomod_uri="go.mod", listed=list(listed), version="0.1.0", fail_on=fail_on)
+        return {r["ruleId"]: r["level"] for r in doc["runs"][0]["results"] if r["ruleId"].startswith("GO-")}
+
+    assert levels("listed") == {"GO-2022-1059": "warning", "GO-2024-3105": "note", "GO-2099-0001": "warning"}
+    assert levels("listed", ["GO-2022-1059"])["GO-2022-1059"] == "error"
+    assert levels("symbol")["GO-2022-1059"] == "error" and levels("symbol")["GO-2099-0001"] == "warning"
+    assert set(levels("any").values()) == {"error"}
