@@ -112,7 +112,7 @@ def headline(results: Sequence[StageResult], code: int, fail_on: str) -> str:
                  f"({', '.join(tolerated[:3])}{', ...' if len(tolerated) > 3 else ''}) affect it and do not fail "
                  f"under fix.fail_on = {fail_on!r}")
     if skipped:
-        text += f"; {skipped} check{'s' if skipped != 1 else ''} did not run (skipped, see why below)"
+        text += f"; {skipped} check{'s' if skipped != 1 else ''} did not run (skipped, each with its reason)"
     return text + "."
 
 

@@ -17,6 +17,6 @@ def test_pass_with_tolerated_advisories_says_so():
 def test_clean_pass_and_skips():
     gdb = StageResult("gdb", (passed("a", "ok"), skipped("b", "no checks")))
     assert headline([gdb], 0, "symbol") == ("Every check passed: the listed advisories are fixed in the built artifact "
-                                            "and every runtime check held; 1 check did not run (skipped, see why below).")
+                                            "and every runtime check held; 1 check did not run (skipped, each with its reason).")
     assert headline([gdb], 1, "listed").startswith("At least one check failed")
     assert headline([gdb], 3, "listed").startswith("At least one check could not run")
