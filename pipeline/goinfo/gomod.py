@@ -8,6 +8,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from fixproof.errors import GoModError
 from fixproof.goinfo import versions
@@ -70,28 +71,43 @@ def _tokens(line: str, file: Path, lineno: int) -> list[str]:
     return toks
 
 
-def parse_gomod(text: str, file: Path) -> GoMod:
-    module = go = toolchain = ""
-    requires: list[Requirement] = []
-    replaces: list[Replacement] = []
+def directives(text: str, file: Path, *, strict: bool = True) -> Iterator[tuple[int, str, str, list[str]]]:
+    """(line number, raw line, verb, arguments) of each directive of a go.mod or go.work,
+    blocks unrolled. ``strict``: a malformed line or block is a GoModError; else it is skipped
+    (for callers that only look, and leave the verdict on the file to the go command)."""
     block: str | None = None
     for lineno, raw in enumerate(text.splitlines(), 1):
-        indirect = "// indirect" in raw
-        toks = _tokens(raw, file, lineno)
+        try:
+            toks = _tokens(raw, file, lineno)
+        except GoModError:
+            if strict:
+                raise
+            continue
         if not toks:
             continue
         if block is not None:
             if toks == [")"]:
                 block = None
                 continue
-            verb, args = block, toks
+            yield lineno, raw, block, toks
         elif len(toks) >= 2 and toks[-1] == "(":
-            block = toks[0]
             if len(toks) != 2:
-                raise GoModError(f"{file}:{lineno}: malformed block start")
-            continue
+                if strict:
+                    raise GoModError(f"{file}:{lineno}: malformed block start")
+                continue
+            block = toks[0]
         else:
-            verb, args = toks[0], toks[1:]
+            yield lineno, raw, toks[0], toks[1:]
+    if block is not None and strict:
+        raise GoModError(f"{file}: unterminated {block} ( block")
+
+
+def parse_gomod(text: str, file: Path) -> GoMod:
+    module = go = toolchain = ""
+    requires: list[Requirement] = []
+    replaces: list[Replacement] = []
+    for lineno, raw, verb, args in directives(text, file):
+        indirect = "// indirect" in raw
         if verb == "module" and args:
             module = args[0]
         elif verb == "go" and len(args) == 1:
@@ -114,8 +130,6 @@ def parse_gomod(text: str, file: Path) -> GoMod:
                 raise GoModError(f"{file}:{lineno}: malformed {verb} line")
         else:
             raise GoModError(f"{file}:{lineno}: unknown directive {verb!r}")
-    if block is not None:
-        raise GoModError(f"{file}: unterminated {block} ( block")
     if not module:
         raise GoModError(f"{file}: no module line; is this a go.mod file?")
     if go and versions.parse_go(go) is None:

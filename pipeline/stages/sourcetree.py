@@ -129,30 +129,16 @@ def _find_gowork(module: Path, anchor: Path) -> Path | None:
 
 
 def _directives(path: Path) -> Iterator[tuple[str, list[str]]]:
-    """(verb, arguments) of each line of a go.mod or go.work, blocks unrolled."""
-    from fixproof.goinfo.gomod import _tokens
+    """(verb, arguments) of each line of a go.mod or go.work, blocks unrolled; malformed lines
+    are skipped (the go command reports them in the container)."""
+    from fixproof.goinfo.gomod import directives
 
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return
-    block: str | None = None
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        try:
-            toks = _tokens(raw, path, lineno)
-        except Exception:  # noqa: BLE001 - a malformed line: the go command reports it in the container
-            continue
-        if not toks:
-            continue
-        if block is not None:
-            if toks == [")"]:
-                block = None
-                continue
-            yield block, toks
-        elif len(toks) == 2 and toks[1] == "(":
-            block = toks[0]
-        else:
-            yield toks[0], toks[1:]
+    for _lineno, _raw, verb, args in directives(text, path, strict=False):
+        yield verb, args
 
 
 def _is_local(path: str) -> bool:
