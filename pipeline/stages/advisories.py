@@ -33,14 +33,17 @@ class Listed:
         return f"{aid} (listed as {alias})" if alias else aid
 
 
-def load_listed(cfg: Config, notify: Callable[[str], None]) -> Listed:
-    """Fetch the listed advisories, CVE and GHSA aliases resolved to GO ids through the database;
-    VulnDBError (exit 3) when the DB is unreachable with no cache."""
-    with VulnDB(cfg.vulndb_url, notify=notify) as db:
-        info = db.open()
-        resolved = db.resolve(cfg.fix.advisories)
-        ids = list(dict.fromkeys(i for n in cfg.fix.advisories for i in resolved[n]))
-        entries = db.entries(ids) if ids else {}
+def load_listed(cfg: Config, notify: Callable[[str], None], db: VulnDB | None = None) -> Listed:
+    """Fetch the listed advisories, CVE and GHSA aliases resolved to GO ids through the database
+    (``db`` when the caller has it open, so its index is read once); VulnDBError (exit 3) when
+    the DB is unreachable with no cache."""
+    if db is None:
+        with VulnDB(cfg.vulndb_url, notify=notify) as own:
+            return load_listed(cfg, notify, own)
+    info = db.open()
+    resolved = db.resolve(cfg.fix.advisories)
+    ids = list(dict.fromkeys(i for n in cfg.fix.advisories for i in resolved[n]))
+    entries = db.entries(ids) if ids else {}
     named_as = {i: n for n in cfg.fix.advisories if not n.startswith("GO-") for i in resolved[n]}
     return Listed(info, {i: entries[i] for i in ids}, tuple(n for n in cfg.fix.advisories if not resolved[n]),
                   named_as)

@@ -147,9 +147,9 @@ def security_rank(cfg, say: Callable[[str], None]) -> Callable[[str], int]:
     from fixproof.stages.advisories import load_listed
     from fixproof.vulndb import VulnDB
 
-    listed = load_listed(cfg, say) if cfg.fix.advisories else None
-    named = {a.module for e in listed.entries.values() for a in e.affected} if listed else set()
     with VulnDB(cfg.vulndb_url, notify=say) as db:
+        listed = load_listed(cfg, say, db) if cfg.fix.advisories else None
+        named = {a.module for e in listed.entries.values() for a in e.affected} if listed else set()
         db.open()
         return lambda p: 0 if p in named else 1 if db.ids_for_module(p) else 2
 

@@ -88,10 +88,10 @@ def run(ctx: StageContext) -> StageResult:
         checks.append(_switching_check(res.stdout[m.end():], image_go))
 
     checks.extend(_gomod_checks(ctx, pin))
-    if cfg.fix.advisories:
-        listed = load_listed(cfg, ctx.progress.say)
-        checks += [db_check(listed), *resolution_checks(listed), *unknown_checks(listed), *go_checks(listed, pin)]
-    with VulnDB(cfg.vulndb_url, notify=ctx.progress.say) as db:
+    with VulnDB(cfg.vulndb_url, notify=ctx.progress.say) as db:  # one index read for both
+        if cfg.fix.advisories:
+            listed = load_listed(cfg, ctx.progress.say, db)
+            checks += [db_check(listed), *resolution_checks(listed), *unknown_checks(listed), *go_checks(listed, pin)]
         tool = go_command_advisories(db, pin)
     checks.append(tool)
     facts["go_command_advisories"] = tool.evidence["advisories"]

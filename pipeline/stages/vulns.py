@@ -45,10 +45,11 @@ def run(ctx: StageContext, today: dt.date | None = None) -> StageResult:
         checks.append(passed("function table", f"cannot read {path.name}'s function table ({e}); "
                              "findings are at module level only", warning=True))
     mods, notes = checked_modules(info)
-    with VulnDB(cfg.vulndb_url, notify=ctx.progress.say) as db:
+    with VulnDB(cfg.vulndb_url, notify=ctx.progress.say) as db:  # one index read for everything below
         entries = db.entries_for_modules([m.path for m in mods])
+        listed = load_listed(cfg, ctx.progress.say, db)
+        shipped = _shipped_findings(Path(cfg.artifact), db) if cfg.artifact is not None else None
     findings = match(info, functions, entries, file=str(path))
-    listed = load_listed(cfg, ctx.progress.say)
     checks += [db_check(listed), *resolution_checks(listed), *unknown_checks(listed)]
     for n in notes:
         checks.append(passed("module coverage", n, warning=True))
@@ -72,34 +73,40 @@ def run(ctx: StageContext, today: dt.date | None = None) -> StageResult:
         checks.append(passed("known vulnerabilities", f"no advisory in {listed.info.url} affects {path.name}",
                              evidence={"modules": len(mods)}))
     if cfg.artifact is not None:  # what production runs: the same judgement on the shipped binary
-        checks += _shipped_checks(cfg, Path(cfg.artifact), listed, rules, today, ctx.progress.say)
+        checks += _shipped_checks(cfg, Path(cfg.artifact), shipped, listed, rules, today)
     facts = {"findings": [f.to_json() for f in findings], "binary": str(path),
              "vex": [v.to_json() for v in _verdicts(listed.ids, listed, info, by_id, functions is not None)],
              "listed": list(listed.ids)}
     return StageResult(STAGE, tuple(checks), facts)
 
 
-def _shipped_checks(cfg, shipped: Path, listed, rules: Waivers, today: dt.date, say) -> list[CheckResult]:
-    """The shipped artifact (--artifact) against the database, as the built binary is judged:
-    each listed advisory passes or fails by name, other findings follow fix.fail_on."""
-    label = "shipped artifact: "
+def _shipped_findings(shipped: Path, db: VulnDB) -> tuple[str, dict[str, Finding]] | BinaryFormatError:
+    """(Go version, findings by id) of the shipped artifact (--artifact), or why it cannot be read."""
     try:
         info = read_buildinfo(shipped)
     except BinaryFormatError as e:
-        return [failed(f"{label}vulnerabilities", f"the shipped artifact cannot be read as a Go binary: {e}")]
+        return e
     try:
         functions: tuple[str, ...] | None = read_functions(shipped)
     except BinaryFormatError:
         functions = None
     mods, _notes = checked_modules(info)
-    with VulnDB(cfg.vulndb_url, notify=say) as db:
-        entries = db.entries_for_modules([m.path for m in mods])
-    found = {f.id: f for f in match(info, functions, entries, file=str(shipped))}
+    entries = db.entries_for_modules([m.path for m in mods])
+    return info.go_version, {f.id: f for f in match(info, functions, entries, file=str(shipped))}
+
+
+def _shipped_checks(cfg, shipped: Path, read, listed, rules: Waivers, today: dt.date) -> list[CheckResult]:
+    """The shipped artifact against the database, as the built binary is judged: each listed
+    advisory passes or fails by name, other findings follow fix.fail_on."""
+    label = "shipped artifact: "
+    if isinstance(read, BinaryFormatError):
+        return [failed(f"{label}vulnerabilities", f"the shipped artifact cannot be read as a Go binary: {read}")]
+    go_version, found = read
     out: list[CheckResult] = []
     for aid in listed.ids:
         if aid not in found and not toolchain_only(listed.entries[aid]):
             out.append(passed(f"{label}advisory {aid}", f"{listed.label(aid)} does not affect the shipped "
-                              f"{shipped.name} ({info.go_version})", evidence={"advisory": aid, "file": str(shipped)}))
+                              f"{shipped.name} ({go_version})", evidence={"advisory": aid, "file": str(shipped)}))
     for f in found.values():
         r = _finding_check(f, cfg.fix.fail_on, f.id in listed.entries, rules, today)
         out.append(replace(r, name=label + r.name, message=r.message.replace(
