@@ -34,12 +34,8 @@ class RunDirError(FixproofError):
     """The report directory cannot be written, or another run holds it."""
 
 
-def locked_dir_ok(d: Path) -> None:
-    """An app's own report directory inside the locked run directory: present and writable."""
-    _writable_dir(d)
-
-
-def _writable_dir(d: Path) -> None:
+def writable_dir(d: Path) -> None:
+    """``d`` exists (created if need be) and can be written, else RunDirError."""
     try:
         d.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -53,7 +49,7 @@ def _writable_dir(d: Path) -> None:
 @contextlib.contextmanager
 def locked(run_dir: Path, *, wait: bool = True, say: Callable[[str], None] = lambda _m: None) -> Iterator[None]:
     """Hold the report directory's lock for the body; RunDirError if it cannot be had."""
-    _writable_dir(run_dir)
+    writable_dir(run_dir)
     path = run_dir / LOCK_NAME
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

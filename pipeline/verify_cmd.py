@@ -54,7 +54,7 @@ def _run(config: str | None, artifact: str | None, junit: str | None, evidence: 
     say = progress.Progress("verify").say
     with rundir.locked(run_dir, wait=wait, say=say):
         for cfg in cfgs:
-            rundir.locked_dir_ok(cfg.reports_dir)
+            rundir.writable_dir(cfg.reports_dir)  # each app's, inside the locked run dir
         # no verdict but this run's: what an earlier run left goes before anything starts
         verdicts = ({run_dir, *(c.reports_dir for c in cfgs)},
                     {junit_path or cfgs[0].run_junit_path, *(c.junit_path for c in cfgs)},
