@@ -78,6 +78,7 @@ class FixConfig:
 class ReportConfig:
     dir: str = "reports"
     junit: str = ""
+    sarif_category: str = "fixproof"  # code scanning category (SARIF automationDetails.id); FIXPROOF_SARIF_CATEGORY overrides
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,7 @@ class TraceCheckConfig:
                 if f.type in ("int", int) and f.name.startswith(("max_", "min_")) and getattr(self, f.name) != _UNSET}
 
 
+SARIF_CATEGORY_RE = re.compile(r"[A-Za-z0-9._/-]*[A-Za-z0-9._-][A-Za-z0-9._/-]*")
 GDB_KINDS = ("path", "panic", "memory", "interface")
 _HITS_RE = re.compile(r"^\s*(>=|<=|==|>|<)?\s*(\d+)\s*$")
 
@@ -252,6 +254,15 @@ class Config:
         if "://" not in url:
             return (self.base_dir / url).resolve().as_uri()
         return url
+
+    @property
+    def sarif_category(self) -> str:
+        """FIXPROOF_SARIF_CATEGORY (the GitHub Action's sarif-category) overrides report.sarif_category."""
+        value = os.environ.get("FIXPROOF_SARIF_CATEGORY") or self.report.sarif_category
+        if not SARIF_CATEGORY_RE.fullmatch(value):
+            raise ConfigError(f"SARIF category {value!r} (FIXPROOF_SARIF_CATEGORY or report.sarif_category): use letters, "
+                              "digits and . _ - / only, e.g. \"fixproof-linux\".")
+        return value.strip("/")
 
     @property
     def waivers_path(self) -> Path | None:
@@ -472,6 +483,10 @@ def _validate_docker(f: Path, d: DockerConfig) -> None:
 
 def _validate(cfg: Config) -> None:
     f = cfg.path
+    if not SARIF_CATEGORY_RE.fullmatch(cfg.report.sarif_category):
+        raise ConfigError(f"{f}: report.sarif_category = {cfg.report.sarif_category!r}: use letters, digits and "
+                          ". _ - / only, e.g. \"fixproof-linux\".")
+    cfg.sarif_category  # FIXPROOF_SARIF_CATEGORY, checked at load
     if not cfg.toolchain.go:
         raise ConfigError(f"{f}: toolchain.go is required: the exact Go version the fix needs, e.g. \"1.22.5\".")
     if not GO_VERSION_RE.match(cfg.toolchain.go):

@@ -378,7 +378,9 @@ if args[:1] == ["verify"]:
             Path(value("--evidence")).mkdir(parents=True, exist_ok=True)
             (Path(value("--evidence")) / "MANIFEST.sha256").write_text("")
         Path("reports").mkdir(exist_ok=True)
-        Path("reports/fixproof.sarif").write_text("{}")
+        sarif = Path("reports/apps/edge/fixproof.sarif" if os.environ.get("FAKE_FLEET") else "reports/fixproof.sarif")
+        sarif.parent.mkdir(parents=True, exist_ok=True)
+        sarif.write_text(json.dumps({"category": os.environ.get("FIXPROOF_SARIF_CATEGORY")}))
         Path("reports/summary.json").write_text(json.dumps({
             "status": "failed", "counts": {"tests": 3, "failures": 1, "errors": 0, "skipped": 0},
             "stages": {"vulns": [{"name": "GO-2024-2963", "status": "failed", "message": "still linked"}]}}))
@@ -517,6 +519,29 @@ def test_run_with_docker_verifies_and_keeps_the_exit_code(runner):
                                              ("junit.xml", "evidence", "summary.json", "fixproof.sarif")}
     summary = (runner.tmp / "summary.md").read_text()
     assert "**FAILED**: 3 checks, 1 failed" in summary and "GO-2024-2963" in summary
+
+
+def test_run_gives_the_sarif_category_to_fixproof(runner):
+    """#15.1: the sarif-category input went only to upload-sarif, which ignores it when the SARIF names its
+    own automationDetails.id; fixproof must write the category into the SARIF."""
+    cfg = write_config(runner.work, EXAMPLE)
+    cfg.write_text(cfg.read_text().replace(f'dir = "{runner.work / "reports"}"', 'dir = "reports"'))
+    p, out = runner.run("run", inputs={"sarif-category": "linux-arm64"}, outputs={"docker": "yes"})
+    assert p.returncode == 0, p.stderr
+    assert json.loads(Path(out["sarif"]).read_text()) == {"category": "linux-arm64"}
+    upload = next(s for s in runner.action["runs"]["steps"]
+                  if str(s.get("uses", "")).startswith("github/codeql-action/upload-sarif@"))
+    assert "category" not in upload["with"]  # a second, different category would only mislead
+
+
+def test_run_uploads_each_fleet_apps_sarif(runner):
+    """#15.1: a fleet config got no SARIF upload at all."""
+    cfg = write_config(runner.work, EXAMPLE)
+    cfg.write_text(cfg.read_text().replace(f'dir = "{runner.work / "reports"}"', 'dir = "reports"'))
+    p, out = runner.run("run", outputs={"docker": "yes"}, extra_env={"FAKE_FLEET": "1"})
+    assert p.returncode == 0, p.stderr
+    assert out["sarif"] == str(runner.work / "reports" / "apps")
+    assert str(runner.work / "reports" / "apps" / "edge" / "fixproof.sarif") in out["paths"].splitlines()
 
 
 def test_run_passes_artifact_and_stages(runner):

@@ -292,3 +292,18 @@ def test_build_env_table_as_the_readme_writes_it(tmp_path):
     assert dict(cfg.build.env) == {"CGO_ENABLED": "0"}
     with pytest.raises(ConfigError, match="table of string values"):
         config.load(write_config(tmp_path, EXAMPLE, extra='[build]\nenv = { CGO_ENABLED = 0 }\n'))
+
+
+def test_sarif_category_from_config_and_environment(tmp_path, monkeypatch):
+    text = BASE + '[report]\nsarif_category = "linux"\n'
+    monkeypatch.delenv("FIXPROOF_SARIF_CATEGORY", raising=False)
+    assert parse(tmp_path, text).sarif_category == "linux"
+    assert parse(tmp_path, BASE).sarif_category == "fixproof"
+    monkeypatch.setenv("FIXPROOF_SARIF_CATEGORY", "gha/windows/")
+    assert parse(tmp_path, text).sarif_category == "gha/windows"
+    monkeypatch.setenv("FIXPROOF_SARIF_CATEGORY", "two words")
+    with pytest.raises(ConfigError, match="FIXPROOF_SARIF_CATEGORY"):
+        parse(tmp_path, text)
+    monkeypatch.delenv("FIXPROOF_SARIF_CATEGORY")
+    with pytest.raises(ConfigError, match="sarif_category"):
+        parse(tmp_path, BASE + '[report]\nsarif_category = "a b"\n')
