@@ -216,6 +216,7 @@ class Config:
     gdb: tuple[GdbCheckConfig, ...] = ()
     trace: tuple[TraceCheckConfig, ...] = ()
     artifact: Path | None = None  # a shipped binary to compare (command line only)
+    db: str = ""  # verify --db: the vulnerability database, over FIXPROOF_VULNDB and fix.db (command line only)
     grouped: bool = False  # one of several [[app]] entries: results go under <report.dir>/apps/<name>
 
     # Derived paths -------------------------------------------------------
@@ -247,8 +248,9 @@ class Config:
 
     @property
     def vulndb_url(self) -> str:
-        """FIXPROOF_VULNDB overrides fix.db; a relative file:// path is relative to the config file."""
-        url = os.environ.get("FIXPROOF_VULNDB") or self.fix.db
+        """verify --db, else FIXPROOF_VULNDB, else fix.db; a relative file:// path is relative to the config file
+        (for --db, verify resolves it against the working directory first)."""
+        url = self.db or os.environ.get("FIXPROOF_VULNDB") or self.fix.db
         if url.startswith("file://") and not url.startswith("file:///"):
             return (self.base_dir / url[len("file://"):]).resolve().as_uri()
         if "://" not in url:
