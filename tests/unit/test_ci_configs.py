@@ -834,6 +834,20 @@ def jenkins_problems(text: str, *, makefile: Path = MAKEFILE) -> list[str]:
     return problems
 
 
+def test_jenkinsfile_keeps_tool_files_out_of_the_checkout():
+    """#15.6: the clone, venv, cache and temporary files were inside the workspace, so the clean rebuild
+    was stamped vcs.modified=true; they go to WORKSPACE_TMP (the workspace's @tmp sibling)."""
+    text = JENKINSFILE.read_text()
+    code = re.sub(r"^\s*//.*$", "", text, flags=re.M)
+    env = jenkins_env(code)
+    for var in ("FIXPROOF_HOME", "FIXPROOF_CACHE_DIR", "TMPDIR"):
+        assert "WORKSPACE_TMP" in env.get(var, ""), var
+    commands = [c for m in _SH.finditer(code) for c in shell_commands(m.group(2), env)]
+    clone = next(c for c in commands if c[:2] == ["git", "clone"])
+    assert "WORKSPACE_TMP" in clone[-1]
+    assert ".fixproof" not in code.replace("FIXPROOF", "")
+
+
 def test_jenkinsfile_commands_junit_and_exit_codes():
     text = JENKINSFILE.read_text()
     assert jenkins_problems(text) == []
@@ -908,4 +922,5 @@ def test_checkers_catch_broken_configs(action, tmp_path):
     problems = jenkins_problems(text)
     assert any("publishes JUnit ['x.xml']" in p for p in problems)
     assert any("exit 1 is not handled" in p for p in problems)
-    assert jenkins_problems(JENKINSFILE.read_text().replace("make -C .fixproof venv", "make -C .fixproof vnev"))
+    assert jenkins_problems(JENKINSFILE.read_text().replace('make -C "$FIXPROOF_HOME" venv',
+                                                            'make -C "$FIXPROOF_HOME" vnev'))
