@@ -848,6 +848,14 @@ def test_jenkinsfile_keeps_tool_files_out_of_the_checkout():
     assert ".fixproof" not in code.replace("FIXPROOF", "")
 
 
+def test_jenkinsfile_records_the_sarif_findings():
+    """#15.7: Jenkins users saw only JUnit; warnings-ng's recordIssues reads the SARIF, whatever the outcome."""
+    code = re.sub(r"^\s*//.*$", "", JENKINSFILE.read_text(), flags=re.M)
+    post_always = groovy_block(groovy_block(code, r"\bpost"), r"\balways")
+    m = re.search(r"recordIssues\b[^\n]*enabledForFailure:\s*true[\s\S]*?sarif\(pattern:\s*'([^']+)'", post_always)
+    assert m and m.group(1) == "reports/fixproof.sarif"
+
+
 def test_jenkinsfile_commands_junit_and_exit_codes():
     text = JENKINSFILE.read_text()
     assert jenkins_problems(text) == []
