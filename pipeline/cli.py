@@ -49,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--only", nargs="+", default=None, metavar="STAGE", help="run only these stages (and what they need)")
     v.add_argument("-n", "--jobs", type=int, default=1, metavar="N",
                    help="run up to N independent tasks at once (apps of a fleet side by side; default 1)")
+    v.add_argument("--shard", default=None, metavar="K/N",
+                   help="verify only the K-th of N disjoint parts of a fleet config (one CI job each)")
+    v.add_argument("--timings", default=None, metavar="FILE",
+                   help="with --shard: balance the parts by the app durations in an earlier run's summary.json")
     v.add_argument("--no-wait", dest="wait", action="store_false",
                    help="fail at once (exit 3) when another run is using the report directory, instead of waiting")
 
@@ -89,7 +93,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return verify_cmd.run(config=args.config, artifact=args.artifact, junit=args.junit,
                               evidence=args.evidence, only=args.only, jobs=args.jobs,
-                              verbosity=args.verbosity, wait=args.wait, db=args.db)
+                              verbosity=args.verbosity, wait=args.wait, db=args.db, shard=args.shard,
+                              timings=args.timings)
     if args.command == "evidence":
         return _evidence_verify(args.bundle, args.public_key)
     raise AssertionError(args.command)

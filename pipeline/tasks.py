@@ -224,7 +224,7 @@ def fleet_namespace(cfgs: Sequence[Config], only: Sequence[str] | None = None,
     stage (and report) is a task group with one subtask per app (``build:svc-a``),
     so ``doit -n N`` runs independent apps side by side, and ``verify`` merges
     every app's results into the run's JUnit file and summary, grouped by app."""
-    if len(cfgs) == 1:
+    if len(cfgs) == 1 and not cfgs[0].grouped:  # (a shard of a fleet may hold one app: still a fleet run)
         return namespace(cfgs[0], only=only, junit=junit, evidence=evidence)
     stages = closure(only) if only else list(registry.names())
     per_app = {c.app_name: task_dicts(c, stages, c.junit_path) for c in cfgs}

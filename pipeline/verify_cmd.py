@@ -16,14 +16,17 @@ from fixproof.progress import Reporter, Verbosity
 
 def run(config: str | None, artifact: str | None, junit: str | None, evidence: str | None,
         only: Sequence[str] | None, jobs: int = 1, *, verbosity: int = Verbosity.NORMAL,
-        reporter: Reporter | None = None, wait: bool = True, db: str | None = None) -> int:
+        reporter: Reporter | None = None, wait: bool = True, db: str | None = None,
+        shard: str | None = None, timings: str | None = None) -> int:
     """The run, its progress shown by ``reporter`` (default: chosen for this terminal and ``verbosity``).
 
     ``wait``: when another run holds the report directory, wait for it (else fail at once).
     ``db``: the vulnerability database (--db), over FIXPROOF_VULNDB and fix.db.
+    ``shard``: "K/N", verify only the K-th of N parts of a fleet (``timings``: an earlier run's summary.json,
+    to balance the parts by the apps' durations).
     """
     with progress.use(reporter or progress.choose(Verbosity(verbosity))):
-        return _run(config, artifact, junit, evidence, only, jobs, wait, db)
+        return _run(config, artifact, junit, evidence, only, jobs, wait, db, shard, timings)
 
 
 def db_url(db: str) -> str:
@@ -39,7 +42,8 @@ def db_url(db: str) -> str:
 
 
 def _run(config: str | None, artifact: str | None, junit: str | None, evidence: str | None,
-         only: Sequence[str] | None, jobs: int = 1, wait: bool = True, db: str | None = None) -> int:
+         only: Sequence[str] | None, jobs: int = 1, wait: bool = True, db: str | None = None,
+         shard: str | None = None, timings: str | None = None) -> int:
     """Run the task graph for every app of the config; ``jobs`` > 1 runs independent tasks side by side."""
     from doit.cmd_base import ModuleTaskLoader
     from doit.doit_cmd import DoitMain
@@ -63,12 +67,17 @@ def _run(config: str | None, artifact: str | None, junit: str | None, evidence: 
     if db:
         url = db_url(db)
         cfgs = tuple(dataclasses.replace(c, db=url) for c in cfgs)
+    run_dir = cfgs[0].run_reports_dir  # the fleet's, also for a shard that gets no app
+    shard_info = None
+    if shard is not None or timings is not None:
+        cfgs, shard_info = _shard(cfgs, shard, timings)
     junit_path = Path(junit).resolve() if junit else None
     evidence_path = Path(evidence).resolve() if evidence else None
-    run_dir = cfgs[0].run_reports_dir
     summary_path = run_dir / "summary.json"
     say = progress.Progress("verify").say
     with rundir.locked(run_dir, wait=wait, say=say):
+        if not cfgs:
+            return _empty_shard(run_dir, shard_info, say)
         for cfg in cfgs:
             rundir.writable_dir(cfg.reports_dir)  # each app's, inside the locked run dir
         # no verdict but this run's: what an earlier run left goes before anything starts
@@ -84,7 +93,50 @@ def _run(config: str | None, artifact: str | None, junit: str | None, evidence: 
         code, broken = _exit_code(summary_path, doit_code)
         if broken:
             _mark_error(summary_path, verdicts, doit_code)
+        if shard_info is not None:
+            _name_shard(summary_path, shard_info)
         return code
+
+
+def _shard(cfgs, shard: str | None, timings: str | None):
+    """The apps of this shard, and what its summary says of the shard."""
+    import hashlib
+
+    from fixproof.shard import Shard, read_timings, select
+
+    if shard is None:
+        raise UsageError("--timings balances the parts of --shard K/N; give --shard too.")
+    part = Shard.parse(shard)
+    if not cfgs[0].grouped:
+        raise UsageError(f"--shard {shard}: {cfgs[0].path} has one app; shards split a fleet config "
+                         "(one [[app]] table per app).")
+    names = [c.app_name for c in cfgs]
+    chosen = set(select(names, part, read_timings(Path(timings)) if timings else None))
+    info = {"index": part.index, "count": part.count, "apps": [n for n in names if n in chosen],
+            "fleet_apps": names, "balanced_by_timings": timings is not None,
+            "config": str(cfgs[0].path), "config_sha256": hashlib.sha256(cfgs[0].path.read_bytes()).hexdigest()}
+    return tuple(c for c in cfgs if c.app_name in chosen), info
+
+
+def _name_shard(summary_path: Path, info: dict) -> None:
+    """The shard and the fleet config's digest in the run's summary, for ``fixproof merge``."""
+    try:
+        summary = json.loads(summary_path.read_text())
+    except (OSError, ValueError):
+        return  # no verdict: the error is already reported and the exit code says so
+    summary["shard"] = info
+    summary_path.write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def _empty_shard(run_dir: Path, info: dict, say) -> int:
+    """A shard that got no app of the fleet (more shards than apps): a summary that says so; nothing ran."""
+    rundir.clear_verdicts({run_dir}, {run_dir / "junit.xml"}, set())
+    say(f"shard {info['index']}/{info['count']} has none of the fleet's {len(info['fleet_apps'])} apps; "
+        "nothing to verify here (fixproof merge counts the apps of every shard)")
+    summary = {"exit_code": 0, "status": "empty", "apps": {}, "shard": info,
+               "headline": f"Shard {info['index']}/{info['count']} holds no app of this fleet: nothing was verified here."}
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return 0
 
 
 def check_only(only: Sequence[str]) -> None:

@@ -14,10 +14,11 @@ from fixproof import progress
 
 
 def bundle_dir(cfg, evidence: str | Path | None, apps: int) -> Path:
-    """--evidence DIR (one subdirectory per app of a fleet), else <reports>/evidence."""
+    """--evidence DIR (one subdirectory per app of a fleet, or of a shard of one), else <reports>/evidence.
+    ``apps``: how many apps the run has (kept for callers; a fleet's app is known by ``cfg.grouped``)."""
     if evidence is None:
         return cfg.reports_dir / "evidence"
-    return Path(evidence) if apps == 1 else Path(evidence) / cfg.app_name
+    return Path(evidence) / cfg.app_name if cfg.grouped else Path(evidence)
 
 
 # What fixproof runs on (pyproject.toml); versions of these go into the evidence.

@@ -60,7 +60,9 @@ def run_fleet(ctxs: Sequence[StageContext], stages: Sequence[str], junit_path: P
         name = ctx.cfg.app_name
         code = exit_code(results)
         apps[name] = {"exit_code": code, "status": _status(code), "dir": str(ctx.cfg.reports_dir),
-                      "summary": str(ctx.cfg.reports_dir / "summary.json")}
+                      "summary": str(ctx.cfg.reports_dir / "summary.json"),
+                      # what the app's checks took (verify --timings balances shards with it)
+                      "seconds": round(sum(c.duration_s for r in results for c in r.checks), 3)}
         labelled += [StageResult(f"{name}.{r.stage}", r.checks, r.facts) for r in results]
     cfg = ctxs[0].cfg
     summary = _summary(labelled, junit_path, cfg)
