@@ -63,7 +63,7 @@ import re
 import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable, Mapping, Protocol, Sequence
+from typing import Any, Iterable, Mapping, Protocol, Sequence
 
 from fixproof.goinfo import versions
 from fixproof.vulndb import STDLIB, Affected, Entry
@@ -104,6 +104,13 @@ class Finding:
             "symbols": list(self.symbols),
             "level": self.level.value,
         }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Finding":
+        """A finding as :meth:`to_json` wrote it (ValueError for an unknown level)."""
+        return cls(str(data.get("file") or ""), str(data["id"]), tuple(map(str, data.get("aliases") or ())),
+                   str(data.get("module") or ""), str(data.get("version") or ""), str(data.get("fixed") or ""),
+                   tuple(map(str, data.get("symbols") or ())), Level(str(data["level"])))
 
 
 class ModuleLike(Protocol):

@@ -33,28 +33,32 @@ def document(results: Sequence[StageResult], *, gomod_uri: str, listed: Iterable
     listed = set(listed)
     rules: dict[str, dict[str, Any]] = {}
     out: list[dict[str, Any]] = []
+    from fixproof.stages.vulns import VulnsFacts
+
     by_stage = {r.stage: r for r in results}
     vulns = by_stage.get("vulns")
     waived = _waived(vulns) if vulns else {}
-    for f in (vulns.facts.get("findings") or []) if vulns else []:
-        fid = f["id"]
-        where = f"{f['module']}@{f['version']}"
-        fixed = f" (fixed in {f['fixed']})" if f.get("fixed") else ""
+    facts = VulnsFacts.of(vulns)
+    for f in facts.findings if facts else ():
+        fid = f.id
+        where = f"{f.module}@{f.version}"
+        fixed = f" (fixed in {f.fixed})" if f.fixed else ""
         rules.setdefault(fid, {
             "id": fid,
             "name": "GoVulnerability",
-            "shortDescription": {"text": f"[{fid}] known vulnerability in {f['module']}"},
-            "fullDescription": {"text": f"{fid} affects {f['module']} versions in its ranges{fixed}."},
-            "help": {"text": f"See https://pkg.go.dev/vuln/{fid}. {fix_action(f)}."},
+            "shortDescription": {"text": f"[{fid}] known vulnerability in {f.module}"},
+            "fullDescription": {"text": f"{fid} affects {f.module} versions in its ranges{fixed}."},
+            "help": {"text": f"See https://pkg.go.dev/vuln/{fid}. {fix_action(f.to_json())}."},
             "helpUri": f"https://pkg.go.dev/vuln/{fid}",
-            "properties": {"tags": ["security", "vulnerability", *f.get("aliases", [])]},
+            "properties": {"tags": ["security", "vulnerability", *f.aliases]},
         })
-        fails = fid in listed or fail_on == "any" or (fail_on == "symbol" and f["level"] == "symbol")
-        level = "error" if fails else _LEVELS.get(f["level"], "warning")
-        syms = f.get("symbols") or []
-        text = (f"{binary_name or 'the binary'} links {where}, affected by {fid}{fixed}; level {f['level']}"
+        level_name = f.level.value
+        fails = fid in listed or fail_on == "any" or (fail_on == "symbol" and level_name == "symbol")
+        level = "error" if fails else _LEVELS.get(level_name, "warning")
+        syms = f.symbols
+        text = (f"{binary_name or 'the binary'} links {where}, affected by {fid}{fixed}; level {level_name}"
                 + (f": {', '.join(syms[:5])}" + (" ..." if len(syms) > 5 else "") if syms else ""))
-        out.append(_result(fid, level, text, gomod_uri, f"{fid}|{f['module']}|{f['version']}",
+        out.append(_result(fid, level, text, gomod_uri, f"{fid}|{f.module}|{f.version}",
                            waived.get(fid)))
     for r in results:
         for c in r.checks:
