@@ -6,7 +6,9 @@ import enum
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, TypeVar
+
+_F = TypeVar("_F", bound="StageFacts")
 
 
 class Status(str, enum.Enum):
@@ -90,7 +92,9 @@ class StageResult:
     """The JSON target of one doit task: reports/stages/<stage>.json.
 
     ``facts`` carries what later stages need (image id, build list, binary
-    path and hash); ``checks`` is the list of check results.
+    path and hash), as the JSON of the stage's :class:`StageFacts` (read it
+    with that class's ``of``, never by key); ``checks`` is the list of check
+    results.
     """
 
     stage: str
@@ -141,3 +145,34 @@ class StageResult:
     @classmethod
     def read(cls, path: Path) -> "StageResult":
         return cls.from_json(json.loads(path.read_text()))
+
+
+class StageFacts:
+    """What a stage hands downstream, as a frozen dataclass: its spec names the class (``facts``).
+
+    A subclass writes itself as the ``facts`` of its stage result with
+    ``to_json()`` (the JSON of reports/stages/<stage>.json, which the evidence
+    digest covers: a subclass keeps the keys and values the stage always
+    wrote) and reads it back with ``from_json(facts)``, None when the stage
+    handed nothing on (it stopped before making what the class describes).
+    Readers call :meth:`of` on a stage result, never index its facts.
+    """
+
+    def to_json(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_json(cls: type[_F], facts: Mapping[str, Any]) -> _F | None:
+        raise NotImplementedError
+
+    @classmethod
+    def of(cls: type[_F], result: StageResult | None) -> _F | None:
+        """The facts of a stage result (None: no result, or nothing handed on). Facts that are not
+        what the stage writes (a hand-edited result) raise ValueError, as an unreadable result does."""
+        if result is None:
+            return None
+        try:
+            return cls.from_json(result.facts)
+        except (AttributeError, KeyError, TypeError) as e:
+            raise ValueError(f"the facts of the {result.stage} stage's result are malformed ({type(e).__name__}: "
+                             f"{e}); rerun the stage") from e

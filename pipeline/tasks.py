@@ -20,6 +20,7 @@ from doit.tools import config_changed
 from fixproof import registry
 from fixproof.config import Config
 from fixproof.doit_reporter import DoitReporter
+from fixproof.engine.docker import Engine
 from fixproof.errors import EXIT_INFRA, EngineError, FixproofError
 from fixproof.results import StageResult, error
 from fixproof.publish import report
@@ -59,16 +60,33 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def run_stage(name: str, cfg: Config) -> bool:
-    """doit action: run one stage, always leave a result file; infrastructure errors become error checks."""
-    import requests
-    from docker.errors import DockerException
+def _sdk_failures() -> tuple[type[BaseException], ...]:
+    """The Docker SDK's and requests' own exceptions, which can escape the engine: engine failures too.
+    (Only those that can be imported: what cannot be imported raised nothing.)"""
+    out: list[type[BaseException]] = []
+    try:
+        from docker.errors import DockerException
 
-    ctx = StageContext(cfg, name)
+        out.append(DockerException)
+    except ImportError:
+        pass
+    try:
+        import requests
+
+        out.append(requests.RequestException)
+    except ImportError:
+        pass
+    return tuple(out)
+
+
+def run_stage(name: str, cfg: Config, engine_factory: Callable[[], Engine] = Engine.connect) -> bool:
+    """doit action: run one stage, always leave a result file; infrastructure errors become error checks.
+    ``engine_factory``: how the stage gets its engine (a fake one in stage unit tests)."""
+    ctx = StageContext(cfg, name, engine_factory=engine_factory)
     try:
         try:
             result = registry.spec(name).run(ctx)
-        except (DockerException, requests.RequestException) as e:
+        except _sdk_failures() as e:
             raise EngineError(f"the Docker Engine failed during the {name} stage: {e}") from e
     except FixproofError as e:
         ctx.progress.error(str(e))

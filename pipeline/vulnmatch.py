@@ -63,7 +63,7 @@ import re
 import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable, Mapping, Protocol, Sequence
+from typing import Any, Iterable, Mapping, Protocol, Sequence
 
 from fixproof.goinfo import versions
 from fixproof.vulndb import STDLIB, Affected, Entry
@@ -92,9 +92,10 @@ class Finding:
     fixed: str
     symbols: tuple[str, ...]
     level: Level
+    severity: tuple[tuple[str, str], ...] = ()  # the advisory's OSV severity entries: (type, CVSS vector)
 
     def to_json(self) -> dict[str, object]:
-        return {
+        d: dict[str, object] = {
             "file": self.file,
             "id": self.id,
             "aliases": list(self.aliases),
@@ -104,6 +105,18 @@ class Finding:
             "symbols": list(self.symbols),
             "level": self.level.value,
         }
+        if self.severity:  # (vuln.go.dev gives none: the JSON stays as it always was)
+            d["severity"] = [{"type": t, "score": v} for t, v in self.severity]
+        return d
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Finding":
+        """A finding as :meth:`to_json` wrote it (ValueError for an unknown level)."""
+        return cls(str(data.get("file") or ""), str(data["id"]), tuple(map(str, data.get("aliases") or ())),
+                   str(data.get("module") or ""), str(data.get("version") or ""), str(data.get("fixed") or ""),
+                   tuple(map(str, data.get("symbols") or ())), Level(str(data["level"])),
+                   tuple((str(e.get("type", "")), str(e.get("score", ""))) for e in data.get("severity") or ()
+                         if isinstance(e, Mapping)))
 
 
 class ModuleLike(Protocol):

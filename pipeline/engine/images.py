@@ -57,6 +57,12 @@ class ImageInfo:
             "labels": {k: v for k, v in self.labels.items() if k.startswith(LABEL_PREFIX) or k.startswith("org.opencontainers")},
         }
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "ImageInfo":
+        """The image as :meth:`to_json` wrote it (labels as kept there)."""
+        return cls(str(data.get("ref") or ""), str(data.get("id") or ""), tuple(map(str, data.get("repo_digests") or ())),
+                   str(data.get("obtained") or ""), {str(k): str(v) for k, v in (data.get("labels") or {}).items()})
+
 
 def cache_dir() -> Path:
     from fixproof.cachedir import cache_root

@@ -35,6 +35,8 @@ def write(cfg, dest: Path, summary: dict) -> None:
     from fixproof.signing import load_private_key
     from fixproof.stages.build import BuildFacts
     from fixproof.stages.common import StageContext, app_files
+    from fixproof.stages.modules import ModulesFacts
+    from fixproof.stages.toolchain import ToolchainFacts
 
     say = progress.Progress("evidence")
     ran = list(summary.get("stages") or {})  # this run's stages: older results of others are not its evidence
@@ -58,12 +60,12 @@ def write(cfg, dest: Path, summary: dict) -> None:
     reports += [cfg.reports_dir / "fixproof.openvex.json", cfg.reports_dir / "fixproof.sarif"]
     reports += [cfg.reports_dir / "index.html"]
     images: dict = {}
-    facts = {s: r.facts for s, r in results.items()}
-    image = facts.get("toolchain", {}).get("image")
-    if image:
-        images[image["ref"]] = {"id": image["id"], "obtained": image["obtained"],
-                                "repo_digests": ",".join(image["repo_digests"]),
-                                **{k: str(v) for k, v in image.get("labels", {}).items()}}
+    toolchain = ToolchainFacts.of(results.get("toolchain"))
+    if toolchain is not None:
+        image = toolchain.image
+        images[image.ref] = {"id": image.id, "obtained": image.source, "repo_digests": ",".join(image.repo_digests),
+                             **{k: str(v) for k, v in image.labels.items()}}
+    facts = {s: r.facts for s, r in results.items()}  # the gdb and trace stages' facts are not typed yet
     for s in ran:  # the probe image of the stages that ran one (gdb, trace)
         probe = facts.get(s, {}).get("probe_image")
         if probe:
@@ -83,11 +85,11 @@ def write(cfg, dest: Path, summary: dict) -> None:
         "files": {rel: sha for sha, rel in (line.split("  ", 1) for line in listing.splitlines())},
         "git": _git_state(cfg.app_dir),
     }
-    toolchain = facts.get("toolchain", {})
+    go = toolchain.go if toolchain is not None else None
     environment = {
         "docker_engine": _engine_version(),
-        "go": {"version": toolchain.get("go_version", "not recorded"), "goos": toolchain.get("goos", ""),
-               "goarch": toolchain.get("goarch", ""), "pin": toolchain.get("pin", "")},
+        "go": {"version": go.version if go else "not recorded", "goos": go.goos if go else "",
+               "goarch": go.goarch if go else "", "pin": toolchain.pin if toolchain is not None else ""},
         "probe_tools": _probe_tools(facts),
         "binary": binary,
         "stages": ran,
@@ -98,9 +100,9 @@ def write(cfg, dest: Path, summary: dict) -> None:
     roots: dict[str, Path | str] = {
         "$REPORTS": cfg.reports_dir, "$RUN_REPORTS": cfg.run_reports_dir,
         "$APP": cfg.app_dir, "$CONFIG_DIR": cfg.base_dir, "$SRC": StageContext(cfg, "report").vcs_root}
-    volume = facts.get("modules", {}).get("volume")
-    if volume:  # named after the report directory: like the directories, this run's own
-        roots["$MODCACHE_VOLUME"] = str(volume)
+    modules = ModulesFacts.of(results.get("modules"))
+    if modules is not None:  # named after the report directory: like the directories, this run's own
+        roots["$MODCACHE_VOLUME"] = modules.volume
     written = write_bundle(dest, inputs=inputs, reports=[r for r in reports if r.exists()], tools=tools,
                            images=images, logs=logs, documents={"source.json": source}, environment=environment,
                            roots=roots, signing_key=key, reports_root=cfg.reports_dir)

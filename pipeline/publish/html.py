@@ -228,9 +228,12 @@ def _warnings(results: Sequence[StageResult]) -> str:
 def _advisories(vulns: StageResult | None) -> str:
     if vulns is None:
         return ""
+    from fixproof.stages.vulns import VulnsFacts
+
     checks = {c.name: c for c in vulns.checks}
-    verdicts = [v for v in (vulns.facts.get("vex") or []) if isinstance(v, Mapping) and v.get("id")]
-    findings = [f for f in (vulns.facts.get("findings") or []) if isinstance(f, Mapping) and f.get("id")]
+    facts = VulnsFacts.of(vulns)
+    verdicts = [v.to_json() for v in facts.vex] if facts else []  # the rows below show the JSON's fields
+    findings = [f.to_json() for f in facts.findings] if facts else []
     listed_ids = {str(v["id"]) for v in verdicts}
     out = ['<section id="advisories"><h2>Advisories</h2>']
     if verdicts:

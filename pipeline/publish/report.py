@@ -12,6 +12,7 @@ from fixproof.publish.junit import write_junit
 from fixproof.results import StageResult, Status, error
 from fixproof.stages.build import BuildFacts
 from fixproof.stages.common import StageContext
+from fixproof.stages.vulns import VulnsFacts
 
 STAGE = "report"
 
@@ -142,8 +143,8 @@ def _write_sarif(ctx: StageContext, results: Sequence[StageResult]) -> Path:
         uri = cfg.gomod_path.name
     build = BuildFacts.of(next((r for r in results if r.stage == "build"), None))
     name = build.binary.name if build else cfg.binary_name
-    vulns = next((r for r in results if r.stage == "vulns"), None)
-    listed = (vulns.facts.get("listed") if vulns else None) or cfg.fix.advisories  # GO ids, aliases resolved
+    vulns = VulnsFacts.of(next((r for r in results if r.stage == "vulns"), None))
+    listed = (vulns.listed if vulns else None) or cfg.fix.advisories  # GO ids, aliases resolved
     doc = document(results, gomod_uri=uri, listed=listed, version=__version__, binary_name=name,
                    fail_on=cfg.fix.fail_on, category=cfg.sarif_category, app=cfg.app_name if cfg.grouped else "")
     path = cfg.reports_dir / SARIF_NAME
@@ -153,12 +154,12 @@ def _write_sarif(ctx: StageContext, results: Sequence[StageResult]) -> Path:
 
 def _write_openvex(ctx: StageContext, results: Sequence[StageResult]) -> Path | None:
     """reports/fixproof.openvex.json when the vulns stage judged listed advisories on a built binary."""
-    from fixproof.publish.openvex import Verdict, document
+    from fixproof.publish.openvex import document
 
     by_stage = {r.stage: r for r in results}
-    vulns, build = by_stage.get("vulns"), BuildFacts.of(by_stage.get("build"))
+    vulns, build = VulnsFacts.of(by_stage.get("vulns")), BuildFacts.of(by_stage.get("build"))
     path = ctx.cfg.reports_dir / OPENVEX_NAME
-    verdicts = [Verdict.from_json(v) for v in (vulns.facts.get("vex") or [])] if vulns else []
+    verdicts = list(vulns.vex) if vulns else []
     if not verdicts or build is None or not build.sha256:
         path.unlink(missing_ok=True)  # never leave a statement about another build
         return None

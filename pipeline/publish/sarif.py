@@ -29,10 +29,13 @@ no advisory text is copied.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from fixproof.vex import fix_action
 from fixproof.results import StageResult, Status
+
+if TYPE_CHECKING:
+    from fixproof.vulnmatch import Finding
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVELS = {"symbol": "warning", "package": "warning", "module": "note"}  # findings that do not fail the run
@@ -47,31 +50,35 @@ def document(results: Sequence[StageResult], *, gomod_uri: str, listed: Iterable
     listed = set(listed)
     rules: dict[str, dict[str, Any]] = {}
     out: list[dict[str, Any]] = []
+    from fixproof.stages.vulns import VulnsFacts
+
     by_stage = {r.stage: r for r in results}
     vulns = by_stage.get("vulns")
     waived = _waived(vulns) if vulns else {}
-    for f in (vulns.facts.get("findings") or []) if vulns else []:
-        fid = f["id"]
-        where = f"{f['module']}@{f['version']}"
-        fixed = f" (fixed in {f['fixed']})" if f.get("fixed") else ""
+    facts = VulnsFacts.of(vulns)
+    for f in facts.findings if facts else ():
+        fid = f.id
+        where = f"{f.module}@{f.version}"
+        fixed = f" (fixed in {f.fixed})" if f.fixed else ""
         severity = _finding_severity(f)
         rule = rules.setdefault(fid, {
             "id": fid,
             "name": "GoVulnerability",
-            "shortDescription": {"text": f"[{fid}] known vulnerability in {f['module']}"},
-            "fullDescription": {"text": f"{fid} affects {f['module']} versions in its ranges{fixed}."},
-            "help": {"text": f"See https://pkg.go.dev/vuln/{fid}. {fix_action(f)}."},
+            "shortDescription": {"text": f"[{fid}] known vulnerability in {f.module}"},
+            "fullDescription": {"text": f"{fid} affects {f.module} versions in its ranges{fixed}."},
+            "help": {"text": f"See https://pkg.go.dev/vuln/{fid}. {fix_action(f.to_json())}."},
             "helpUri": f"https://pkg.go.dev/vuln/{fid}",
-            "properties": {"tags": ["security", "vulnerability", *f.get("aliases", [])],
+            "properties": {"tags": ["security", "vulnerability", *f.aliases],
                            "security-severity": _score(severity)},
         })
         rule["properties"]["security-severity"] = _score(max(severity, float(rule["properties"]["security-severity"])))
-        fails = fid in listed or fail_on == "any" or (fail_on == "symbol" and f["level"] == "symbol")
-        level = "error" if fails else _LEVELS.get(f["level"], "warning")
-        syms = f.get("symbols") or []
-        text = (f"{binary_name or 'the binary'} links {where}, affected by {fid}{fixed}; level {f['level']}"
+        level_name = f.level.value
+        fails = fid in listed or fail_on == "any" or (fail_on == "symbol" and level_name == "symbol")
+        level = "error" if fails else _LEVELS.get(level_name, "warning")
+        syms = f.symbols
+        text = (f"{binary_name or 'the binary'} links {where}, affected by {fid}{fixed}; level {level_name}"
                 + (f": {', '.join(syms[:5])}" + (" ..." if len(syms) > 5 else "") if syms else ""))
-        out.append(_result(fid, level, text, gomod_uri, f"{fid}|{f['module']}|{app}", waived.get(fid)))
+        out.append(_result(fid, level, text, gomod_uri, f"{fid}|{f.module}|{app}", waived.get(fid)))
     for r in results:
         for c in r.checks:
             if c.status not in (Status.FAILED, Status.ERROR) or (r.stage == "vulns" and c.name.startswith("advisory ")):
@@ -109,10 +116,10 @@ def _result(rule: str, level: str, text: str, uri: str, key: str, waiver: str | 
     }
 
 
-def _finding_severity(f: Mapping[str, Any]) -> float:
+def _finding_severity(f: Finding) -> float:
     """The highest CVSS base score of the advisory's severity entries; by level when it has none (or none readable)."""
-    scores = [s for s in map(_cvss_base, f.get("severity") or []) if s is not None]
-    return max(scores) if scores else _SEVERITY.get(f.get("level", ""), _SEVERITY["package"])
+    scores = [s for s in (_cvss_base({"type": t, "score": v}) for t, v in f.severity) if s is not None]
+    return max(scores) if scores else _SEVERITY.get(f.level.value, _SEVERITY["package"])
 
 
 def _cvss_base(entry: Any) -> float | None:

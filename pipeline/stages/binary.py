@@ -18,6 +18,7 @@ from fixproof.results import CheckResult, StageResult, failed, passed, skipped
 from fixproof.config import Config
 from fixproof.stages.build import binary_unchanged
 from fixproof.stages.common import StageContext, first_of, sha256_file
+from fixproof.stages.modules import ModulesFacts
 from fixproof.stages.spec import Inputs, StageSpec
 
 STAGE = "binary"
@@ -29,8 +30,8 @@ def run(ctx: StageContext) -> StageResult:
         return StageResult(STAGE, (gate,))
     cfg = ctx.cfg
     built = ctx.built()
-    modules = ctx.upstream("modules")
-    assert modules is not None  # the gate saw it
+    modules = ModulesFacts.of(ctx.upstream("modules"))
+    assert modules is not None and modules.clean is not None  # the gate saw a clean download
     path = built.binary
     checks: list[CheckResult] = []
 
@@ -45,8 +46,8 @@ def run(ctx: StageContext) -> StageResult:
     t0 = time.monotonic()
     info = read_buildinfo(path)
     checks.append(check_go_version(info, cfg.toolchain.go, time.monotonic() - t0))
-    checks.append(check_main(info, modules.facts.get("main_module", "")))
-    checks.append(check_deps(info, modules.facts.get("build_list", [])))
+    checks.append(check_main(info, modules.main_module))
+    checks.append(check_deps(info, [m.to_json() for m in modules.build_list]))
     checks.append(check_settings(info, cfg.build.flags))
     checks.append(check_vcs(info, ctx.vcs_root))
     if cfg.artifact is not None:

@@ -10,7 +10,7 @@ from typing import Any, Callable, Mapping
 
 from fixproof.config import BuildConfig, Config
 from fixproof.engine.docker import Mount
-from fixproof.results import StageResult, error, failed, passed
+from fixproof.results import StageFacts, StageResult, error, failed, passed
 from fixproof.stages.common import (GOCACHE, MODCACHE, OUT, StageContext, app_files, missing_package_error,
                                      missing_package_line, sha256_file, tail)
 from fixproof.stages.sourcetree import vcs_metadata
@@ -20,7 +20,7 @@ STAGE = "build"
 
 
 @dataclass(frozen=True)
-class BuildFacts:
+class BuildFacts(StageFacts):
     """What the build hands downstream: the binary it made, its sha256, the go command and the image.
 
     Read a build result's facts with :meth:`of`, never by key: a build that made no binary has none.
@@ -42,11 +42,6 @@ class BuildFacts:
             return None
         return cls(Path(str(facts["binary"])), str(facts.get("sha256") or ""), str(facts.get("command") or ""),
                    str(facts.get("image_id") or ""))
-
-    @classmethod
-    def of(cls, result: StageResult | None) -> "BuildFacts | None":
-        """The facts of a build stage result (None: no result, or no binary)."""
-        return cls.from_json(result.facts) if result is not None else None
 
 
 # Lines by which a go command says the machine, not the code, stopped it.

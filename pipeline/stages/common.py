@@ -219,8 +219,11 @@ class StageContext:
         return self.cfg.toolchain.image
 
     def verified_image_id(self) -> str:
-        up = self.upstream("toolchain")
-        return str((up.facts if up else {}).get("image", {}).get("id", ""))
+        """The id of the image the toolchain stage verified, "" when it has none."""
+        from fixproof.stages.toolchain import ToolchainFacts
+
+        facts = ToolchainFacts.of(self.upstream("toolchain"))
+        return facts.image_id if facts is not None else ""
 
 
 def own_dirs(cfg: Config) -> tuple[Path, ...]:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import shlex
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 from fixproof.config import Config
 from fixproof.goinfo.gomod import SumLine, parse_gosum, read_gomod, read_gosum
-from fixproof.results import CheckResult, StageResult, failed, passed
+from fixproof.results import CheckResult, StageFacts, StageResult, failed, passed
 from fixproof.stages.advisories import load_listed, module_checks
 from fixproof.stages.common import (MODCACHE, StageContext, decisive_line, first_of, iter_json_objects,
                                      missing_package_error, missing_package_line)
@@ -27,6 +28,108 @@ STAGE = "modules"
 SPLIT = "@@fixproof-split@@"
 CA_PATH = "/etc/fixproof/ca-certificates.crt"
 DEPS_FORMAT = "{{with .Module}}{{.Path}}\t{{.Version}}{{with .Replace}}\t{{.Path}}\t{{.Version}}{{end}}{{end}}"
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """What replaces a module of the build list: another module version, or a directory (no version)."""
+
+    path: str
+    version: str
+    sum: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "version": self.version, "sum": self.sum}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Replacement":
+        return cls(str(data["path"]), str(data.get("version") or ""), str(data.get("sum") or ""))
+
+
+@dataclass(frozen=True)
+class BuildListModule:
+    """A module that provides packages to the build target, with its verified h1 sum ("" when replaced)."""
+
+    path: str
+    version: str
+    sum: str
+    replace: Replacement | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "version": self.version, "sum": self.sum,
+                "replace": None if self.replace is None else self.replace.to_json()}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "BuildListModule":
+        r = data.get("replace")
+        return cls(str(data["path"]), str(data["version"]), str(data.get("sum") or ""),
+                   Replacement.from_json(r) if r else None)
+
+
+@dataclass(frozen=True)
+class DownloadedModule:
+    """A module of the clean download, with the hashes go checked against the checksum database."""
+
+    path: str
+    version: str
+    sum: str
+    gomod_sum: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "version": self.version, "sum": self.sum, "gomod_sum": self.gomod_sum}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "DownloadedModule":
+        return cls(str(data["path"]), str(data["version"]), str(data.get("sum") or ""),
+                   str(data.get("gomod_sum") or ""))
+
+
+@dataclass(frozen=True)
+class CleanDownload:
+    """What a clean download established: the main module, the build list and every module fetched."""
+
+    main_module: str
+    build_list: tuple[BuildListModule, ...]
+    downloaded: tuple[DownloadedModule, ...]
+
+
+@dataclass(frozen=True)
+class ModulesFacts(StageFacts):
+    """What the modules stage hands downstream: the fetch settings (``env``), the verified module
+    cache volume and, once the clean download succeeded, what it established (``clean``).
+
+    Read with :meth:`of`; None for a stage stopped before it made the volume.
+    """
+
+    env: Mapping[str, str]
+    volume: str
+    clean: CleanDownload | None = None
+
+    @property
+    def main_module(self) -> str:
+        return self.clean.main_module if self.clean is not None else ""
+
+    @property
+    def build_list(self) -> tuple[BuildListModule, ...]:
+        return self.clean.build_list if self.clean is not None else ()
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"env": dict(self.env), "volume": self.volume}
+        if self.clean is not None:
+            out.update(main_module=self.clean.main_module, build_list=[b.to_json() for b in self.clean.build_list],
+                       downloaded=[d.to_json() for d in self.clean.downloaded])
+        return out
+
+    @classmethod
+    def from_json(cls, facts: Mapping[str, Any]) -> "ModulesFacts | None":
+        if not facts.get("volume"):
+            return None
+        clean = None
+        if "main_module" in facts:
+            clean = CleanDownload(str(facts["main_module"]),
+                                  tuple(BuildListModule.from_json(b) for b in facts.get("build_list") or ()),
+                                  tuple(DownloadedModule.from_json(d) for d in facts.get("downloaded") or ()))
+        return cls({str(k): str(v) for k, v in (facts.get("env") or {}).items()}, str(facts["volume"]), clean)
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -78,7 +181,7 @@ def run(ctx: StageContext) -> StageResult:
         reasons = dl_errors or [decisive_line(res.stderr + res.stdout, f"exit code {res.exit_code}")]
         checks.append(failed("clean module download", f"go mod download failed: {reasons[0]}",
                              details="\n".join(reasons) + "\n" + res.stderr, duration_s=dur))
-        return StageResult(STAGE, tuple(checks), {"env": env_facts, "volume": vol})
+        return StageResult(STAGE, tuple(checks), ModulesFacts(env_facts, vol).to_json())
     checks.append(passed("clean module download",
                          f"{len(downloaded)} module(s) downloaded into an empty cache; every hash checked against "
                          f"{cfg.modules.gosumdb or 'the checksum database'}",
@@ -120,10 +223,10 @@ def run(ctx: StageContext) -> StageResult:
                              details=deps_res.stderr))
     if cfg.fix.advisories and deps_res.exit_code == 0:
         checks.extend(module_checks(load_listed(cfg, ctx.progress.say), build_list))
-    facts = {"env": env_facts, "volume": vol, "main_module": gomod.module, "build_list": build_list,
-             "downloaded": [{"path": m["Path"], "version": m["Version"], "sum": m.get("Sum", ""),
-                             "gomod_sum": m.get("GoModSum", "")} for m in downloaded]}
-    return StageResult(STAGE, tuple(checks), facts)
+    clean = CleanDownload(gomod.module, tuple(BuildListModule.from_json(b) for b in build_list),
+                          tuple(DownloadedModule(m["Path"], m["Version"], m.get("Sum", ""), m.get("GoModSum", ""))
+                                for m in downloaded))
+    return StageResult(STAGE, tuple(checks), ModulesFacts(env_facts, vol, clean).to_json())
 
 
 def _env_check(ctx: StageContext) -> CheckResult:
@@ -271,6 +374,6 @@ def inputs(cfg: Config) -> Inputs:
 
 
 SPEC = StageSpec(
-    name=STAGE, order=200, run=run, needs=("toolchain",), config=("modules",), inputs=inputs,
+    name=STAGE, order=200, run=run, needs=("toolchain",), config=("modules",), inputs=inputs, facts=ModulesFacts,
     doc="Empty module cache, clean verified download, go.sum line by line, go mod verify.",
 )

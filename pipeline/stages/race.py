@@ -15,9 +15,10 @@ import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Mapping
 
 from fixproof.engine.docker import Mount
-from fixproof.results import CheckResult, StageResult, error, failed, passed, skipped
+from fixproof.results import CheckResult, StageFacts, StageResult, error, failed, passed, skipped
 from fixproof.stages.build import build_flags, cache_mounts, check_cache_volume, go_build_args, infrastructure_failure
 from fixproof.config import Config
 from fixproof.stages.common import OUT, StageContext, app_files, tail
@@ -29,6 +30,24 @@ EXERCISE_DIR = "/race"  # where the exercise container has the -race binary (rea
 _SEPARATOR = "=================="
 _ACCESS_RE = re.compile(r"^(?P<op>(?:Previous )?(?:[Aa]tomic )?(?:read|write|Read|Write))"
                         r"(?: of size \d+)? at (?P<addr>0x[0-9a-f]+) by (?P<who>main goroutine|goroutine \d+):$")
+
+
+@dataclass(frozen=True)
+class RaceFacts(StageFacts):
+    """The -race binary the exercise built (it may be missing when the build failed) and its go
+    command. Read with :meth:`of`; None when no exercise was built ([race] run unset, or a gate)."""
+
+    binary: Path
+    command: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"binary": str(self.binary), "command": self.command}
+
+    @classmethod
+    def from_json(cls, facts: Mapping[str, Any]) -> "RaceFacts | None":
+        if not facts.get("binary"):
+            return None
+        return cls(Path(str(facts["binary"])), str(facts.get("command") or ""))
 
 
 @dataclass(frozen=True)
@@ -103,17 +122,19 @@ def run(ctx: StageContext) -> StageResult:
     # the app's own code runs in these containers: its own Go build cache, no writable host directory
     mounts = cache_mounts(ctx, image_id, untrusted=True)
     checks: list[CheckResult] = []
-    facts: dict = {}
+    facts: RaceFacts | None = None
     if cfg.race.run:
-        checks += _exercise(ctx, env, mounts, out_dir, facts)
+        facts, exercised = _exercise(ctx, env, mounts, out_dir)
+        checks += exercised
     if cfg.race.test_packages:
         checks += _go_test(ctx, env, mounts)
-    return StageResult(STAGE, tuple(checks), facts)
+    return StageResult(STAGE, tuple(checks), facts.to_json() if facts is not None else {})
 
 
-def _exercise(ctx: StageContext, env: dict, mounts: list[Mount], out_dir: Path, facts: dict) -> list[CheckResult]:
+def _exercise(ctx: StageContext, env: dict, mounts: list[Mount], out_dir: Path) -> tuple[RaceFacts, list[CheckResult]]:
     """Build the -race binary into ``out_dir`` (a container that runs no code of the app), then run
-    the exercise in a second container that has the binary read-only and no writable host directory."""
+    the exercise in a second container that has the binary read-only and no writable host directory.
+    Returns the binary and its build command (the stage's facts), and the checks."""
     cfg = ctx.cfg
     name = cfg.binary_name + "-race"
     build = go_build_args(ctx, f"{OUT}/{name}")
@@ -131,7 +152,7 @@ def _exercise(ctx: StageContext, env: dict, mounts: list[Mount], out_dir: Path, 
         ctx.reclaim_output(out_dir)
     cmd = " ".join(shlex.quote(a) for a in build)
     run_line = " ".join([name, *cfg.race.run])
-    facts.update(binary=str(out_dir / name), command=cmd)
+    facts = RaceFacts(out_dir / name, cmd)
     build_err = built.stderr
     evidence = {"build": cmd, "run": run_line, "image_id": built.image_id, "exit_code": built.exit_code,
                 "GORACE": env["GORACE"], "network": "none"}
@@ -141,10 +162,11 @@ def _exercise(ctx: StageContext, env: dict, mounts: list[Mount], out_dir: Path, 
                      f"exit code {built.exit_code}")
         infra = infrastructure_failure(build_err)
         if infra:
-            return [error("go build -race", f"go build -race could not run to the end: {infra}; free the resource "
-                          "and rerun", details=build_err, evidence={**evidence, "exit_code": 3}, duration_s=dur)]
-        return [failed("go build -race", f"go build -race failed: {first}", details=build_err, evidence=evidence,
-                       duration_s=dur)]
+            return facts, [error("go build -race", f"go build -race could not run to the end: {infra}; free the "
+                                 "resource and rerun", details=build_err, evidence={**evidence, "exit_code": 3},
+                                 duration_s=dur)]
+        return facts, [failed("go build -race", f"go build -race failed: {first}", details=build_err, evidence=evidence,
+                              duration_s=dur)]
     checks = [passed("go build -race", f"built {name} with {cmd}", evidence={"build": cmd}, details=tail(build_err, 10))]
     target = f"{EXERCISE_DIR}/{name}"
     run_mounts = [*ctx.source_mounts(), Mount(str(binary), target, read_only=True)]
@@ -165,7 +187,7 @@ def _exercise(ctx: StageContext, env: dict, mounts: list[Mount], out_dir: Path, 
     else:
         checks.append(passed(f"no data race in {run_line}", f"the race detector saw no data race while `{run_line}` "
                              "ran to exit code 0", evidence=evidence, details=tail(res.stdout, 20), duration_s=dur))
-    return checks
+    return facts, checks
 
 
 def _race_checks(races: list[Race], where: str, evidence: dict, dur: float, label: str = "") -> list[CheckResult]:
@@ -218,7 +240,7 @@ def inputs(cfg: Config) -> Inputs:
 
 SPEC = StageSpec(
     name=STAGE, order=900, run=run, needs=("toolchain", "modules"), config=("build", "race"), inputs=inputs,
-    runtime=True,
+    runtime=True, facts=RaceFacts,
     stable_evidence_keys=(
         # what was built and run (from the config)
         "GORACE", "build", "command", "network", "run",

@@ -30,13 +30,14 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from fixproof.config import Config
 from fixproof.errors import EXIT_INFRA, BinaryFormatError
 from fixproof.goinfo.buildinfo import BuildInfo, Module, read_buildinfo
-from fixproof.results import StageResult, error, passed
+from fixproof.results import StageFacts, StageResult, error, passed
 from fixproof.stages.build import binary_unchanged
 from fixproof.stages.common import StageContext
 from fixproof.stages.spec import Inputs, StageSpec
@@ -52,6 +53,24 @@ SPEC_VERSION = "1.6"
 PROPERTY = "fixproof:go:"
 # the serial number's namespace: uuid5 of the binary's sha256 in it
 _SERIAL_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://fixproof/sbom")
+
+
+@dataclass(frozen=True)
+class SbomFacts(StageFacts):
+    """The document the sbom stage wrote and its serial number ("urn:uuid:..."). Read with :meth:`of`;
+    None when no document was written."""
+
+    document: Path
+    serial_number: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"document": str(self.document), "serial_number": self.serial_number}
+
+    @classmethod
+    def from_json(cls, facts: Mapping[str, Any]) -> "SbomFacts | None":
+        if not facts.get("document"):
+            return None
+        return cls(Path(str(facts["document"])), str(facts.get("serial_number") or ""))
 
 
 def document_path(cfg: Config) -> Path:
@@ -186,23 +205,23 @@ def run(ctx: StageContext) -> StageResult:
     return StageResult(STAGE, (passed(name, f"{DOCUMENT}: {built.binary.name} ({info.go_version}), "
                                       f"{len(info.deps)} modules and the standard library; valid CycloneDX "
                                       f"{SPEC_VERSION}", evidence=evidence),),
-                       {"document": str(path), "serial_number": serial})
+                       SbomFacts(path, serial).to_json())
 
 
 def document_unchanged(cfg: Config) -> Callable[[], bool]:
     """doit uptodate: true only while the document the last run wrote is still there, with its serial number."""
     def check() -> bool:
         try:
-            facts = StageResult.read(cfg.stages_dir / f"{STAGE}.json").facts
+            facts = SbomFacts.of(StageResult.read(cfg.stages_dir / f"{STAGE}.json"))
         except (OSError, ValueError, KeyError):
             return False
-        if not facts.get("document"):
+        if facts is None:
             return True  # no document was written; the result says why
         try:
-            doc = json.loads(Path(str(facts["document"])).read_text(encoding="utf-8"))
+            doc = json.loads(facts.document.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return False
-        return isinstance(doc, dict) and doc.get("serialNumber") == facts.get("serial_number")
+        return isinstance(doc, dict) and doc.get("serialNumber") == facts.serial_number
     return check
 
 
@@ -216,7 +235,7 @@ def documents(cfg: Config) -> tuple[Path, ...]:
 
 
 SPEC = StageSpec(
-    name=STAGE, order=1000, run=run, needs=("build",), inputs=inputs, reports=documents,
+    name=STAGE, order=1000, run=run, needs=("build",), inputs=inputs, reports=documents, facts=SbomFacts,
     doc="A CycloneDX SBOM of the built binary (its modules, their h1 hashes, the Go standard library), "
         "schema-validated.",
 )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
 
-from fixproof.engine.images import ensure_image
+from fixproof.engine.images import ImageInfo, ensure_image
 from fixproof.goinfo import versions
 from fixproof.goinfo.gomod import read_gomod
-from fixproof.results import CheckResult, StageResult, failed, passed, skipped
+from fixproof.results import CheckResult, StageFacts, StageResult, failed, passed, skipped
 from fixproof.stages.advisories import (db_check, go_checks, go_command_advisories, load_listed, resolution_checks,
                                         unknown_checks)
 from fixproof.config import Config
@@ -18,6 +19,66 @@ from fixproof.stages.spec import Inputs, StageSpec
 from fixproof.vulndb import VulnDB
 
 STAGE = "toolchain"
+
+
+@dataclass(frozen=True)
+class GoInImage:
+    """What `go version` said inside the image."""
+
+    version: str  # "go1.22.5"
+    goos: str
+    goarch: str
+
+
+@dataclass(frozen=True)
+class GoCommandAdvisory:
+    """An advisory on the go command (module toolchain) that affects the pinned Go."""
+
+    id: str
+    aliases: tuple[str, ...]
+    fixed: str  # "go1.22.7", "" when no release fixes it
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "aliases": list(self.aliases), "fixed": self.fixed}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "GoCommandAdvisory":
+        return cls(str(data["id"]), tuple(map(str, data.get("aliases") or ())), str(data.get("fixed") or ""))
+
+
+@dataclass(frozen=True)
+class ToolchainFacts(StageFacts):
+    """What the toolchain stage hands downstream: the pinned image it verified (ref, id, repo
+    digests, labels), the pin, the Go that runs in it, and the go command's advisories.
+
+    ``go`` is None when `go version` did not run in the image. Read with :meth:`of`.
+    """
+
+    image: ImageInfo
+    pin: str  # "go1.22.5"
+    go: GoInImage | None = None
+    go_command_advisories: tuple[GoCommandAdvisory, ...] = ()
+
+    @property
+    def image_id(self) -> str:
+        return self.image.id
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"image": self.image.to_json(), "pin": self.pin}
+        if self.go is not None:
+            out.update(go_version=self.go.version, goos=self.go.goos, goarch=self.go.goarch)
+        out["go_command_advisories"] = [a.to_json() for a in self.go_command_advisories]
+        return out
+
+    @classmethod
+    def from_json(cls, facts: Mapping[str, Any]) -> "ToolchainFacts | None":
+        """None for a stage that stopped before it had the image (an engine or config error)."""
+        if not facts.get("image"):
+            return None
+        go = (GoInImage(str(facts["go_version"]), str(facts.get("goos") or ""), str(facts.get("goarch") or ""))
+              if facts.get("go_version") else None)
+        return cls(ImageInfo.from_json(facts["image"]), str(facts.get("pin") or ""), go,
+                   tuple(GoCommandAdvisory.from_json(a) for a in facts.get("go_command_advisories") or ()))
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -63,7 +124,7 @@ def run(ctx: StageContext) -> StageResult:
                          progress=ctx.progress, what="go version")
     dur = time.monotonic() - t0
     m = GO_VERSION_OUT_RE.match(res.stdout)
-    facts: dict = {"image": image.to_json(), "pin": f"go{pin}"}
+    go: GoInImage | None = None
     if res.exit_code != 0 or not m:
         msg = tail(res.stderr or res.stdout, 3).replace("\n", " / ")
         if "requires go >=" in msg:
@@ -75,7 +136,7 @@ def run(ctx: StageContext) -> StageResult:
         image_go = ""
     else:
         image_go = m.group(1)
-        facts.update(go_version=image_go, goos=m.group(2), goarch=m.group(3))
+        go = GoInImage(image_go, m.group(2), m.group(3))
         if image_go == f"go{pin}":
             checks.append(passed("go version in image", f"{ref} runs {image_go}, the pinned version",
                                  evidence={"go_version": image_go}, duration_s=dur))
@@ -94,8 +155,9 @@ def run(ctx: StageContext) -> StageResult:
             checks += [db_check(listed), *resolution_checks(listed), *unknown_checks(listed), *go_checks(listed, pin)]
         tool = go_command_advisories(db, pin)
     checks.append(tool)
-    facts["go_command_advisories"] = tool.evidence["advisories"]
-    return StageResult(STAGE, tuple(checks), facts)
+    facts = ToolchainFacts(image, f"go{pin}", go,
+                           tuple(GoCommandAdvisory.from_json(a) for a in tool.evidence["advisories"]))
+    return StageResult(STAGE, tuple(checks), facts.to_json())
 
 
 def _older(image_go: str, pin: str) -> bool:
@@ -155,11 +217,13 @@ def image_unchanged(cfg: Config) -> Callable[[], bool]:
         from fixproof.errors import FixproofError
 
         try:
-            recorded = StageResult.read(cfg.stages_dir / f"{STAGE}.json").facts.get("image", {}).get("id")
+            recorded = ToolchainFacts.of(StageResult.read(cfg.stages_dir / f"{STAGE}.json"))
+            if recorded is None:
+                return False  # no verified image: rerun
             attrs = Engine.connect().image_attrs(cfg.toolchain.image)
         except (OSError, ValueError, KeyError, FixproofError):
             return False
-        return bool(attrs) and attrs["Id"] == recorded
+        return bool(attrs) and attrs["Id"] == recorded.image_id
     return check
 
 
@@ -168,6 +232,6 @@ def inputs(cfg: Config) -> Inputs:
 
 
 SPEC = StageSpec(
-    name=STAGE, order=100, run=run, config=("toolchain",), inputs=inputs,
+    name=STAGE, order=100, run=run, config=("toolchain",), inputs=inputs, facts=ToolchainFacts,
     doc="Pinned image present or built; go version inside equals the pin; go.mod go/toolchain lines agree.",
 )

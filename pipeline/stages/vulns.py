@@ -10,13 +10,14 @@ no longer applies and says so.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Mapping
 
 from fixproof.errors import BinaryFormatError
 from fixproof.goinfo.buildinfo import read_buildinfo
 from fixproof.goinfo.pclntab import read_functions
-from fixproof.results import CheckResult, StageResult, failed, passed, skipped
+from fixproof.results import CheckResult, StageFacts, StageResult, failed, passed, skipped
 from fixproof.stages.advisories import db_check, load_listed, resolution_checks, toolchain_only, unknown_checks
 from fixproof.config import Config
 from fixproof.stages.build import binary_unchanged
@@ -25,9 +26,42 @@ from fixproof.stages.spec import Inputs, StageSpec
 from fixproof.vulndb import VulnDB
 from fixproof.vulnmatch import Finding, Level, checked_modules, match
 from fixproof.findings import Reported, format_line
+from fixproof.vex import Verdict
 from fixproof.waivers import Waivers, load_waivers
 
 STAGE = "vulns"
+
+
+def _advisory_entries(items: Any) -> list[Mapping[str, Any]]:
+    """The entries of a list of facts that name an advisory (a reader shows what it can of a damaged result)."""
+    return [i for i in items or () if isinstance(i, Mapping) and i.get("id")]
+
+
+@dataclass(frozen=True)
+class VulnsFacts(StageFacts):
+    """What the vulns stage hands the reports: the binary it judged, every finding in it, an OpenVEX
+    verdict per listed advisory and the listed advisories as GO ids (aliases resolved).
+
+    Read with :meth:`of`; None for a stage that judged nothing (its gate stopped it).
+    """
+
+    binary: str
+    findings: tuple[Finding, ...] = ()
+    vex: tuple[Verdict, ...] = ()
+    listed: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"findings": [f.to_json() for f in self.findings], "binary": self.binary,
+                "vex": [v.to_json() for v in self.vex], "listed": list(self.listed)}
+
+    @classmethod
+    def from_json(cls, facts: Mapping[str, Any]) -> "VulnsFacts | None":
+        if not any(k in facts for k in ("findings", "vex", "listed")):
+            return None
+        return cls(str(facts.get("binary") or ""),
+                   tuple(Finding.from_json(f) for f in _advisory_entries(facts.get("findings"))),
+                   tuple(Verdict.from_json(v) for v in _advisory_entries(facts.get("vex"))),
+                   tuple(map(str, facts.get("listed") or ())))
 
 
 def run(ctx: StageContext, today: dt.date | None = None) -> StageResult:
@@ -74,10 +108,9 @@ def run(ctx: StageContext, today: dt.date | None = None) -> StageResult:
                              evidence={"modules": len(mods)}))
     if cfg.artifact is not None:  # what production runs: the same judgement on the shipped binary
         checks += _shipped_checks(cfg, Path(cfg.artifact), shipped, listed, rules, today)
-    facts = {"findings": [f.to_json() for f in findings], "binary": str(path),
-             "vex": [v.to_json() for v in _verdicts(listed.ids, listed, info, by_id, functions is not None)],
-             "listed": list(listed.ids)}
-    return StageResult(STAGE, tuple(checks), facts)
+    facts = VulnsFacts(str(path), tuple(findings),
+                       tuple(_verdicts(listed.ids, listed, info, by_id, functions is not None)), tuple(listed.ids))
+    return StageResult(STAGE, tuple(checks), facts.to_json())
 
 
 def _shipped_findings(shipped: Path, db: VulnDB) -> tuple[str, dict[str, Finding]] | BinaryFormatError:
@@ -138,7 +171,7 @@ def _finding_check(f: Finding, fail_on: str, is_listed: bool, rules: Waivers, to
     return passed(name, f"affected but not failing under fix.fail_on = {fail_on!r}: {line}{expired}", evidence=ev, warning=True)
 
 
-def _verdicts(advisories, listed, info, by_id: dict[str, Finding], functions_read: bool) -> list:
+def _verdicts(advisories, listed, info, by_id: dict[str, Finding], functions_read: bool) -> list[Verdict]:
     """An OpenVEX verdict per listed advisory the database knows (fixproof.vex)."""
     from fixproof.vex import verdict
 
@@ -162,6 +195,6 @@ def inputs(cfg: Config) -> Inputs:
 
 
 SPEC = StageSpec(
-    name=STAGE, order=600, run=run, needs=("build",), inputs=inputs,
+    name=STAGE, order=600, run=run, needs=("build",), inputs=inputs, facts=VulnsFacts,
     doc="The built binary against the Go vulnerability database, to the function; policy and waivers.",
 )

@@ -249,3 +249,13 @@ def test_stdlib_from_snapshot(snapshot: VulnDB) -> None:
     # an older branch gets the fix of its own branch
     f21 = {f.id: f for f in match(BI(go_version="go1.21.11"), fns, entries)}["GO-2024-2963"]
     assert f21.fixed == "v1.21.12"
+
+
+def test_finding_json_carries_severity_only_when_the_advisory_has_one():
+    from fixproof.vulnmatch import Finding, Level
+
+    plain = Finding("b", "GO-1", (), "m", "v1", "v2", (), Level.MODULE)
+    assert "severity" not in plain.to_json() and Finding.from_json(plain.to_json()) == plain
+    scored = Finding("b", "GO-1", (), "m", "v1", "v2", (), Level.MODULE, (("CVSS_V3", "CVSS:3.1/AV:N"),))
+    assert scored.to_json()["severity"] == [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N"}]
+    assert Finding.from_json(scored.to_json()) == scored
