@@ -96,24 +96,53 @@ def _summary(results: Sequence[StageResult], junit_path: Path, cfg) -> dict:
 
 
 def headline(results: Sequence[StageResult], code: int, fail_on: str) -> str:
-    """One sentence saying exactly what the verdict covers: a PASS with reachable advisories
-    that do not fail under the policy says so, so the first screen never reads as "all clear"."""
+    """One sentence saying exactly what the verdict covers: how many listed advisories are proven fixed (in
+    the built artifact, and the shipped one when given), how many other known advisories affect it and how
+    many of those are reachable yet do not fail under the policy, and how many checks did not run. No
+    advisory id: the page and the CLI name each finding once, below the headline."""
     if code == 1:
         return "At least one check failed: the evidence says the fix is not proven in the artifact."
     if code != 0:
         return "At least one check could not run: the evidence is incomplete, so nothing is proven."
-    advisories = [c for r in results if r.stage.rsplit(".", 1)[-1] == "vulns" for c in r.checks
-                  if c.name.startswith("advisory GO-")]
-    tolerated = sorted({c.name.removeprefix("advisory ") for c in advisories if c.warning})
+    vulns = [r for r in results if r.stage.rsplit(".", 1)[-1] == "vulns"]
+    listed = {str(i) for r in vulns for i in (r.facts.get("listed") or ())} | {  # results without the fact
+        c.name.removeprefix("advisory ") for r in vulns if "listed" not in r.facts for c in r.checks
+        if c.name.startswith("advisory GO-") and not c.warning}
+    vex = [str(v.get("status")) for r in vulns for v in (r.facts.get("vex") or ()) if isinstance(v, dict)]
+    shipped = any(c.name.startswith("shipped artifact: ") for r in vulns for c in r.checks)
+    tolerated: dict[str, bool] = {}  # id -> reachable (a vulnerable function is in the binary)
+    for r in vulns:
+        for c in r.checks:
+            aid = c.name.removeprefix("shipped artifact: ").removeprefix("advisory ")
+            if c.warning and c.status is Status.PASSED and c.name.endswith(f"advisory {aid}") and aid not in listed:
+                tolerated[aid] = tolerated.get(aid, False) or c.evidence.get("level") == "symbol"
+    runtime = sum(1 for r in results if r.stage.rsplit(".", 1)[-1] in ("gdb", "trace", "race")
+                  for c in r.checks if c.status is Status.PASSED)
     skipped = sum(1 for r in results for c in r.checks if c.status is Status.SKIPPED)
-    text = "Every check passed: the listed advisories are fixed in the built artifact and every runtime check held"
+    where = "the built artifact and the shipped one" if shipped else "the built artifact"
+    if not vulns:
+        text = "Every check passed (the vulns stage did not run, so no advisory was judged)"
+    elif not listed:
+        text = "Every check passed, but [fix] advisories lists no advisory, so no fix is proven"
+    elif vex and all(v == "fixed" for v in vex):
+        text = f"Every check passed: the {_n(len(listed), 'listed advisory is', 'listed advisories are')} fixed in {where}"
+    else:
+        text = (f"Every check passed: the {_n(len(listed), 'listed advisory does', 'listed advisories do')} not "
+                f"affect {where}")
+    if runtime:
+        text += f", and its {_n(runtime, 'runtime check', 'runtime checks')} held"
     if tolerated:
-        text += (f"; {len(tolerated)} other known advisor{'y' if len(tolerated) == 1 else 'ies'} "
-                 f"({', '.join(tolerated[:3])}{', ...' if len(tolerated) > 3 else ''}) affect it and do not fail "
-                 f"under fix.fail_on = {fail_on!r}")
+        reachable = sum(tolerated.values())
+        text += (f"; {_n(len(tolerated), 'other known advisory affects', 'other known advisories affect')} it "
+                 f"({reachable} reachable: a vulnerable function is in the binary) and "
+                 f"{'does' if len(tolerated) == 1 else 'do'} not fail under fix.fail_on = {fail_on!r}")
     if skipped:
-        text += f"; {skipped} check{'s' if skipped != 1 else ''} did not run (skipped, each with its reason)"
+        text += f"; {_n(skipped, 'check', 'checks')} did not run (skipped, each with its reason)"
     return text + "."
+
+
+def _n(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 OPENVEX_NAME = "fixproof.openvex.json"
