@@ -92,7 +92,17 @@ def _summary(results: Sequence[StageResult], junit_path: Path, cfg) -> dict:
         "junit": str(junit_path),
         "counts": {"tests": junit.tests, "failures": junit.failures, "errors": junit.errors, "skipped": junit.skipped},
         "stages": {r.stage: [c.to_json() for c in r.checks if c.status is not Status.PASSED or c.warning] for r in results},
+        "other_findings": other_findings(results),
     }
+
+
+def other_findings(results: Sequence[StageResult]) -> list[dict]:
+    """The vulns stage's findings not listed in [fix] advisories, one entry per module with the one upgrade
+    that clears them (the page's grouping, fixproof.publish.page_model), for the CLI summary."""
+    from fixproof.publish.page_model import build
+
+    return [{"module": g.module, "version": g.version, "upgrade": g.upgrade(), "advisories": [r.id for r in g.rows],
+             "reachable": g.reachable, "failing": g.failing} for g in build(results).groups]
 
 
 def headline(results: Sequence[StageResult], code: int, fail_on: str) -> str:
@@ -198,14 +208,20 @@ MAX_WARNINGS_SHOWN = 10
 
 
 def print_summary(summary: dict, out: TextIO | None = None) -> None:
-    """Failures, errors and skips in full; warnings up to MAX_WARNINGS_SHOWN (all are in the JUnit)."""
+    """Failures, errors and skips in full; warnings up to MAX_WARNINGS_SHOWN (all are in the JUnit), except
+    the advisories let through by fix.fail_on: one line per module with the upgrade that clears them. Then
+    the headline (what the verdict covers) and the verdict, last, where a terminal shows them."""
     out = out or sys.stdout
     c = summary["counts"]
     passed = c["tests"] - c["failures"] - c["errors"] - c["skipped"]
+    groups = summary.get("other_findings") or []
+    grouped = {a for g in groups for a in g["advisories"]}
     warnings = 0
     for stage, checks in summary["stages"].items():
         for chk in checks:
             if chk["status"] == "passed":
+                if stage == "vulns" and _advisory_of(chk["name"]) in grouped:
+                    continue  # in its module's line below
                 warnings += 1
                 if warnings > MAX_WARNINGS_SHOWN:
                     continue
@@ -213,6 +229,11 @@ def print_summary(summary: dict, out: TextIO | None = None) -> None:
             out.write(f"  {tag:7} {stage}: {chk['name']}: {chk['message']}\n")
     if warnings > MAX_WARNINGS_SHOWN:
         out.write(f"  ... and {warnings - MAX_WARNINGS_SHOWN} more warnings in {summary['junit']}\n")
+    for g in groups:
+        tolerated = len(g["advisories"]) - g["failing"]
+        if tolerated:
+            out.write(f"  {'WARN':7} vulns: {g['upgrade']} ({tolerated} not failing under fix.fail_on; each in "
+                      f"{summary.get('html') or summary['junit']})\n")
     for app, facts in (summary.get("apps") or {}).items():
         out.write(f"  app {app}: {facts['status'].upper()} (reports in {facts['dir']})\n")
     if summary.get("headline") and summary["status"] == "passed":
@@ -220,3 +241,7 @@ def print_summary(summary: dict, out: TextIO | None = None) -> None:
     verdict = {"passed": "PASS", "failed": "FAIL", "error": "ERROR"}[summary["status"]]
     out.write(f"fixproof: {verdict}: {passed} passed, {c['failures']} failed, {c['errors']} errors, "
               f"{c['skipped']} skipped; JUnit at {summary['junit']}\n")
+
+
+def _advisory_of(name: str) -> str:
+    return name.removeprefix("shipped artifact: ").removeprefix("advisory ")
