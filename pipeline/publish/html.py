@@ -238,7 +238,11 @@ def _failed(model: pm.PageModel, reports_dir: Path) -> str:
                      "</li>")
     if not items:
         return ""
-    return f'<section id="failed"><h2>Failed checks</h2><ul class="items">{"".join(items)}</ul></section>'
+    errors = any(p.check.status is Status.ERROR for p in model.failed)
+    failures = len(items) > sum(p.check.status is Status.ERROR for p in model.failed)
+    title = {(True, False): "Failed checks", (False, True): "Checks that could not run",
+             (True, True): "Failed checks and checks that could not run"}[(failures, errors)]
+    return f'<section id="failed"><h2>{title}</h2><ul class="items">{"".join(items)}</ul></section>'
 
 
 def _listed(model: pm.PageModel, reports_dir: Path) -> str:

@@ -229,3 +229,16 @@ def _descendants(node):
         if isinstance(c, dict):
             yield c
             yield from _descendants(c)
+
+
+@pytest.mark.parametrize("statuses,title", [
+    (("failed",), "Failed checks"), (("error",), "Checks that could not run"),
+    (("failed", "error"), "Failed checks and checks that could not run")])
+def test_the_first_section_names_what_went_wrong(tmp_path, statuses, title):
+    from fixproof.results import error, failed, passed
+
+    make = {"failed": failed, "error": error}
+    results = [StageResult("build", (passed("go build", "ok"), *(make[s](f"c{s}", "bad") for s in statuses)))]
+    dom = page(results, summary_of(results), tmp_path)
+    assert sections(dom)[0] == "failed"
+    assert Dom.text(dom.find(lambda n: n["attrs"].get("id") == "failed")[0]).startswith(title + " ")
