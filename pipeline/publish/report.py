@@ -95,28 +95,70 @@ def _summary(results: Sequence[StageResult], junit_path: Path, cfg) -> dict:
         "junit": str(junit_path),
         "counts": {"tests": junit.tests, "failures": junit.failures, "errors": junit.errors, "skipped": junit.skipped},
         "stages": {r.stage: [c.to_json() for c in r.checks if c.status is not Status.PASSED or c.warning] for r in results},
+        "other_findings": other_findings(results),
     }
 
 
+def other_findings(results: Sequence[StageResult]) -> list[dict]:
+    """The vulns stage's findings not listed in [fix] advisories, one entry per module with the one upgrade
+    that clears them (the page's grouping, fixproof.publish.page_model), for the CLI summary."""
+    from fixproof.publish.page_model import build
+
+    return [{"module": g.module, "version": g.version, "upgrade": g.upgrade(), "advisories": [r.id for r in g.rows],
+             "reachable": g.reachable, "failing": g.failing} for g in build(results).groups]
+
+
 def headline(results: Sequence[StageResult], code: int, fail_on: str) -> str:
-    """One sentence saying exactly what the verdict covers: a PASS with reachable advisories
-    that do not fail under the policy says so, so the first screen never reads as "all clear"."""
+    """One sentence saying exactly what the verdict covers: how many listed advisories are proven fixed (in
+    the built artifact, and the shipped one when given), how many other known advisories affect it and how
+    many of those are reachable yet do not fail under the policy, and how many checks did not run. No
+    advisory id: the page and the CLI name each finding once, below the headline."""
     if code == 1:
         return "At least one check failed: the evidence says the fix is not proven in the artifact."
     if code != 0:
         return "At least one check could not run: the evidence is incomplete, so nothing is proven."
-    advisories = [c for r in results if r.stage.rsplit(".", 1)[-1] == "vulns" for c in r.checks
-                  if c.name.startswith("advisory GO-")]
-    tolerated = sorted({c.name.removeprefix("advisory ") for c in advisories if c.warning})
+    vulns = [r for r in results if r.stage.rsplit(".", 1)[-1] == "vulns"]
+    from fixproof.stages.vulns import VulnsFacts
+
+    facts = {id(r): VulnsFacts.of(r) for r in vulns}
+    listed = {i for r in vulns if (f := facts[id(r)]) for i in f.listed} | {  # results without the fact
+        c.name.removeprefix("advisory ") for r in vulns if not (facts[id(r)] and facts[id(r)].listed)
+        for c in r.checks if c.name.startswith("advisory GO-") and not c.warning}
+    vex = [v.status for r in vulns if (f := facts[id(r)]) for v in f.vex]
+    shipped = any(c.name.startswith("shipped artifact: ") for r in vulns for c in r.checks)
+    tolerated: dict[str, bool] = {}  # id -> reachable (a vulnerable function is in the binary)
+    for r in vulns:
+        for c in r.checks:
+            aid = c.name.removeprefix("shipped artifact: ").removeprefix("advisory ")
+            if c.warning and c.status is Status.PASSED and c.name.endswith(f"advisory {aid}") and aid not in listed:
+                tolerated[aid] = tolerated.get(aid, False) or c.evidence.get("level") == "symbol"
+    runtime = sum(1 for r in results if r.stage.rsplit(".", 1)[-1] in ("gdb", "trace", "race")
+                  for c in r.checks if c.status is Status.PASSED)
     skipped = sum(1 for r in results for c in r.checks if c.status is Status.SKIPPED)
-    text = "Every check passed: the listed advisories are fixed in the built artifact and every runtime check held"
+    where = "the built artifact and the shipped one" if shipped else "the built artifact"
+    if not vulns:
+        text = "Every check passed (the vulns stage did not run, so no advisory was judged)"
+    elif not listed:
+        text = "Every check passed, but [fix] advisories lists no advisory, so no fix is proven"
+    elif vex and all(v == "fixed" for v in vex):
+        text = f"Every check passed: the {_n(len(listed), 'listed advisory is', 'listed advisories are')} fixed in {where}"
+    else:
+        text = (f"Every check passed: the {_n(len(listed), 'listed advisory does', 'listed advisories do')} not "
+                f"affect {where}")
+    if runtime:
+        text += f", and its {_n(runtime, 'runtime check', 'runtime checks')} held"
     if tolerated:
-        text += (f"; {len(tolerated)} other known advisor{'y' if len(tolerated) == 1 else 'ies'} "
-                 f"({', '.join(tolerated[:3])}{', ...' if len(tolerated) > 3 else ''}) affect it and do not fail "
-                 f"under fix.fail_on = {fail_on!r}")
+        reachable = sum(tolerated.values())
+        text += (f"; {_n(len(tolerated), 'other known advisory affects', 'other known advisories affect')} it "
+                 f"({reachable} reachable: a vulnerable function is in the binary) and "
+                 f"{'does' if len(tolerated) == 1 else 'do'} not fail under fix.fail_on = {fail_on!r}")
     if skipped:
-        text += f"; {skipped} check{'s' if skipped != 1 else ''} did not run (skipped, each with its reason)"
+        text += f"; {_n(skipped, 'check', 'checks')} did not run (skipped, each with its reason)"
     return text + "."
+
+
+def _n(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 OPENVEX_NAME = "fixproof.openvex.json"
@@ -172,14 +214,20 @@ MAX_WARNINGS_SHOWN = 10
 
 
 def print_summary(summary: dict, out: TextIO | None = None) -> None:
-    """Failures, errors and skips in full; warnings up to MAX_WARNINGS_SHOWN (all are in the JUnit)."""
+    """Failures, errors and skips in full; warnings up to MAX_WARNINGS_SHOWN (all are in the JUnit), except
+    the advisories let through by fix.fail_on: one line per module with the upgrade that clears them. Then
+    the headline (what the verdict covers) and the verdict, last, where a terminal shows them."""
     out = out or sys.stdout
     c = summary["counts"]
     passed = c["tests"] - c["failures"] - c["errors"] - c["skipped"]
+    groups = summary.get("other_findings") or []
+    grouped = {a for g in groups for a in g["advisories"]}
     warnings = 0
     for stage, checks in summary["stages"].items():
         for chk in checks:
             if chk["status"] == "passed":
+                if stage == "vulns" and _advisory_of(chk["name"]) in grouped:
+                    continue  # in its module's line below
                 warnings += 1
                 if warnings > MAX_WARNINGS_SHOWN:
                     continue
@@ -187,6 +235,11 @@ def print_summary(summary: dict, out: TextIO | None = None) -> None:
             out.write(f"  {tag:7} {stage}: {chk['name']}: {chk['message']}\n")
     if warnings > MAX_WARNINGS_SHOWN:
         out.write(f"  ... and {warnings - MAX_WARNINGS_SHOWN} more warnings in {summary['junit']}\n")
+    for g in groups:
+        tolerated = len(g["advisories"]) - g["failing"]
+        if tolerated:
+            out.write(f"  {'WARN':7} vulns: {g['upgrade']} ({tolerated} not failing under fix.fail_on; each in "
+                      f"{summary.get('html') or summary['junit']})\n")
     for app, facts in (summary.get("apps") or {}).items():
         out.write(f"  app {app}: {facts['status'].upper()} (reports in {facts['dir']})\n")
     if summary.get("headline") and summary["status"] == "passed":
@@ -194,3 +247,7 @@ def print_summary(summary: dict, out: TextIO | None = None) -> None:
     verdict = {"passed": "PASS", "failed": "FAIL", "error": "ERROR"}[summary["status"]]
     out.write(f"fixproof: {verdict}: {passed} passed, {c['failures']} failed, {c['errors']} errors, "
               f"{c['skipped']} skipped; JUnit at {summary['junit']}\n")
+
+
+def _advisory_of(name: str) -> str:
+    return name.removeprefix("shipped artifact: ").removeprefix("advisory ")

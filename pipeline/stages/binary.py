@@ -8,13 +8,14 @@ build settings and the VCS stamp.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 from fixproof.engine.proc import call
 from fixproof.errors import ToolError
 from fixproof.goinfo.buildinfo import BuildInfo, read_buildinfo
-from fixproof.results import CheckResult, StageResult, failed, passed, skipped
+from fixproof.results import CheckResult, StageFacts, StageResult, failed, passed, skipped
 from fixproof.config import Config
 from fixproof.stages.build import binary_unchanged
 from fixproof.stages.common import StageContext, first_of, sha256_file
@@ -23,6 +24,37 @@ from fixproof.stages.spec import Inputs, StageSpec
 
 STAGE = "binary"
 
+
+
+@dataclass(frozen=True)
+class BinaryFacts(StageFacts):
+    """What the binary stage read from the built binary: its build info (as ``inspect --json`` writes it)
+    and its sha256. Read with :meth:`of`; None when the stage read nothing (its gate stopped it)."""
+
+    sha256: str
+    buildinfo: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def go_version(self) -> str:
+        return str(self.buildinfo.get("go_version") or "")
+
+    @property
+    def deps(self) -> dict[str, str]:
+        """module path -> the version the binary records."""
+        return {str(d.get("path")): str(d.get("version")) for d in self.buildinfo.get("deps") or ()
+                if isinstance(d, Mapping)}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"buildinfo": dict(self.buildinfo), "sha256": self.sha256}
+
+    @classmethod
+    def from_json(cls, facts: Mapping[str, Any]) -> "BinaryFacts | None":
+        if "buildinfo" not in facts:
+            return None
+        info = facts["buildinfo"]
+        if not isinstance(info, Mapping):
+            raise TypeError("buildinfo is not an object")
+        return cls(str(facts.get("sha256") or ""), info)
 
 def run(ctx: StageContext) -> StageResult:
     gate = ctx.gate("build", "modules")
@@ -52,7 +84,7 @@ def run(ctx: StageContext) -> StageResult:
     checks.append(check_vcs(info, ctx.vcs_root))
     if cfg.artifact is not None:
         checks.extend(compare_artifact(cfg.artifact, info, digest, ctx.vcs_root, security_rank(cfg, ctx.progress.say)))
-    return StageResult(STAGE, tuple(checks), {"buildinfo": info.to_json(), "sha256": digest})
+    return StageResult(STAGE, tuple(checks), BinaryFacts(digest, info.to_json()).to_json())
 
 
 def check_go_version(info: BuildInfo, pin: str, dur: float = 0.0) -> CheckResult:
@@ -221,4 +253,5 @@ def inputs(cfg: Config) -> Inputs:
 SPEC = StageSpec(
     name=STAGE, order=500, run=run, needs=("build", "modules"), config=("toolchain",), inputs=inputs,
     doc="Read the built binary: embedded Go version, modules and sums vs the clean build list (and vs --artifact).",
+    facts=BinaryFacts,
 )

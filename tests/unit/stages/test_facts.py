@@ -12,6 +12,7 @@ import pytest
 from fixproof import registry
 from fixproof.engine.images import ImageInfo
 from fixproof.results import StageFacts, StageResult, passed
+from fixproof.stages.binary import BinaryFacts
 from fixproof.stages.build import BuildFacts
 from fixproof.stages.modules import BuildListModule, CleanDownload, ModulesFacts, Replacement
 from fixproof.stages.race import RaceFacts
@@ -158,7 +159,7 @@ def test_vulns_facts_leave_out_entries_that_name_no_advisory():
 def test_every_stage_whose_facts_are_read_declares_a_facts_class():
     declared = {s.name: s.facts for s in registry.specs() if s.facts is not None}
     assert declared == {"toolchain": ToolchainFacts, "modules": ModulesFacts, "build": BuildFacts,
-                        "vulns": VulnsFacts, "race": RaceFacts, "sbom": SbomFacts}
+                        "vulns": VulnsFacts, "race": RaceFacts, "sbom": SbomFacts, "binary": BinaryFacts}
     assert all(issubclass(c, StageFacts) for c in declared.values())
 
 
@@ -171,3 +172,16 @@ def test_no_reader_indexes_a_stage_results_facts():
     offenders = [f"{p.relative_to(ROOT)}:{n}" for p in (ROOT / "pipeline").rglob("*.py") if p.name not in UNTYPED
                  for n, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
     assert not offenders, "read facts through the stage's facts class (StageFacts.of): " + ", ".join(offenders)
+
+
+def test_binary_facts_round_trip_and_read_the_build_info():
+    facts = {"buildinfo": {"go_version": "go1.22.5", "path": "example.com/fixdemo",
+                           "deps": [{"path": "golang.org/x/text", "version": "v0.3.8", "sum": "h1:x", "replace": None}]},
+             "sha256": "ab" * 32}
+    result = StageResult("binary", (passed("x", "y"),), facts)
+    read = BinaryFacts.of(result)
+    assert read is not None and read.to_json() == facts
+    assert read.go_version == "go1.22.5" and read.deps == {"golang.org/x/text": "v0.3.8"}
+    assert BinaryFacts.of(StageResult("binary", (passed("x", "y"),))) is None
+    with pytest.raises(ValueError):
+        BinaryFacts.of(StageResult("binary", (), {"buildinfo": "not an object"}))
