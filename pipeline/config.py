@@ -7,16 +7,26 @@ Relative paths are resolved against the config file's directory.
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import collections.abc
+import dataclasses
+import functools
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, get_origin, get_type_hints
+from typing import Any, Callable, Mapping, TypeVar, get_origin, get_type_hints
+
+import cattrs
+from cattrs.errors import AttributeValidationNote, ClassValidationError, ForbiddenExtraKeysError
+from cattrs.gen import make_dict_structure_fn, override
 
 from fixproof.errors import ConfigError, EvidenceKeyError
+from fixproof.kinds import Kinds, keys_of
+from fixproof.kinds.gdb import DEFAULT_KIND as DEFAULT_GDB_KIND, GDB_KINDS, GdbCheck
+from fixproof.kinds.trace import TRACE_KINDS, TraceCheck, kind_of as trace_kind_of, standard_probes
+
+_T = TypeVar("_T")
 
 # A Go advisory id, or an alias the database maps to one.
 ADVISORY_RE = re.compile(r"GO-\d{4}-\d{4,}|CVE-\d{4}-\d{4,}|GHSA(-[23456789cfghjmpqrvwx]{4}){3}")
@@ -133,69 +143,6 @@ class RaceConfig:
     timeout: int = 600
 
 
-TRACE_PROBES = ("goroutines", "gc", "panics", "calls", "alloc", "syscalls")
-_UNSET = -1
-
-
-@dataclass(frozen=True)
-class TraceCheckConfig:
-    """One [[trace]] entry: a standard probe (or a .bt file) and bounds on what it measured.
-
-    A bound left at -1 is not checked; at least one must be set.
-    """
-
-    name: str = ""
-    probe: str = ""  # goroutines | gc | panics | calls | alloc | syscalls, or a path to a .bt file
-    run: tuple[str, ...] = ()  # arguments of the built binary while the probe watches
-    functions: tuple[str, ...] = ()  # calls: the Go functions to count
-    max_leaked: int = field(default=_UNSET, metadata={"min": 0})  # goroutines: created - exited
-    max_gc: int = field(default=_UNSET, metadata={"min": 0})  # gc: cycles started
-    max_gc_jitter_ms: int = field(default=_UNSET, metadata={"min": 0})  # gc: max - min interval between cycles
-    max_panics: int = field(default=_UNSET, metadata={"min": 0})  # panics: runtime.gopanic calls
-    max_defers_before_panic: int = field(default=_UNSET, metadata={"min": 0})  # panics: defers registered in the run
-    min_hits: int = field(default=_UNSET, metadata={"min": 0})  # calls: each function at least
-    max_hits: int = field(default=_UNSET, metadata={"min": 0})  # calls: each function at most
-    max_alloc_bytes: int = field(default=_UNSET, metadata={"min": 0})  # alloc: largest single allocation
-    max_allocs: int = field(default=_UNSET, metadata={"min": 0})  # alloc: heap allocations in the run
-    forbid_syscalls: tuple[str, ...] = ()  # syscalls: names that must not appear (e.g. "connect", "execve")
-    allow_syscalls: tuple[str, ...] = ()  # syscalls: if set, any other syscall fails
-    required: bool = False  # BPF denied: error instead of skipped
-    timeout: int = 120
-
-    def bounds(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if f.type in ("int", int) and f.name.startswith(("max_", "min_")) and getattr(self, f.name) != _UNSET}
-
-
-GDB_KINDS = ("path", "panic", "memory", "interface")
-_HITS_RE = re.compile(r"^\s*(>=|<=|==|>|<)?\s*(\d+)\s*$")
-
-
-@dataclass(frozen=True)
-class GdbCheckConfig:
-    """One [[gdb]] entry: a runtime fact about the built binary, seen by gdb."""
-
-    name: str = ""
-    kind: str = "path"  # path | panic | memory | interface
-    run: tuple[str, ...] = ()  # arguments of the built binary while gdb watches
-    breakpoint: str = ""  # path, memory: a Go function, e.g. "example.com/app/pkg.(*T).M"
-    condition: str = ""  # path: stop only when this gdb expression holds
-    expect_hits: str = ">=1"  # path: ">=N", "==N", "<=N", ">N", "<N" or "N"
-    expression: str = ""  # memory: an integer expression read at two moments
-    first_hit: int = 1  # memory: first moment = this hit of `breakpoint`
-    last_hit: int = 0  # memory: second moment = this hit of `breakpoint` ...
-    end_breakpoint: str = ""  # ... or the first hit of this function
-    max_growth: int = field(default=0, metadata={"min": 0})  # memory: allowed second - first
-    require_itab: tuple[str, ...] = ()  # interface: "pkg.T,pkg.I" pairs that must be in the binary
-    forbid_itab: tuple[str, ...] = ()  # interface: pairs that must not
-    timeout: int = 120  # seconds for this check, gdb and program included
-
-    def hits_bound(self) -> tuple[str, int]:
-        m = _HITS_RE.match(self.expect_hits)
-        assert m is not None  # validated at load
-        return m.group(1) or "==", int(m.group(2))
-
-
 @dataclass(frozen=True)
 class Config:
     path: Path
@@ -211,8 +158,8 @@ class Config:
     docker: DockerConfig = DockerConfig()
     race: RaceConfig = RaceConfig()
     evidence: EvidenceConfig = EvidenceConfig()
-    gdb: tuple[GdbCheckConfig, ...] = ()
-    trace: tuple[TraceCheckConfig, ...] = ()
+    gdb: tuple[GdbCheck, ...] = ()  # one kind per check (fixproof.kinds.gdb)
+    trace: tuple[TraceCheck, ...] = ()  # one kind per probe (fixproof.kinds.trace)
     artifact: Path | None = None  # a shipped binary to compare (command line only)
     grouped: bool = False  # one of several [[app]] entries: results go under <report.dir>/apps/<name>
 
@@ -332,111 +279,162 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
-def _coerce(value: Any, typ: Any, where: str, minimum: int = 1) -> Any:
-    origin = get_origin(typ)
-    if typ is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where} must be true or false, not {value!r}.")
-        return value
-    if typ is int:
+# Structuring: cattrs turns the TOML tables into the dataclasses above (and the check kinds'), with
+# hooks that refuse what TOML would let through (a string for a list, 1 for true, a negative count).
+# Every structure or type error becomes a ConfigError naming the file, the section and the key.
+
+
+class _Invalid(ValueError):
+    """A value of the wrong type or range: ``what`` it must be, and the value."""
+
+    def __init__(self, what: str, value: Any) -> None:
+        super().__init__(f"must be {what}, not {value!r}")
+
+
+def _str(value: Any, _: Any) -> str:
+    if not isinstance(value, str):
+        raise _Invalid("a string", value)
+    return value
+
+
+def _bool(value: Any, _: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _Invalid("true or false", value)
+    return value
+
+
+def _strings(value: Any, _: Any) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _Invalid("a list of strings", value)
+    return tuple(value)
+
+
+def _table(value: Any, _: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise _Invalid("a table of string values", value)
+    return dict(value)
+
+
+def _whole(minimum: int) -> Any:
+    """An int field's hook: a whole number >= ``minimum`` (field metadata "min", default 1)."""
+    what = "a positive whole number" if minimum == 1 else f"a whole number >= {minimum}"
+
+    def hook(value: Any, _: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            what = "a positive whole number" if minimum == 1 else f"a whole number >= {minimum}"
-            raise ConfigError(f"{where} must be {what}, not {value!r}.")
+            raise _Invalid(what, value)
         return value
-    if typ is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where} must be a string, not {value!r}.")
-        return value
-    if origin is tuple:
-        if isinstance(value, str) or not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{where} must be a list of strings, not {value!r}.")
-        return tuple(value)
-    if origin in (Mapping, collections.abc.Mapping) or typ is Mapping:  # get_origin gives the abc
-        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-            raise ConfigError(f"{where} must be a table of string values, not {value!r}.")
-        return dict(value)
-    raise AssertionError(f"unhandled config type {typ}")  # pragma: no cover
+
+    return hook
 
 
-def _section(cls: type, data: Any, name: str, file: Path) -> Any:
+def _is_mapping(typ: Any) -> bool:
+    return typ is Mapping or get_origin(typ) in (Mapping, collections.abc.Mapping)
+
+
+@functools.cache
+def _converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+    conv.register_structure_hook(str, _str)
+    conv.register_structure_hook(bool, _bool)
+    conv.register_structure_hook_func(lambda t: t == tuple[str, ...], _strings)
+    conv.register_structure_hook_func(_is_mapping, _table)
+
+    def dataclass_hook(cls: type) -> Any:
+        hints = get_type_hints(cls)
+        ints = {f.name: override(struct_hook=_whole(f.metadata.get("min", 1)))
+                for f in dataclasses.fields(cls) if hints[f.name] is int}
+        return make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True, **ints)
+
+    conv.register_structure_hook_factory(dataclasses.is_dataclass, dataclass_hook)
+    return conv
+
+
+def _structure(cls: type[_T], data: Any, label: str, file: Path, unknown: Callable[[str], str] | None = None) -> _T:
+    """``data`` (the table [label]) as a ``cls``. ``unknown(key)``: the message for a key ``cls`` lacks."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{file}: [{name}] must be a table.")
-    hints = get_type_hints(cls)
-    allowed = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"{file}: unknown key {name}.{unknown[0]}; allowed keys in [{name}] are: {', '.join(sorted(allowed))}."
-        )
-    mins = {f.name: f.metadata.get("min", 1) for f in dataclasses.fields(cls)}
-    values = {k: _coerce(v, hints[k], f"{file}: {name}.{k}", mins[k]) for k, v in data.items()}
-    return cls(**values)
+        raise ConfigError(f"{file}: [{label}] must be a table.")
+    try:
+        return _converter().structure(data, cls)
+    except ClassValidationError as e:
+        extra = [x for x in e.exceptions if isinstance(x, ForbiddenExtraKeysError)]
+        if extra:
+            key = sorted(extra[0].extra_fields)[0]
+            allowed = ", ".join(sorted(f.name for f in dataclasses.fields(cls)))
+            raise ConfigError(unknown(key) if unknown else
+                              f"{file}: unknown key {label}.{key}; allowed keys in [{label}] are: {allowed}.") from None
+        first = e.exceptions[0]
+        names = [n.name for n in getattr(first, "__notes__", ()) if isinstance(n, AttributeValidationNote)]
+        key = f"{label}.{names[0]}" if names else label
+        raise ConfigError(f"{file}: {key} {first}." if isinstance(first, _Invalid)
+                          else f"{file}: {key} is not valid: {first}.") from None
 
 
-def _entries(cls: type, data: Any, key: str, file: Path) -> tuple[Any, ...]:
-    """[[key]] tables as dataclasses, each with a unique name."""
+def _section(cls: type[_T], data: Any, name: str, file: Path) -> _T:
+    return _structure(cls, data, name, file)
+
+
+def _checks(kinds: Kinds[Any], data: Any, file: Path) -> tuple[Any, ...]:
+    """[[gdb]] or [[trace]] tables: each as the class of its kind, validated, with a unique name."""
+    section = kinds.section
     if not isinstance(data, list):
-        raise ConfigError(f"{file}: {key} checks are written as [[{key}]] tables (an array of tables).")
-    checks = tuple(_section(cls, d, f"{key}[{i}]", file) for i, d in enumerate(data))
+        raise ConfigError(f"{file}: {section} checks are written as [[{section}]] tables (an array of tables).")
+    checks = []
+    for i, entry in enumerate(data):
+        label = f"{section}[{i}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{file}: [{label}] must be a table.")
+        name = entry.get("name")
+        where = f"{file}: [[{section}]] {name!r}" if isinstance(name, str) and name else f"{file}: [[{section}]] #{i + 1}"
+        cls = _kind(kinds, entry, label, where, file)
+
+        def unknown(key: str, cls: type = cls, label: str = label, where: str = where) -> str:
+            owners = [k.KIND for k in kinds if k is not cls and key in keys_of(k)]
+            hint = f" ({key} belongs to {_kind_phrase(kinds, owners)})" if owners else ""
+            return (f"{where}: unknown key {label}.{key}{hint}; {_kind_phrase(kinds, [cls.KIND])} takes only "
+                    f"{', '.join(sorted(keys_of(cls)))}.")
+
+        checks.append(_structure(cls, entry, label, file, unknown))
     seen: set[str] = set()
     for i, c in enumerate(checks):
         if not c.name:
-            raise ConfigError(f"{file}: [[{key}]] #{i + 1} needs a name.")
+            raise ConfigError(f"{file}: [[{section}]] #{i + 1} needs a name.")
         if c.name in seen:
-            raise ConfigError(f"{file}: [[{key}]] #{i + 1}: the name {c.name!r} is used twice; "
+            raise ConfigError(f"{file}: [[{section}]] #{i + 1}: the name {c.name!r} is used twice; "
                               "names identify checks in the report.")
         seen.add(c.name)
-    return checks
-
-
-def _trace_checks(data: Any, file: Path) -> tuple[TraceCheckConfig, ...]:
-    checks = _entries(TraceCheckConfig, data, "trace", file)
     for c in checks:
-        where = f"{file}: [[trace]] {c.name!r}"
-        if not c.probe:
-            raise ConfigError(f"{where} needs probe = one of {', '.join(TRACE_PROBES)} or a path to a .bt file.")
-        if c.probe not in TRACE_PROBES and not c.probe.endswith(".bt"):
-            raise ConfigError(f"{where}: probe {c.probe!r} is neither a standard probe "
-                              f"({', '.join(TRACE_PROBES)}) nor a .bt file.")
-        if not c.run:
-            raise ConfigError(f"{where} needs run = [...], the arguments of the binary while the probe watches.")
-        if c.probe == "calls" and not c.functions:
-            raise ConfigError(f"{where}: the calls probe needs functions = [\"<Go function>\", ...].")
-        if not c.bounds() and not c.forbid_syscalls and not c.allow_syscalls:
-            raise ConfigError(f"{where} asserts nothing: set a bound such as max_leaked, max_gc, min_hits, "
-                              "max_alloc_bytes, max_allocs, max_panics, forbid_syscalls or allow_syscalls.")
-    return checks
+        c.validate(f"{file}: [[{section}]] {c.name!r}")
+    return tuple(checks)
 
 
-def _gdb_checks(data: Any, file: Path) -> tuple[GdbCheckConfig, ...]:
-    checks = _entries(GdbCheckConfig, data, "gdb", file)
-    for c in checks:
-        where = f"{file}: [[gdb]] {c.name!r}"
-        if c.kind not in GDB_KINDS:
-            raise ConfigError(f"{where}: kind must be one of {', '.join(GDB_KINDS)}, not {c.kind!r}.")
-        if c.kind in ("path", "memory") and not c.breakpoint:
-            raise ConfigError(f"{where}: a {c.kind} check needs breakpoint = \"<Go function>\".")
-        if c.kind in ("path", "memory", "panic") and not c.run:
-            raise ConfigError(f"{where}: a {c.kind} check needs run = [...], the arguments of the binary while gdb watches.")
-        if c.kind == "path" and not _HITS_RE.match(c.expect_hits):
-            raise ConfigError(f"{where}: expect_hits must look like \">=1\", \"==3\" or \"0\", not {c.expect_hits!r}.")
-        if c.kind == "memory":
-            if not c.expression:
-                raise ConfigError(f"{where}: a memory check needs expression = \"<integer gdb expression>\".")
-            if bool(c.last_hit) == bool(c.end_breakpoint):
-                raise ConfigError(f"{where}: give exactly one of last_hit (a later hit of the same breakpoint) "
-                                  "or end_breakpoint (a second function) for the second moment.")
-            if c.last_hit and c.last_hit <= c.first_hit:
-                raise ConfigError(f"{where}: last_hit must be greater than first_hit.")
-        if c.kind == "interface":
-            if not (c.require_itab or c.forbid_itab or c.run):
-                raise ConfigError(f"{where}: an interface check needs require_itab, forbid_itab or run.")
-            for pair in (*c.require_itab, *c.forbid_itab):
-                if pair.count(",") != 1 or not all(pair.split(",")):
-                    raise ConfigError(f"{where}: {pair!r} must be \"<concrete type>,<interface>\", "
-                                      "e.g. \"*example.com/app/pkg.T,io.Closer\".")
-    return checks
+def _kind_phrase(kinds: Kinds[Any], names: list[str]) -> str:
+    """'a calls probe', 'a .bt probe', 'the gc or panics probe', 'a path check'."""
+    what = "probe" if kinds.key == "probe" else "check"
+    if len(names) == 1:
+        return f"a {names[0]} {what}"
+    return f"the {', '.join(names[:-1])} or {names[-1]} {what}"
 
+
+def _kind(kinds: Kinds[Any], entry: dict[str, Any], label: str, where: str, file: Path) -> type:
+    """The class of a [[gdb]] or [[trace]] table's kind, from its ``kind`` or ``probe``."""
+    if kinds is GDB_KINDS:
+        value = entry.get("kind", DEFAULT_GDB_KIND)
+        if not isinstance(value, str):
+            raise ConfigError(f"{file}: {label}.kind must be a string, not {value!r}.")
+        cls = GDB_KINDS.get(value)
+        if cls is None:
+            raise ConfigError(f"{where}: kind must be one of {', '.join(GDB_KINDS.names())}, not {value!r}.")
+        return cls
+    value = entry.get("probe", "")
+    probes = ", ".join(standard_probes())
+    if not isinstance(value, str):
+        raise ConfigError(f"{file}: {label}.probe must be a string, not {value!r}.")
+    if not value:
+        raise ConfigError(f"{where} needs probe = one of {probes} or a path to a .bt file.")
+    cls = trace_kind_of(value)
+    if cls is None:
+        raise ConfigError(f"{where}: probe {value!r} is neither a standard probe ({probes}) nor a .bt file.")
+    return cls
 
 def _check_signing_key(f: Path, key: Path) -> None:
     """evidence.signing_key must be a readable Ed25519 private key, found now rather than after the run."""
@@ -577,8 +575,8 @@ def _app_data(data: dict[str, Any], entry: dict[str, Any], index: int, path: Pat
 
 def _one(data: dict[str, Any], path: Path, grouped: bool = False) -> Config:
     sections = {name: _section(cls, data[name], name, path) for name, cls in _SECTIONS.items() if name in data}
-    gdb = _gdb_checks(data["gdb"], path) if "gdb" in data else ()
-    trace = _trace_checks(data["trace"], path) if "trace" in data else ()
+    gdb = _checks(GDB_KINDS, data["gdb"], path) if "gdb" in data else ()
+    trace = _checks(TRACE_KINDS, data["trace"], path) if "trace" in data else ()
     cfg = Config(path=path, base_dir=path.parent.resolve(), gdb=gdb, trace=trace, grouped=grouped, **sections)
     _validate(cfg)
     return cfg

@@ -1,7 +1,10 @@
+import dataclasses
+import json
 import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from fixproof import config
 from fixproof.errors import ConfigError
@@ -292,3 +295,91 @@ def test_build_env_table_as_the_readme_writes_it(tmp_path):
     assert dict(cfg.build.env) == {"CGO_ENABLED": "0"}
     with pytest.raises(ConfigError, match="table of string values"):
         config.load(write_config(tmp_path, EXAMPLE, extra='[build]\nenv = { CGO_ENABLED = 0 }\n'))
+
+
+@pytest.mark.parametrize("section, entry, key, kind_keys", [
+    # a bound of another probe was accepted and never checked
+    ("trace", 'name = "x"\nprobe = "calls"\nfunctions = ["main.f"]\nrun = ["a"]\nmin_hits = 1\nmax_gc = 0',
+     "max_gc", "a calls probe takes only functions, max_hits, min_hits, name, probe, required, run, timeout"),
+    ("trace", 'name = "x"\nprobe = "goroutines"\nrun = ["a"]\nmax_leaked = 1\nfunctions = []',
+     "functions", "a goroutines probe takes only max_leaked, name, probe, required, run, timeout"),
+    ("trace", 'name = "x"\nprobe = "my.bt"\nrun = ["a"]\nmax_leaked = 1\nforbid_syscalls = ["connect"]',
+     "forbid_syscalls", "a .bt probe takes only functions, max_alloc_bytes"),
+    ("gdb", 'name = "x"\nkind = "panic"\nrun = ["a"]\nbreakpoint = "main.f"',
+     "breakpoint", "a panic check takes only kind, name, run, timeout"),
+    ("gdb", 'name = "x"\nkind = "memory"\nbreakpoint = "main.f"\nrun = ["a"]\nexpression = "n"\nlast_hit = 3\n'
+            'condition = "n > 1"',
+     "condition", "a memory check takes only breakpoint, end_breakpoint, expression, first_hit, kind, last_hit, "
+                  "max_growth, name, run, timeout"),
+])
+def test_a_check_refuses_the_keys_of_other_kinds(tmp_path, section, entry, key, kind_keys):
+    with pytest.raises(ConfigError) as e:
+        parse(tmp_path, BASE + f"[[{section}]]\n" + entry + "\n")
+    msg = str(e.value)
+    assert msg.startswith(f"{tmp_path / 'fixproof.toml'}: [[{section}]] 'x': unknown key {section}[0].{key}")
+    assert kind_keys in msg
+    assert e.value.exit_code == 2
+
+
+def test_unknown_key_names_the_kinds_it_belongs_to(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown key trace\[0\]\.max_gc \(max_gc belongs to the gc or \.bt "
+                                          r"probe\); a calls probe takes only"):
+        parse(tmp_path, BASE + '[[trace]]\nname = "x"\nprobe = "calls"\nfunctions = ["f"]\nrun = ["a"]\nmax_gc = 0\n')
+
+
+@pytest.mark.parametrize("section, entry, message", [
+    ("gdb", 'name = "x"\nkind = "panic"\nrun = "-shapes"', "gdb[0].run must be a list of strings, not '-shapes'."),
+    ("gdb", 'name = "x"\nkind = "panic"\nrun = ["a"]\ntimeout = 0', "gdb[0].timeout must be a positive whole number"),
+    ("gdb", 'name = "x"\nkind = 3\nrun = ["a"]', "gdb[0].kind must be a string, not 3."),
+    ("gdb", 'name = 7\nkind = "panic"\nrun = ["a"]', "gdb[0].name must be a string, not 7."),
+    ("trace", 'name = "x"\nprobe = "gc"\nrun = ["a"]\nmax_gc = "0"', "trace[0].max_gc must be a whole number >= 0"),
+    ("trace", 'name = "x"\nprobe = ["gc"]\nrun = ["a"]', "trace[0].probe must be a string"),
+    ("trace", 'name = "x"\nprobe = "syscalls"\nrun = ["a"]\nrequired = "yes"', "trace[0].required must be true or false"),
+])
+def test_check_type_errors_name_file_section_and_key(tmp_path, section, entry, message):
+    with pytest.raises(ConfigError) as e:
+        parse(tmp_path, BASE + f"[[{section}]]\n" + entry + "\n")
+    assert str(e.value) == f"{tmp_path / 'fixproof.toml'}: {message}" or message in str(e.value)
+    assert str(e.value).startswith(str(tmp_path / "fixproof.toml"))
+
+
+def test_each_check_is_an_instance_of_its_kind(tmp_path):
+    from fixproof.kinds import gdb, trace
+
+    cfg = parse(tmp_path, BASE + GDB_OK + '[[trace]]\nname = "own"\nprobe = "probes/x.bt"\nrun = ["a"]\nmax_hits = 3\n')
+    assert [type(c) for c in cfg.gdb] == [gdb.PathCheck, gdb.MemoryCheck, gdb.InterfaceCheck]
+    assert [c.kind for c in cfg.gdb] == ["path", "memory", "interface"]
+    assert type(cfg.trace[0]) is trace.CustomProbe and cfg.trace[0].bounds() == {"max_hits": 3}
+    # doit's config_changed sees each check with its kind's keys
+    assert cfg.section("gdb")[0] == {"name": "fixed path", "kind": "path", "run": ["-read", "10000"], "timeout": 120,
+                                     "breakpoint": "example.com/fixdemo/internal/chunk.limit",
+                                     "condition": "n > 4096", "expect_hits": ">= 1"}
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, str)):
+        return json.dumps(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
+
+
+_SCALARS = st.one_of(st.booleans(), st.integers(-3, 2000), st.sampled_from(["", "x", "main.f", "gc", "a.bt", ">=1"]))
+_VALUES = st.one_of(_SCALARS, st.lists(_SCALARS, max_size=3),
+                    st.dictionaries(st.sampled_from(["a", "b"]), _SCALARS, max_size=2))
+_KEYS = sorted({f.name for cls in (*config.GDB_KINDS, *config.TRACE_KINDS, config.BuildConfig, config.DockerConfig)
+                for f in dataclasses.fields(cls)} | {"colour"})
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(section=st.sampled_from(["gdb", "trace", "build", "docker", "race"]),
+       table=st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=6))
+def test_bad_config_is_a_config_error_never_a_traceback(tmp_path, section, table):
+    body = "\n".join(f"{k} = {_toml_value(v)}" for k, v in table.items())
+    header = f"[[{section}]]" if section in ("gdb", "trace") else f"[{section}]"
+    try:
+        parse(tmp_path, BASE + f"{header}\n{body}\n")
+    except ConfigError as e:
+        assert str(e).startswith(str(tmp_path / "fixproof.toml")) and e.exit_code == 2
