@@ -23,8 +23,8 @@ from cattrs.gen import make_dict_structure_fn, override
 
 from fixproof.errors import ConfigError, EvidenceKeyError
 from fixproof.kinds import Kinds, keys_of
-from fixproof.kinds.gdb import DEFAULT_KIND as DEFAULT_GDB_KIND, GDB_KINDS, GdbCheck
-from fixproof.kinds.trace import TRACE_KINDS, TraceCheck, kind_of as trace_kind_of, standard_probes
+from fixproof.kinds.gdb import GDB_KINDS, GdbCheck
+from fixproof.kinds.trace import TRACE_KINDS, TraceCheck
 
 _T = TypeVar("_T")
 
@@ -369,10 +369,6 @@ def _structure(cls: type[_T], data: Any, label: str, file: Path, unknown: Callab
                           else f"{file}: {key} is not valid: {first}.") from None
 
 
-def _section(cls: type[_T], data: Any, name: str, file: Path) -> _T:
-    return _structure(cls, data, name, file)
-
-
 def _checks(kinds: Kinds[Any], data: Any, file: Path) -> tuple[Any, ...]:
     """[[gdb]] or [[trace]] tables: each as the class of its kind, validated, with a unique name."""
     section = kinds.section
@@ -389,8 +385,8 @@ def _checks(kinds: Kinds[Any], data: Any, file: Path) -> tuple[Any, ...]:
 
         def unknown(key: str, cls: type = cls, label: str = label, where: str = where) -> str:
             owners = [k.KIND for k in kinds if k is not cls and key in keys_of(k)]
-            hint = f" ({key} belongs to {_kind_phrase(kinds, owners)})" if owners else ""
-            return (f"{where}: unknown key {label}.{key}{hint}; {_kind_phrase(kinds, [cls.KIND])} takes only "
+            hint = f" ({key} belongs to {kinds.phrase(*owners)})" if owners else ""
+            return (f"{where}: unknown key {label}.{key}{hint}; {kinds.phrase(cls.KIND)} takes only "
                     f"{', '.join(sorted(keys_of(cls)))}.")
 
         checks.append(_structure(cls, entry, label, file, unknown))
@@ -407,34 +403,18 @@ def _checks(kinds: Kinds[Any], data: Any, file: Path) -> tuple[Any, ...]:
     return tuple(checks)
 
 
-def _kind_phrase(kinds: Kinds[Any], names: list[str]) -> str:
-    """'a calls probe', 'a .bt probe', 'the gc or panics probe', 'a path check'."""
-    what = "probe" if kinds.key == "probe" else "check"
-    if len(names) == 1:
-        return f"a {names[0]} {what}"
-    return f"the {', '.join(names[:-1])} or {names[-1]} {what}"
-
-
 def _kind(kinds: Kinds[Any], entry: dict[str, Any], label: str, where: str, file: Path) -> type:
     """The class of a [[gdb]] or [[trace]] table's kind, from its ``kind`` or ``probe``."""
-    if kinds is GDB_KINDS:
-        value = entry.get("kind", DEFAULT_GDB_KIND)
-        if not isinstance(value, str):
-            raise ConfigError(f"{file}: {label}.kind must be a string, not {value!r}.")
-        cls = GDB_KINDS.get(value)
-        if cls is None:
-            raise ConfigError(f"{where}: kind must be one of {', '.join(GDB_KINDS.names())}, not {value!r}.")
-        return cls
-    value = entry.get("probe", "")
-    probes = ", ".join(standard_probes())
+    value = entry.get(kinds.key, kinds.default)
     if not isinstance(value, str):
-        raise ConfigError(f"{file}: {label}.probe must be a string, not {value!r}.")
+        raise ConfigError(f"{file}: {label}.{kinds.key} must be a string, not {value!r}.")
     if not value:
-        raise ConfigError(f"{where} needs probe = one of {probes} or a path to a .bt file.")
-    cls = trace_kind_of(value)
+        raise ConfigError(f"{where} needs {kinds.key} = one of {kinds.choices()}.")
+    cls = kinds.get(value)
     if cls is None:
-        raise ConfigError(f"{where}: probe {value!r} is neither a standard probe ({probes}) nor a .bt file.")
+        raise ConfigError(f"{where}: {kinds.key} must be one of {kinds.choices()}, not {value!r}.")
     return cls
+
 
 def _check_signing_key(f: Path, key: Path) -> None:
     """evidence.signing_key must be a readable Ed25519 private key, found now rather than after the run."""
@@ -574,7 +554,7 @@ def _app_data(data: dict[str, Any], entry: dict[str, Any], index: int, path: Pat
 
 
 def _one(data: dict[str, Any], path: Path, grouped: bool = False) -> Config:
-    sections = {name: _section(cls, data[name], name, path) for name, cls in _SECTIONS.items() if name in data}
+    sections = {name: _structure(cls, data[name], name, path) for name, cls in _SECTIONS.items() if name in data}
     gdb = _checks(GDB_KINDS, data["gdb"], path) if "gdb" in data else ()
     trace = _checks(TRACE_KINDS, data["trace"], path) if "trace" in data else ()
     cfg = Config(path=path, base_dir=path.parent.resolve(), gdb=gdb, trace=trace, grouped=grouped, **sections)

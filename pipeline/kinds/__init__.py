@@ -25,9 +25,11 @@ T = TypeVar("T")
 class Kinds(Generic[T]):
     """The registered kinds of one config section ([[gdb]] or [[trace]]), by name."""
 
-    def __init__(self, section: str, key: str) -> None:
+    def __init__(self, section: str, key: str, default: str = "", noun: str = "check") -> None:
         self.section = section  # "gdb": the [[gdb]] tables
         self.key = key  # the key that names a check's kind in its table ("kind", "probe")
+        self.default = default  # the kind of a table without the key ("": the key is required)
+        self.noun = noun  # what a kind is called in messages ("a calls probe", "a path check")
         self._by_name: dict[str, type[T]] = {}
 
     def register(self, cls: type[T]) -> type[T]:
@@ -42,7 +44,23 @@ class Kinds(Generic[T]):
         return tuple(self._by_name)
 
     def get(self, name: str) -> type[T] | None:
-        return self._by_name.get(name)
+        """The kind named ``name``; a kind registered as ".bt" is every name ending in .bt (a file)."""
+        if name in self._by_name:
+            return self._by_name[name]
+        return next((cls for kind, cls in self._by_name.items()
+                     if kind.startswith(".") and name.endswith(kind) and name != kind), None)
+
+    def choices(self) -> str:
+        """The values the kind key takes, as a message lists them."""
+        named = [n for n in self._by_name if not n.startswith(".")]
+        files = [f"a path to a {n} file" for n in self._by_name if n.startswith(".")]
+        return f"{', '.join(named)} or {files[0]}" if files else ", ".join(named)
+
+    def phrase(self, *names: str) -> str:
+        """'a calls probe', 'the gc or .bt probe'."""
+        if len(names) == 1:
+            return f"a {names[0]} {self.noun}"
+        return f"the {', '.join(names[:-1])} or {names[-1]} {self.noun}"
 
     def __iter__(self) -> Iterator[type[T]]:
         return iter(self._by_name.values())

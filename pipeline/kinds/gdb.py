@@ -47,8 +47,7 @@ class GdbCheck:
             raise ConfigError(f"{where}: a {self.KIND} check needs breakpoint = \"<Go function>\".")
 
 
-GDB_KINDS: Kinds[GdbCheck] = Kinds("gdb", "kind")
-DEFAULT_KIND = "path"
+GDB_KINDS: Kinds[GdbCheck] = Kinds("gdb", "kind", default="path")
 
 
 @GDB_KINDS.register

@@ -17,7 +17,6 @@ from fixproof.errors import ConfigError
 from fixproof.kinds import Kinds
 
 UNSET = -1
-CUSTOM_SUFFIX = ".bt"
 
 
 def _bound() -> int:
@@ -67,7 +66,7 @@ def _one_of(keys: tuple[str, ...]) -> str:
     return keys[0] if len(keys) == 1 else f"at least one of {', '.join(keys[:-1])} or {keys[-1]}"
 
 
-TRACE_KINDS: Kinds[TraceCheck] = Kinds("trace", "probe")
+TRACE_KINDS: Kinds[TraceCheck] = Kinds("trace", "probe", noun="probe")
 
 
 @TRACE_KINDS.register
@@ -157,7 +156,7 @@ class CustomProbe(TraceCheck):
     """A .bt file of one's own (relative to the config file): each bound names a scalar map of the same
     name without the max_/min_ prefix (max_leaked bounds @leaked); ``functions`` fill {{functions}}."""
 
-    KIND = CUSTOM_SUFFIX  # any probe ending in .bt
+    KIND = ".bt"  # any probe ending in .bt
     EVIDENCE_KEYS = ("alloc_entry_points",)  # a .bt file may count allocations too ({{alloc_entry}})
 
     functions: tuple[str, ...] = ()
@@ -174,11 +173,3 @@ class CustomProbe(TraceCheck):
     def probe_functions(self) -> tuple[str, ...]:
         return self.functions
 
-
-def standard_probes() -> tuple[str, ...]:
-    return tuple(n for n in TRACE_KINDS.names() if n != CUSTOM_SUFFIX)
-
-
-def kind_of(probe: str) -> type[TraceCheck] | None:
-    """The kind of a probe value: a standard probe by name, or any .bt file."""
-    return TRACE_KINDS.get(CUSTOM_SUFFIX if probe.endswith(CUSTOM_SUFFIX) else probe)

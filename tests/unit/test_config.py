@@ -198,7 +198,8 @@ required = true
 
 @pytest.mark.parametrize("entry, message", [
     ('name = "x"\nrun = ["a"]\nmax_gc = 1', "needs probe"),
-    ('name = "x"\nprobe = "magic"\nrun = ["a"]\nmax_gc = 1', "neither a standard probe"),
+    ('name = "x"\nprobe = "magic"\nrun = ["a"]\nmax_gc = 1',
+     "probe must be one of goroutines, gc, panics, calls, alloc, syscalls or a path to a .bt file, not 'magic'"),
     ('name = "x"\nprobe = "gc"\nmax_gc = 1', "needs run"),
     ('name = "x"\nprobe = "calls"\nrun = ["a"]\nmin_hits = 1', "needs functions"),
     ('name = "x"\nprobe = "gc"\nrun = ["a"]', "asserts nothing"),
@@ -383,3 +384,12 @@ def test_bad_config_is_a_config_error_never_a_traceback(tmp_path, section, table
         parse(tmp_path, BASE + f"{header}\n{body}\n")
     except ConfigError as e:
         assert str(e).startswith(str(tmp_path / "fixproof.toml")) and e.exit_code == 2
+
+
+def test_readme_config_reference_loads(tmp_path):
+    """The README's full config reference is a config that loads (its [[trace]] once set a calls-only key)."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index('```toml\n[app]\ndir = "examples/fixdemo"') + len("```toml\n")
+    text = readme[start:readme.index("```", start)].replace('"examples/fixdemo"', f'"{EXAMPLE}"')
+    cfg = parse(tmp_path, text)
+    assert [c.probe for c in cfg.trace] == ["goroutines"] and [c.kind for c in cfg.gdb][:2] == ["path", "memory"]

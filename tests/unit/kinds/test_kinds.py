@@ -11,14 +11,15 @@ from fixproof import registry
 from fixproof.errors import ConfigError
 from fixproof.kinds import Kinds, keys_of
 from fixproof.kinds.gdb import GDB_KINDS, GdbCheck, MemoryCheck, PathCheck
-from fixproof.kinds.trace import TRACE_KINDS, CustomProbe, SyscallsProbe, kind_of, standard_probes
+from fixproof.kinds.trace import TRACE_KINDS, CustomProbe, SyscallsProbe
 
 
 def test_the_registered_kinds_are_the_documented_ones():
     assert GDB_KINDS.names() == ("path", "panic", "memory", "interface")
-    assert standard_probes() == ("goroutines", "gc", "panics", "calls", "alloc", "syscalls")
-    assert kind_of("probes/mine.bt") is CustomProbe and kind_of("syscalls") is SyscallsProbe
-    assert kind_of("magic") is None
+    assert TRACE_KINDS.names() == ("goroutines", "gc", "panics", "calls", "alloc", "syscalls", ".bt")
+    assert TRACE_KINDS.choices() == "goroutines, gc, panics, calls, alloc, syscalls or a path to a .bt file"
+    assert TRACE_KINDS.get("probes/mine.bt") is CustomProbe and TRACE_KINDS.get("syscalls") is SyscallsProbe
+    assert TRACE_KINDS.get("magic") is None and TRACE_KINDS.get(".bt") is CustomProbe
 
 
 def test_every_kind_has_the_common_keys_and_its_own():
