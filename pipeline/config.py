@@ -162,6 +162,9 @@ class Config:
     trace: tuple[TraceCheck, ...] = ()  # one kind per probe (fixproof.kinds.trace)
     artifact: Path | None = None  # a shipped binary to compare (command line only)
     grouped: bool = False  # one of several [[app]] entries: results go under <report.dir>/apps/<name>
+    # What the environment says, resolved once at load (parse_all's env) and never read again
+    vulndb_url: str = ""  # fix.db, or FIXPROOF_VULNDB; a path or relative file:// URL made absolute
+    ca_bundle_path: Path | None = None  # the CA bundle the module download trusts; None: the image's own
 
     # Derived paths -------------------------------------------------------
     @property
@@ -176,29 +179,6 @@ class Config:
     def gosum_path(self) -> Path:
         mod = self.gomod_path
         return mod.with_name(mod.name[: -len(".mod")] + ".sum")
-
-    @property
-    def ca_bundle_path(self) -> Path | None:
-        """The CA bundle the module download trusts, or None for the image's own."""
-        value = self.modules.ca_bundle
-        if value == "":
-            return None
-        if value != "auto":
-            return (self.base_dir / value).resolve()
-        for cand in (os.environ.get("SSL_CERT_FILE", ""), "/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"):
-            if cand and Path(cand).is_file():
-                return Path(cand)
-        return None
-
-    @property
-    def vulndb_url(self) -> str:
-        """FIXPROOF_VULNDB overrides fix.db; a relative file:// path is relative to the config file."""
-        url = os.environ.get("FIXPROOF_VULNDB") or self.fix.db
-        if url.startswith("file://") and not url.startswith("file:///"):
-            return (self.base_dir / url[len("file://"):]).resolve().as_uri()
-        if "://" not in url:
-            return (self.base_dir / url).resolve().as_uri()
-        return url
 
     @property
     def waivers_path(self) -> Path | None:
@@ -495,8 +475,13 @@ def _validate(cfg: Config) -> None:
 APP_OVERRIDES = ("toolchain", "modules", "build", "test", "fix", "timeouts", "race", "gdb", "trace")
 
 
-def parse_all(text: str, path: Path) -> tuple[Config, ...]:
-    """Every app of a config: one for an [app] table, one per [[app]] entry of a fleet."""
+def parse_all(text: str, path: Path, env: Mapping[str, str] | None = None) -> tuple[Config, ...]:
+    """Every app of a config: one for an [app] table, one per [[app]] entry of a fleet.
+
+    ``env`` (default: the process environment, read now): FIXPROOF_VULNDB and SSL_CERT_FILE, resolved
+    into each Config once.
+    """
+    env = dict(os.environ if env is None else env)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -511,11 +496,11 @@ def parse_all(text: str, path: Path) -> tuple[Config, ...]:
             raise ConfigError(f"{path}: the [{required}] section is required.")
     apps = data["app"]
     if isinstance(apps, dict):
-        return (_one(data, path),)
+        return (_one(data, path, env),)
     if not isinstance(apps, list) or not apps or not all(isinstance(a, dict) for a in apps):
         raise ConfigError(f"{path}: [app] must be one table, or [[app]] tables (one per app of a fleet).")
     grouped = len(apps) > 1
-    cfgs = tuple(_one(_app_data(data, entry, i, path), path, grouped=grouped)
+    cfgs = tuple(_one(_app_data(data, entry, i, path), path, env, grouped=grouped)
                  for i, entry in enumerate(apps))
     seen: dict[str, int] = {}
     for i, cfg in enumerate(cfgs):
@@ -553,21 +538,47 @@ def _app_data(data: dict[str, Any], entry: dict[str, Any], index: int, path: Pat
     return merged
 
 
-def _one(data: dict[str, Any], path: Path, grouped: bool = False) -> Config:
+def _one(data: dict[str, Any], path: Path, env: Mapping[str, str], grouped: bool = False) -> Config:
     sections = {name: _structure(cls, data[name], name, path) for name, cls in _SECTIONS.items() if name in data}
     gdb = _checks(GDB_KINDS, data["gdb"], path) if "gdb" in data else ()
     trace = _checks(TRACE_KINDS, data["trace"], path) if "trace" in data else ()
-    cfg = Config(path=path, base_dir=path.parent.resolve(), gdb=gdb, trace=trace, grouped=grouped, **sections)
+    base_dir = path.parent.resolve()
+    fix, modules = sections.get("fix", FixConfig()), sections.get("modules", ModulesConfig())
+    cfg = Config(path=path, base_dir=base_dir, gdb=gdb, trace=trace, grouped=grouped,
+                 vulndb_url=_vulndb_url(env.get("FIXPROOF_VULNDB") or fix.db, base_dir),
+                 ca_bundle_path=_ca_bundle(modules.ca_bundle, base_dir, env), **sections)
     _validate(cfg)
     return cfg
 
 
-def parse(text: str, path: Path) -> Config:
+def _vulndb_url(url: str, base_dir: Path) -> str:
+    """The database URL (FIXPROOF_VULNDB overrides fix.db); a relative file:// path or a plain path is
+    relative to the config file."""
+    if url.startswith("file://") and not url.startswith("file:///"):
+        return (base_dir / url[len("file://"):]).resolve().as_uri()
+    if "://" not in url:
+        return (base_dir / url).resolve().as_uri()
+    return url
+
+
+def _ca_bundle(value: str, base_dir: Path, env: Mapping[str, str]) -> Path | None:
+    """modules.ca_bundle as a file: "" the image's own (None); "auto" $SSL_CERT_FILE or the host's bundle."""
+    if value == "":
+        return None
+    if value != "auto":
+        return (base_dir / value).resolve()
+    for cand in (env.get("SSL_CERT_FILE", ""), "/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"):
+        if cand and Path(cand).is_file():
+            return Path(cand)
+    return None
+
+
+def parse(text: str, path: Path, env: Mapping[str, str] | None = None) -> Config:
     """The config of a single-app file (a fleet of [[app]] entries needs parse_all)."""
-    return _single(parse_all(text, path))
+    return _single(parse_all(text, path, env))
 
 
-def load_all(path: str | Path | None) -> tuple[Config, ...]:
+def load_all(path: str | Path | None, env: Mapping[str, str] | None = None) -> tuple[Config, ...]:
     """Load a config file (None means ./fixproof.toml): one Config per app."""
     p = Path(path) if path is not None else Path("fixproof.toml")
     if not p.exists():
@@ -577,12 +588,12 @@ def load_all(path: str | Path | None) -> tuple[Config, ...]:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"cannot read config file {p}: {e}.") from e
-    return parse_all(text, p.resolve())
+    return parse_all(text, p.resolve(), env)
 
 
-def load(path: str | Path | None) -> Config:
+def load(path: str | Path | None, env: Mapping[str, str] | None = None) -> Config:
     """Load a single-app config file; None means ./fixproof.toml."""
-    return _single(load_all(path))
+    return _single(load_all(path, env))
 
 
 def _single(cfgs: tuple[Config, ...]) -> Config:

@@ -393,3 +393,18 @@ def test_readme_config_reference_loads(tmp_path):
     text = readme[start:readme.index("```", start)].replace('"examples/fixdemo"', f'"{EXAMPLE}"')
     cfg = parse(tmp_path, text)
     assert [c.probe for c in cfg.trace] == ["goroutines"] and [c.kind for c in cfg.gdb][:2] == ["path", "memory"]
+
+
+def test_environment_overrides_are_resolved_once_at_load(tmp_path, monkeypatch):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    p = tmp_path / "fixproof.toml"
+    p.write_text(BASE + '[fix]\ndb = "https://vuln.example"\n')
+    cfg = config.load(p, env={"FIXPROOF_VULNDB": "file://db", "SSL_CERT_FILE": str(ca)})
+    assert cfg.vulndb_url == (tmp_path / "db").as_uri() and cfg.ca_bundle_path == ca
+    assert config.load(p, env={}).vulndb_url == "https://vuln.example"
+    # by default the process environment, read at load: a later change does not move a loaded config
+    monkeypatch.setenv("FIXPROOF_VULNDB", "https://first.example")
+    cfg = config.load(p)
+    monkeypatch.setenv("FIXPROOF_VULNDB", "https://second.example")
+    assert cfg.vulndb_url == "https://first.example"
