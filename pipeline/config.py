@@ -1,8 +1,11 @@
 """fixproof.toml -> frozen dataclasses, validated. Raises ConfigError only.
 
-Every section is a dataclass; its fields are the allowed keys. Unknown keys,
-wrong types and impossible values are errors that name the key and the file.
-Relative paths are resolved against the config file's directory.
+Every section is a dataclass; its fields are the allowed keys. [[gdb]] and
+[[trace]] tables are each the dataclass of their kind (fixproof.kinds), whose
+fields are that kind's keys. cattrs structures the tables; unknown keys, wrong
+types and impossible values are errors that name the key and the file.
+Relative paths are resolved against the config file's directory, and the
+environment's overrides (FIXPROOF_VULNDB, SSL_CERT_FILE) are read once, at load.
 """
 
 from __future__ import annotations

@@ -6,9 +6,10 @@ raises ConfigError naming what to write, and ``EVIDENCE_KEYS``: the keys of
 its evidence that do not depend on the run, which the evidence digest keeps
 (fixproof.publish.evidence). Each kind is registered once, in its section's
 :class:`Kinds`, by ``KIND``; the stage that runs the checks keeps one runner
-per registered class (tests/unit/kinds checks that none is missing) and
-derives its ``stable_evidence_keys`` from the registry, so a kind cannot be
-added without its keys.
+per registered class (tests/unit/stages/test_gdb_stage.py and
+test_trace_stage.py check that none is missing; a check without one is an
+error, never a pass) and derives its ``stable_evidence_keys`` from the
+registry, so a kind cannot be added without its keys.
 
 This package sits just below fixproof.config: it knows nothing of stages,
 engines or tools.

@@ -1,7 +1,8 @@
 """Stage gdb: the built binary runs under real gdb in a probe container, and
 each [[gdb]] check turns what gdb saw into a result.
 
-Kinds of check:
+Kinds of check (their keys, validation and evidence keys: fixproof.kinds.gdb;
+their runners: ``_RUNNERS`` below, one per registered kind):
 
 * path: a breakpoint on the fixed function (optionally conditional) must be
   hit as often as `expect_hits` says while the binary runs with `run`.

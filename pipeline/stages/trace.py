@@ -1,7 +1,8 @@
 """Stage trace: the built binary runs under a bpftrace probe in the probe
 container, and each [[trace]] check bounds what the probe measured.
 
-Probes (probes/*.bt, uprobes and the raw_syscalls tracepoint only):
+Probes (probes/*.bt, uprobes and the raw_syscalls tracepoint only; their keys,
+validation and evidence keys: fixproof.kinds.trace; their runners: ``_RUNNERS``):
 goroutines (created vs exited), gc (cycles and the spread of their
 intervals), panics (gopanic calls, recovered or not, and defers registered),
 calls (hits of configured functions), alloc (heap allocations: count, bytes
