@@ -58,9 +58,9 @@ class Kinds(Generic[T]):
         return f"{', '.join(named)} or {files[0]}" if files else ", ".join(named)
 
     def phrase(self, *names: str) -> str:
-        """'a calls probe', 'the gc or .bt probe'."""
+        """'a calls probe', 'an interface check', 'the gc or .bt probe'."""
         if len(names) == 1:
-            return f"a {names[0]} {self.noun}"
+            return f"{'an' if names[0][:1] in 'aeiou' else 'a'} {names[0]} {self.noun}"
         return f"the {', '.join(names[:-1])} or {names[-1]} {self.noun}"
 
     def __iter__(self) -> Iterator[type[T]]:

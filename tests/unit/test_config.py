@@ -370,18 +370,32 @@ def _toml_value(v) -> str:
 _SCALARS = st.one_of(st.booleans(), st.integers(-3, 2000), st.sampled_from(["", "x", "main.f", "gc", "a.bt", ">=1"]))
 _VALUES = st.one_of(_SCALARS, st.lists(_SCALARS, max_size=3),
                     st.dictionaries(st.sampled_from(["a", "b"]), _SCALARS, max_size=2))
-_KEYS = sorted({f.name for cls in (*config.GDB_KINDS, *config.TRACE_KINDS, config.BuildConfig, config.DockerConfig)
-                for f in dataclasses.fields(cls)} | {"colour"})
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(section=st.sampled_from(["gdb", "trace", "build", "docker", "race"]),
-       table=st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=6))
-def test_bad_config_is_a_config_error_never_a_traceback(tmp_path, section, table):
+@st.composite
+def _tables(draw) -> tuple[str, dict]:
+    """A section and a table for it: mostly its own keys (of one kind, for checks), with values of any type."""
+    section = draw(st.sampled_from(["gdb", "trace", "build", "docker", "race", "timeouts", "app"]))
+    kinds = {"gdb": config.GDB_KINDS, "trace": config.TRACE_KINDS}.get(section)
+    cls = draw(st.sampled_from(list(kinds))) if kinds else config._SECTIONS[section]
+    keys = [f.name for f in dataclasses.fields(cls) if section != "app" or f.name not in ("dir", "packages")]
+    key = st.one_of(st.sampled_from(keys), st.sampled_from(keys), st.sampled_from(keys),
+                    st.sampled_from(["colour", "max_gc", "breakpoint"]))
+    table = draw(st.dictionaries(key, _VALUES, max_size=6))
+    if kinds and draw(st.integers(0, 3)):  # mostly a kind the table's keys belong to
+        table[kinds.key] = "probes/own.bt" if cls.KIND == ".bt" else cls.KIND
+    return section, table
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(drawn=_tables())
+def test_bad_config_is_a_config_error_never_a_traceback(tmp_path, drawn):
+    section, table = drawn
     body = "\n".join(f"{k} = {_toml_value(v)}" for k, v in table.items())
     header = f"[[{section}]]" if section in ("gdb", "trace") else f"[{section}]"
+    text = BASE + f"{header}\n{body}\n" if section != "app" else BASE.replace("[app]", f"[app]\n{body}")
     try:
-        parse(tmp_path, BASE + f"{header}\n{body}\n")
+        parse(tmp_path, text)
     except ConfigError as e:
         assert str(e).startswith(str(tmp_path / "fixproof.toml")) and e.exit_code == 2
 

@@ -20,6 +20,8 @@ def test_the_registered_kinds_are_the_documented_ones():
     assert TRACE_KINDS.choices() == "goroutines, gc, panics, calls, alloc, syscalls or a path to a .bt file"
     assert TRACE_KINDS.get("probes/mine.bt") is CustomProbe and TRACE_KINDS.get("syscalls") is SyscallsProbe
     assert TRACE_KINDS.get("magic") is None and TRACE_KINDS.get(".bt") is CustomProbe
+    assert GDB_KINDS.phrase("interface") == "an interface check" and TRACE_KINDS.phrase(".bt") == "a .bt probe"
+    assert TRACE_KINDS.phrase("gc", "panics", ".bt") == "the gc, panics or .bt probe"
 
 
 def test_every_kind_has_the_common_keys_and_its_own():
