@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--artifact", default=None, help="shipped binary to compare with the clean rebuild")
     v.add_argument("--junit", default=None, help="where to write the JUnit XML (default: <reports>/junit.xml)")
     v.add_argument("--evidence", default=None, help="directory for the evidence bundle (default: <reports>/evidence)")
+    v.add_argument("--db", default=None,
+                   help="vulnerability database URL (https://, http://, file:// or a directory); "
+                        "default: $FIXPROOF_VULNDB, else fix.db")
     v.add_argument("--only", nargs="+", default=None, metavar="STAGE", help="run only these stages (and what they need)")
     v.add_argument("-n", "--jobs", type=int, default=1, metavar="N",
                    help="run up to N independent tasks at once (apps of a fleet side by side; default 1)")
@@ -86,7 +89,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return verify_cmd.run(config=args.config, artifact=args.artifact, junit=args.junit,
                               evidence=args.evidence, only=args.only, jobs=args.jobs,
-                              verbosity=args.verbosity, wait=args.wait)
+                              verbosity=args.verbosity, wait=args.wait, db=args.db)
     if args.command == "evidence":
         return _evidence_verify(args.bundle, args.public_key)
     raise AssertionError(args.command)

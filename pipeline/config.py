@@ -5,7 +5,7 @@ Every section is a dataclass; its fields are the allowed keys. [[gdb]] and
 fields are that kind's keys. cattrs structures the tables; unknown keys, wrong
 types and impossible values are errors that name the key and the file.
 Relative paths are resolved against the config file's directory, and the
-environment's overrides (FIXPROOF_VULNDB, SSL_CERT_FILE) are read once, at load.
+environment's overrides (FIXPROOF_VULNDB, SSL_CERT_FILE, FIXPROOF_SARIF_CATEGORY) are read once, at load.
 """
 
 from __future__ import annotations
@@ -91,6 +91,7 @@ class FixConfig:
 class ReportConfig:
     dir: str = "reports"
     junit: str = ""
+    sarif_category: str = "fixproof"  # code scanning category (SARIF automationDetails.id); FIXPROOF_SARIF_CATEGORY overrides
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,9 @@ class RaceConfig:
     timeout: int = 600
 
 
+SARIF_CATEGORY_RE = re.compile(r"[A-Za-z0-9._/-]*[A-Za-z0-9._-][A-Za-z0-9._/-]*")
+
+
 @dataclass(frozen=True)
 class Config:
     path: Path
@@ -166,8 +170,9 @@ class Config:
     artifact: Path | None = None  # a shipped binary to compare (command line only)
     grouped: bool = False  # one of several [[app]] entries: results go under <report.dir>/apps/<name>
     # What the environment says, resolved once at load (parse_all's env) and never read again
-    vulndb_url: str = ""  # fix.db, or FIXPROOF_VULNDB; a path or relative file:// URL made absolute
+    vulndb_url: str = ""  # fix.db, or FIXPROOF_VULNDB (verify --db replaces it); paths made absolute URLs
     ca_bundle_path: Path | None = None  # the CA bundle the module download trusts; None: the image's own
+    sarif_category: str = "fixproof"  # report.sarif_category, or FIXPROOF_SARIF_CATEGORY (the GitHub Action's)
 
     # Derived paths -------------------------------------------------------
     @property
@@ -481,8 +486,8 @@ APP_OVERRIDES = ("toolchain", "modules", "build", "test", "fix", "timeouts", "ra
 def parse_all(text: str, path: Path, env: Mapping[str, str] | None = None) -> tuple[Config, ...]:
     """Every app of a config: one for an [app] table, one per [[app]] entry of a fleet.
 
-    ``env`` (default: the process environment, read now): FIXPROOF_VULNDB and SSL_CERT_FILE, resolved
-    into each Config once.
+    ``env`` (default: the process environment, read now): FIXPROOF_VULNDB, SSL_CERT_FILE and
+    FIXPROOF_SARIF_CATEGORY, resolved into each Config once.
     """
     env = dict(os.environ if env is None else env)
     try:
@@ -549,7 +554,8 @@ def _one(data: dict[str, Any], path: Path, env: Mapping[str, str], grouped: bool
     fix, modules = sections.get("fix", FixConfig()), sections.get("modules", ModulesConfig())
     cfg = Config(path=path, base_dir=base_dir, gdb=gdb, trace=trace, grouped=grouped,
                  vulndb_url=_vulndb_url(env.get("FIXPROOF_VULNDB") or fix.db, base_dir),
-                 ca_bundle_path=_ca_bundle(modules.ca_bundle, base_dir, env), **sections)
+                 ca_bundle_path=_ca_bundle(modules.ca_bundle, base_dir, env),
+                 sarif_category=_sarif_category(sections.get("report", ReportConfig()), env, path), **sections)
     _validate(cfg)
     return cfg
 
@@ -562,6 +568,18 @@ def _vulndb_url(url: str, base_dir: Path) -> str:
     if "://" not in url:
         return (base_dir / url).resolve().as_uri()
     return url
+
+
+def _sarif_category(report: ReportConfig, env: Mapping[str, str], f: Path) -> str:
+    """FIXPROOF_SARIF_CATEGORY (the GitHub Action's sarif-category) overrides report.sarif_category."""
+    if not SARIF_CATEGORY_RE.fullmatch(report.sarif_category):
+        raise ConfigError(f"{f}: report.sarif_category = {report.sarif_category!r}: use letters, digits and "
+                          ". _ - / only, e.g. \"fixproof-linux\".")
+    value = env.get("FIXPROOF_SARIF_CATEGORY") or report.sarif_category
+    if not SARIF_CATEGORY_RE.fullmatch(value):
+        raise ConfigError(f"SARIF category {value!r} (FIXPROOF_SARIF_CATEGORY or report.sarif_category): use letters, "
+                          "digits and . _ - / only, e.g. \"fixproof-linux\".")
+    return value.strip("/")
 
 
 def _ca_bundle(value: str, base_dir: Path, env: Mapping[str, str]) -> Path | None:

@@ -121,7 +121,8 @@ def task_dicts(cfg: Config, stages: Sequence[str], junit_path: Path,
         "file_dep": [str(sd / f"{s}.json") for s in stages],
         "targets": [str(junit_path), str(cfg.reports_dir / "summary.json"), str(cfg.reports_dir / "fixproof.sarif"),
                     str(cfg.reports_dir / "index.html")],
-        "uptodate": [config_changed({"stages": list(stages), "junit": str(junit_path)})],
+        "uptodate": [config_changed({"stages": list(stages), "junit": str(junit_path),
+                                     "sarif_category": cfg.sarif_category})],
         "verbosity": 2,
     }
     tasks["verify"] = {

@@ -16,17 +16,30 @@ from fixproof.progress import Reporter, Verbosity
 
 def run(config: str | None, artifact: str | None, junit: str | None, evidence: str | None,
         only: Sequence[str] | None, jobs: int = 1, *, verbosity: int = Verbosity.NORMAL,
-        reporter: Reporter | None = None, wait: bool = True) -> int:
+        reporter: Reporter | None = None, wait: bool = True, db: str | None = None) -> int:
     """The run, its progress shown by ``reporter`` (default: chosen for this terminal and ``verbosity``).
 
     ``wait``: when another run holds the report directory, wait for it (else fail at once).
+    ``db``: the vulnerability database (--db), over FIXPROOF_VULNDB and fix.db.
     """
     with progress.use(reporter or progress.choose(Verbosity(verbosity))):
-        return _run(config, artifact, junit, evidence, only, jobs, wait)
+        return _run(config, artifact, junit, evidence, only, jobs, wait, db)
+
+
+def db_url(db: str) -> str:
+    """--db as a URL: a path or a relative file:// URL is relative to the working directory."""
+    if "://" not in db:
+        return Path(db).resolve().as_uri()
+    if db.startswith("file://") and not db.startswith("file:///"):
+        return Path(db[len("file://"):]).resolve().as_uri()
+    if not db.startswith(("file:///", "https://", "http://")):
+        raise UsageError(f"--db {db}: give an https://, http:// or file:// URL (or a directory) of a Go vulnerability "
+                         "database.")
+    return db
 
 
 def _run(config: str | None, artifact: str | None, junit: str | None, evidence: str | None,
-         only: Sequence[str] | None, jobs: int = 1, wait: bool = True) -> int:
+         only: Sequence[str] | None, jobs: int = 1, wait: bool = True, db: str | None = None) -> int:
     """Run the task graph for every app of the config; ``jobs`` > 1 runs independent tasks side by side."""
     from doit.cmd_base import ModuleTaskLoader
     from doit.doit_cmd import DoitMain
@@ -47,6 +60,9 @@ def _run(config: str | None, artifact: str | None, junit: str | None, evidence: 
         if not art.is_file():
             raise UsageError(f"--artifact {artifact}: no such file; pass the shipped binary to compare.")
         cfgs = (dataclasses.replace(cfgs[0], artifact=art),)
+    if db:
+        url = db_url(db)
+        cfgs = tuple(dataclasses.replace(c, vulndb_url=url) for c in cfgs)
     junit_path = Path(junit).resolve() if junit else None
     evidence_path = Path(evidence).resolve() if evidence else None
     run_dir = cfgs[0].run_reports_dir

@@ -143,7 +143,7 @@ def _write_sarif(ctx: StageContext, results: Sequence[StageResult]) -> Path:
     vulns = next((r for r in results if r.stage == "vulns"), None)
     listed = (vulns.facts.get("listed") if vulns else None) or cfg.fix.advisories  # GO ids, aliases resolved
     doc = document(results, gomod_uri=uri, listed=listed, version=__version__, binary_name=name,
-                   fail_on=cfg.fix.fail_on)
+                   fail_on=cfg.fix.fail_on, category=cfg.sarif_category, app=cfg.app_name if cfg.grouped else "")
     path = cfg.reports_dir / SARIF_NAME
     path.write_text(json.dumps(doc, indent=2) + "\n")
     return path

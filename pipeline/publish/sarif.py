@@ -12,6 +12,16 @@ with fail_on = "symbol" any symbol-level one; with "any" every one) is
 suppression with the waiver's reason; every result has a `suppressions`
 array (empty when not suppressed), as SARIF asks within a run.
 
+Code scanning keys alerts on the run's automationDetails.id and each result's
+partialFingerprints. The id is ``<category>/`` (``<category>/<app>/`` for an
+app of a fleet), so uploads of several jobs or apps keep their own alerts.
+Fingerprints hold only stable identity (the check or advisory, its module and
+the app), never a measured value or a version, so an alert stays open across
+runs until it is fixed. Each rule has a ``security-severity`` (what code
+scanning shows as Critical/High/Medium/Low): the advisory's CVSS base score
+when the database gives a vector, else by finding level: symbol 7.5, package
+5.0, module 3.0; a failed or erroring fixproof check 8.0.
+
 Only ids, aliases, modules, versions and symbols from the database are used:
 no advisory text is copied.
 """
@@ -26,10 +36,14 @@ from fixproof.results import StageResult, Status
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVELS = {"symbol": "warning", "package": "warning", "module": "note"}  # findings that do not fail the run
+_SEVERITY = {"symbol": 7.5, "package": 5.0, "module": 3.0}  # security-severity without a CVSS score
+CHECK_SEVERITY = 8.0  # a failed check: the fix did not ship as claimed
 
 
 def document(results: Sequence[StageResult], *, gomod_uri: str, listed: Iterable[str], version: str,
-             binary_name: str = "", fail_on: str = "listed") -> dict[str, Any]:
+             binary_name: str = "", fail_on: str = "listed", category: str = "fixproof",
+             app: str = "") -> dict[str, Any]:
+    """``category``: the code scanning category; ``app``: the app's name when it is one of a fleet."""
     listed = set(listed)
     rules: dict[str, dict[str, Any]] = {}
     out: list[dict[str, Any]] = []
@@ -40,22 +54,24 @@ def document(results: Sequence[StageResult], *, gomod_uri: str, listed: Iterable
         fid = f["id"]
         where = f"{f['module']}@{f['version']}"
         fixed = f" (fixed in {f['fixed']})" if f.get("fixed") else ""
-        rules.setdefault(fid, {
+        severity = _finding_severity(f)
+        rule = rules.setdefault(fid, {
             "id": fid,
             "name": "GoVulnerability",
             "shortDescription": {"text": f"[{fid}] known vulnerability in {f['module']}"},
             "fullDescription": {"text": f"{fid} affects {f['module']} versions in its ranges{fixed}."},
             "help": {"text": f"See https://pkg.go.dev/vuln/{fid}. {fix_action(f)}."},
             "helpUri": f"https://pkg.go.dev/vuln/{fid}",
-            "properties": {"tags": ["security", "vulnerability", *f.get("aliases", [])]},
+            "properties": {"tags": ["security", "vulnerability", *f.get("aliases", [])],
+                           "security-severity": _score(severity)},
         })
+        rule["properties"]["security-severity"] = _score(max(severity, float(rule["properties"]["security-severity"])))
         fails = fid in listed or fail_on == "any" or (fail_on == "symbol" and f["level"] == "symbol")
         level = "error" if fails else _LEVELS.get(f["level"], "warning")
         syms = f.get("symbols") or []
         text = (f"{binary_name or 'the binary'} links {where}, affected by {fid}{fixed}; level {f['level']}"
                 + (f": {', '.join(syms[:5])}" + (" ..." if len(syms) > 5 else "") if syms else ""))
-        out.append(_result(fid, level, text, gomod_uri, f"{fid}|{f['module']}|{f['version']}",
-                           waived.get(fid)))
+        out.append(_result(fid, level, text, gomod_uri, f"{fid}|{f['module']}|{app}", waived.get(fid)))
     for r in results:
         for c in r.checks:
             if c.status not in (Status.FAILED, Status.ERROR) or (r.stage == "vulns" and c.name.startswith("advisory ")):
@@ -67,17 +83,16 @@ def document(results: Sequence[StageResult], *, gomod_uri: str, listed: Iterable
                 "shortDescription": {"text": f"fixproof {r.stage} check: {c.name}"[:1024]},
                 "fullDescription": {"text": f"The {r.stage} stage check \"{c.name}\" must pass."},
                 "help": {"text": "See the JUnit report and reports/stages/ for the evidence."},
-                "properties": {"tags": ["fixproof", r.stage]},
+                "properties": {"tags": ["fixproof", r.stage], "security-severity": _score(CHECK_SEVERITY)},
             })
-            level = "error"
-            out.append(_result(rid, level, f"{c.name}: {c.message}", gomod_uri, f"{rid}|{c.message}", None))
+            out.append(_result(rid, "error", f"{c.name}: {c.message}", gomod_uri, f"{rid}|{app}", None))
     return {
         "$schema": SCHEMA,
         "version": "2.1.0",
         "runs": [{
             "tool": {"driver": {"name": "fixproof", "semanticVersion": version,
                                 "informationUri": "https://pkg.go.dev/vuln/", "rules": list(rules.values())}},
-            "automationDetails": {"id": "fixproof/"},
+            "automationDetails": {"id": f"{category}/{app}/" if app else f"{category}/"},
             "results": out,
         }],
     }
@@ -92,6 +107,33 @@ def _result(rule: str, level: str, text: str, uri: str, key: str, waiver: str | 
         "partialFingerprints": {"fixproof/v1": hashlib.sha256(key.encode()).hexdigest()[:32]},
         "suppressions": [{"kind": "external", "status": "accepted", "justification": waiver}] if waiver else [],
     }
+
+
+def _finding_severity(f: Mapping[str, Any]) -> float:
+    """The highest CVSS base score of the advisory's severity entries; by level when it has none (or none readable)."""
+    scores = [s for s in map(_cvss_base, f.get("severity") or []) if s is not None]
+    return max(scores) if scores else _SEVERITY.get(f.get("level", ""), _SEVERITY["package"])
+
+
+def _cvss_base(entry: Any) -> float | None:
+    """An OSV severity entry ({type, score: vector}) -> its base score; None when it is not a readable vector."""
+    from cvss import CVSS2, CVSS3, CVSS4
+    from cvss.exceptions import CVSSError
+
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("score"), str):
+        return None
+    kind = {"CVSS_V2": CVSS2, "CVSS_V3": CVSS3, "CVSS_V4": CVSS4}.get(str(entry.get("type")))
+    if kind is None:
+        return None
+    try:
+        c = kind(entry["score"])
+    except (CVSSError, ValueError, KeyError):
+        return None
+    return float(c.base_score)
+
+
+def _score(value: float) -> str:
+    return f"{value:.1f}"
 
 
 def _waived(vulns: StageResult) -> Mapping[str, str]:

@@ -157,7 +157,7 @@ class StageContext:
     @cached_property
     def source(self) -> SourceTree:
         """What of the source tree containers see (fixproof.stages.sourcetree)."""
-        return source_tree(self.cfg.app_dir, self.cfg.gomod_path, self.vcs_root)
+        return source_tree(self.cfg.app_dir, self.cfg.gomod_path, self.vcs_root, own_dirs(self.cfg))
 
     @property
     def workdir(self) -> str:
@@ -221,6 +221,19 @@ class StageContext:
     def verified_image_id(self) -> str:
         up = self.upstream("toolchain")
         return str((up.facts if up else {}).get("image", {}).get("id", ""))
+
+
+def own_dirs(cfg: Config) -> tuple[Path, ...]:
+    """fixproof's own directories (reports, cache, temporary directory, virtualenv, checkout or install),
+    which a CI job may have put inside the app's tree; containers see them empty (fixproof.stages.sourcetree)."""
+    import sys
+    import tempfile
+
+    from fixproof.cachedir import cache_root
+
+    package = Path(__file__).resolve().parents[1]  # the installed package, or the checkout's pipeline/
+    return (cfg.run_reports_dir, cfg.reports_dir, cache_root(), Path(tempfile.gettempdir()), Path(sys.prefix),
+            package, package.parent if (package.parent / "pyproject.toml").is_file() else package)
 
 
 def sha256_file(path: Path) -> str:

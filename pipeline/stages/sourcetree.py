@@ -11,7 +11,12 @@ place relative to the repository root, which is /src in the container.
 
 A ``.git`` directory inside a mounted directory is hidden under an empty
 read-only tmpfs: the app's tests never read the repository's history or its
-config (which may hold CI credentials).
+config (which may hold CI credentials). So are fixproof's own directories
+when a CI job puts them inside the app's tree (its report directory, cache,
+temporary directory, virtualenv or checkout): they are not the app's
+sources, and seen by git they would stamp the rebuild ``vcs.modified=true``.
+A directory holding the module (fixproof run from its own checkout on an
+example) is never hidden.
 
 VCS stamping (the binary's vcs.revision and vcs.modified) needs git
 metadata, so the build container alone gets a git directory made for it
@@ -36,7 +41,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Iterable, Iterator, Mapping
 
 from fixproof.engine.docker import Mount, Tmpfs
 
@@ -62,6 +67,7 @@ class SourceTree:
     dirs: tuple[Path, ...]  # mounted read-only (the module, or a directory holding it, among them)
     files: tuple[Path, ...] = ()  # single files mounted read-only (go.work, go.work.sum)
     git_dir: Path | None = None  # anchor/.git when it is a directory: VCS stamping is possible
+    hidden: tuple[Path, ...] = ()  # fixproof's own directories inside a mounted one (each under an empty tmpfs)
 
     def container_path(self, host: Path) -> str:
         rel = host.relative_to(self.anchor).as_posix()
@@ -75,16 +81,18 @@ class SourceTree:
         return [Mount(str(p), self.container_path(p), read_only=True) for p in (*self.dirs, *self.files)]
 
     def masked(self) -> tuple[Path, ...]:
-        """The .git directories that a mounted directory holds (each hidden under an empty tmpfs)."""
-        return tuple(d / ".git" for d in self.dirs if (d / ".git").is_dir())
+        """The .git directories that a mounted directory holds, and fixproof's own directories in one
+        (each hidden under an empty tmpfs)."""
+        return (*(d / ".git" for d in self.dirs if (d / ".git").is_dir()), *self.hidden)
 
     def masks(self, *, keep: Path | None = None) -> tuple[Tmpfs, ...]:
         return tuple(Tmpfs(self.container_path(g), size=1 << 20, read_only=True)
                      for g in self.masked() if g != keep)
 
 
-def source_tree(app_dir: Path, gomod: Path, vcs_root: Path) -> SourceTree:
-    """The module, and the go.work and local replace directories the go command needs, inside ``vcs_root``."""
+def source_tree(app_dir: Path, gomod: Path, vcs_root: Path, own: Iterable[Path] = ()) -> SourceTree:
+    """The module, and the go.work and local replace directories the go command needs, inside ``vcs_root``;
+    ``own``: fixproof's own directories, hidden where they lie inside a mounted directory."""
     anchor = vcs_root.resolve()
     module = app_dir.resolve()
     wanted: list[Path] = [module]
@@ -106,7 +114,20 @@ def source_tree(app_dir: Path, gomod: Path, vcs_root: Path) -> SourceTree:
     # a file inside a mounted directory is there already; a symlink leading out is not followed
     files = [f for f in files if not any(_inside(f, d) for d in dirs) and _inside(f.resolve(), anchor)]
     git = anchor / ".git"
-    return SourceTree(anchor, module, tuple(dirs), tuple(files), git if git.is_dir() else None)
+    return SourceTree(anchor, module, tuple(dirs), tuple(files), git if git.is_dir() else None,
+                      _own_inside(own, dirs, module))
+
+
+def _own_inside(own: Iterable[Path], dirs: list[Path], module: Path) -> tuple[Path, ...]:
+    """Those of fixproof's directories that lie strictly inside a mounted directory and hold no mounted one."""
+    hidden: list[Path] = []
+    for p in own:
+        p = Path(os.path.abspath(p))  # not resolved: a symlink inside the tree is where git would look
+        if p.is_symlink() or not p.is_dir() or p in hidden:
+            continue
+        if any(_inside(p, d) and p != d for d in dirs) and not any(_inside(d, p) for d in (*dirs, module)):
+            hidden.append(p)
+    return tuple(sorted(hidden))
 
 
 def _inside(p: Path, root: Path) -> bool:

@@ -378,7 +378,9 @@ if args[:1] == ["verify"]:
             Path(value("--evidence")).mkdir(parents=True, exist_ok=True)
             (Path(value("--evidence")) / "MANIFEST.sha256").write_text("")
         Path("reports").mkdir(exist_ok=True)
-        Path("reports/fixproof.sarif").write_text("{}")
+        sarif = Path("reports/apps/edge/fixproof.sarif" if os.environ.get("FAKE_FLEET") else "reports/fixproof.sarif")
+        sarif.parent.mkdir(parents=True, exist_ok=True)
+        sarif.write_text(json.dumps({"category": os.environ.get("FIXPROOF_SARIF_CATEGORY")}))
         Path("reports/summary.json").write_text(json.dumps({
             "status": "failed", "counts": {"tests": 3, "failures": 1, "errors": 0, "skipped": 0},
             "stages": {"vulns": [{"name": "GO-2024-2963", "status": "failed", "message": "still linked"}]}}))
@@ -517,6 +519,29 @@ def test_run_with_docker_verifies_and_keeps_the_exit_code(runner):
                                              ("junit.xml", "evidence", "summary.json", "fixproof.sarif")}
     summary = (runner.tmp / "summary.md").read_text()
     assert "**FAILED**: 3 checks, 1 failed" in summary and "GO-2024-2963" in summary
+
+
+def test_run_gives_the_sarif_category_to_fixproof(runner):
+    """#15.1: the sarif-category input went only to upload-sarif, which ignores it when the SARIF names its
+    own automationDetails.id; fixproof must write the category into the SARIF."""
+    cfg = write_config(runner.work, EXAMPLE)
+    cfg.write_text(cfg.read_text().replace(f'dir = "{runner.work / "reports"}"', 'dir = "reports"'))
+    p, out = runner.run("run", inputs={"sarif-category": "linux-arm64"}, outputs={"docker": "yes"})
+    assert p.returncode == 0, p.stderr
+    assert json.loads(Path(out["sarif"]).read_text()) == {"category": "linux-arm64"}
+    upload = next(s for s in runner.action["runs"]["steps"]
+                  if str(s.get("uses", "")).startswith("github/codeql-action/upload-sarif@"))
+    assert "category" not in upload["with"]  # a second, different category would only mislead
+
+
+def test_run_uploads_each_fleet_apps_sarif(runner):
+    """#15.1: a fleet config got no SARIF upload at all."""
+    cfg = write_config(runner.work, EXAMPLE)
+    cfg.write_text(cfg.read_text().replace(f'dir = "{runner.work / "reports"}"', 'dir = "reports"'))
+    p, out = runner.run("run", outputs={"docker": "yes"}, extra_env={"FAKE_FLEET": "1"})
+    assert p.returncode == 0, p.stderr
+    assert out["sarif"] == str(runner.work / "reports" / "apps")
+    assert str(runner.work / "reports" / "apps" / "edge" / "fixproof.sarif") in out["paths"].splitlines()
 
 
 def test_run_passes_artifact_and_stages(runner):
@@ -809,6 +834,28 @@ def jenkins_problems(text: str, *, makefile: Path = MAKEFILE) -> list[str]:
     return problems
 
 
+def test_jenkinsfile_keeps_tool_files_out_of_the_checkout():
+    """#15.6: the clone, venv, cache and temporary files were inside the workspace, so the clean rebuild
+    was stamped vcs.modified=true; they go to WORKSPACE_TMP (the workspace's @tmp sibling)."""
+    text = JENKINSFILE.read_text()
+    code = re.sub(r"^\s*//.*$", "", text, flags=re.M)
+    env = jenkins_env(code)
+    for var in ("FIXPROOF_HOME", "FIXPROOF_CACHE_DIR", "TMPDIR"):
+        assert "WORKSPACE_TMP" in env.get(var, ""), var
+    commands = [c for m in _SH.finditer(code) for c in shell_commands(m.group(2), env)]
+    clone = next(c for c in commands if c[:2] == ["git", "clone"])
+    assert "WORKSPACE_TMP" in clone[-1]
+    assert ".fixproof" not in code.replace("FIXPROOF", "")
+
+
+def test_jenkinsfile_records_the_sarif_findings():
+    """#15.7: Jenkins users saw only JUnit; warnings-ng's recordIssues reads the SARIF, whatever the outcome."""
+    code = re.sub(r"^\s*//.*$", "", JENKINSFILE.read_text(), flags=re.M)
+    post_always = groovy_block(groovy_block(code, r"\bpost"), r"\balways")
+    m = re.search(r"recordIssues\b[^\n]*enabledForFailure:\s*true[\s\S]*?sarif\(pattern:\s*'([^']+)'", post_always)
+    assert m and m.group(1) == "reports/fixproof.sarif"
+
+
 def test_jenkinsfile_commands_junit_and_exit_codes():
     text = JENKINSFILE.read_text()
     assert jenkins_problems(text) == []
@@ -883,4 +930,5 @@ def test_checkers_catch_broken_configs(action, tmp_path):
     problems = jenkins_problems(text)
     assert any("publishes JUnit ['x.xml']" in p for p in problems)
     assert any("exit 1 is not handled" in p for p in problems)
-    assert jenkins_problems(JENKINSFILE.read_text().replace("make -C .fixproof venv", "make -C .fixproof vnev"))
+    assert jenkins_problems(JENKINSFILE.read_text().replace('make -C "$FIXPROOF_HOME" venv',
+                                                            'make -C "$FIXPROOF_HOME" vnev'))

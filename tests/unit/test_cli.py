@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
 from conftest import EXAMPLE, ROOT, write_config
 
@@ -80,3 +81,28 @@ def test_doit_list_shows_stages_with_docstrings():
 def test_version():
     p = run("--version")
     assert p.returncode == 0 and "fixproof" in p.stdout
+
+
+def test_verify_takes_db_over_the_environment(tmp_path, monkeypatch):
+    """#15.5: error messages said "pass --db", which verify rejected; only FIXPROOF_VULNDB worked."""
+    from fixproof import cli, tasks
+
+    seen = []
+
+    def capture(cfgs, **kw):
+        seen.extend(c.vulndb_url for c in cfgs)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(tasks, "fleet_namespace", capture)
+    monkeypatch.setenv("FIXPROOF_VULNDB", "file:///from/env")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "db").mkdir()
+    cfg = write_config(tmp_path, EXAMPLE)
+    with pytest.raises(SystemExit):
+        cli.main(["verify", "-c", str(cfg), "--db", "db"])
+    assert seen == [(tmp_path / "db").resolve().as_uri()]
+    seen.clear()
+    with pytest.raises(SystemExit):
+        cli.main(["verify", "-c", str(cfg)])
+    assert seen == ["file:///from/env"]
+    assert cli.main(["verify", "-c", str(cfg), "--db", "ftp://x"]) == 2

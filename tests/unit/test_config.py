@@ -422,3 +422,22 @@ def test_environment_overrides_are_resolved_once_at_load(tmp_path, monkeypatch):
     cfg = config.load(p)
     monkeypatch.setenv("FIXPROOF_VULNDB", "https://second.example")
     assert cfg.vulndb_url == "https://first.example"
+    monkeypatch.setenv("FIXPROOF_SARIF_CATEGORY", "gha/linux")
+    cfg = config.load(p)
+    monkeypatch.setenv("FIXPROOF_SARIF_CATEGORY", "gha/windows")
+    assert cfg.sarif_category == "gha/linux"
+
+
+def test_sarif_category_from_config_and_environment(tmp_path, monkeypatch):
+    text = BASE + '[report]\nsarif_category = "linux"\n'
+    monkeypatch.delenv("FIXPROOF_SARIF_CATEGORY", raising=False)
+    assert parse(tmp_path, text).sarif_category == "linux"
+    assert parse(tmp_path, BASE).sarif_category == "fixproof"
+    monkeypatch.setenv("FIXPROOF_SARIF_CATEGORY", "gha/windows/")
+    assert parse(tmp_path, text).sarif_category == "gha/windows"
+    monkeypatch.setenv("FIXPROOF_SARIF_CATEGORY", "two words")
+    with pytest.raises(ConfigError, match="FIXPROOF_SARIF_CATEGORY"):
+        parse(tmp_path, text)
+    monkeypatch.delenv("FIXPROOF_SARIF_CATEGORY")
+    with pytest.raises(ConfigError, match="sarif_category"):
+        parse(tmp_path, BASE + '[report]\nsarif_category = "a b"\n')

@@ -59,3 +59,36 @@ def test_git_status_in_the_build_sees_the_module_only(engine, golang_image, mono
     assert head == git(monorepo, "rev-parse", "HEAD") and changes == []
     (monorepo / "app" / "go.mod").write_text((monorepo / "app" / "go.mod").read_text() + "// changed\n")
     assert status()[1:] == [" M app/go.mod"]
+
+
+def test_fixproofs_own_directories_in_the_tree_do_not_make_the_build_modified(engine, golang_image, tmp_path):
+    """#15.6: CI templates put fixproof's venv, caches and checkout inside the app's tree, so the rebuild was
+    stamped vcs.modified=true. Hidden under empty tmpfs, they are invisible to git status; the app's own
+    untracked file still counts."""
+    from fixproof.engine.docker import DEFAULT_PROFILE, NONROOT, Profile
+
+    repo = tmp_path / "repo"
+    gomod(repo, "example.com/app")
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "c1")
+    own = [repo / ".fixproof-venv", repo / ".fixproof-cache", repo / "reports"]
+    for d in own:
+        (d / "sub").mkdir(parents=True)
+        (d / "sub" / "file").write_text("fixproof's, not the app's\n")
+    env = {"HOME": "/tmp", "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory", "GIT_CONFIG_VALUE_0": "*"}
+
+    def status(tree) -> list[str]:
+        with vcs_metadata(tree) as vcs:
+            res = engine.run(GO_IMAGE, ["sh", "-c", f"{vcs.prepare} && git -C /src status --porcelain"],
+                             env={**env, **vcs.env}, mounts=[*tree.mounts(), *vcs.mounts],
+                             profile=Profile(tmpfs=(*DEFAULT_PROFILE.tmpfs, *tree.masks(keep=tree.git_dir))),
+                             user=f"{NONROOT[0]}:{NONROOT[1]}", timeout=60)
+        assert res.exit_code == 0, res
+        return res.stdout.splitlines()
+
+    assert sorted(status(source_tree(repo, repo / "go.mod", repo))) == [
+        "?? .fixproof-cache/", "?? .fixproof-venv/", "?? reports/"]  # what the old code stamped as modified
+    assert status(source_tree(repo, repo / "go.mod", repo, own)) == []
+    (repo / "untracked.go").write_text("package main\n")
+    assert status(source_tree(repo, repo / "go.mod", repo, own)) == ["?? untracked.go"]

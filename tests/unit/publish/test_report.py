@@ -61,6 +61,13 @@ def test_fleet_report_groups_suites_by_app(tmp_path):
     assert suites["fixproof.legacy.build"].get("failures") == "1"
     on_disk = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert on_disk["apps"] == summary["apps"] and "legacy.build" in on_disk["stages"]
+    # each app's SARIF is its own code scanning category, so one upload does not replace the other's alerts
+    from fixproof.publish.report import run
+    for cfg in (edge, legacy):
+        run(StageContext(cfg, "report"), ["build"], cfg.junit_path)
+    ids = {app: json.loads((tmp_path / "out" / "apps" / app / "fixproof.sarif").read_text())
+           ["runs"][0]["automationDetails"]["id"] for app in ("edge", "legacy")}
+    assert ids == {"edge": "fixproof/edge/", "legacy": "fixproof/legacy/"}
 
 
 def test_fleet_missing_result_of_one_app_is_an_error_for_that_app(tmp_path):

@@ -85,3 +85,56 @@ def test_levels_follow_the_policy():
     assert levels("listed", ["GO-2022-1059"])["GO-2022-1059"] == "error"
     assert levels("symbol")["GO-2022-1059"] == "error" and levels("symbol")["GO-2099-0001"] == "warning"
     assert set(levels("any").values()) == {"error"}
+
+
+def test_automation_id_names_the_category_and_the_app():
+    """#15.1: the id was hard-coded "fixproof/", so uploads from several jobs or apps replaced each other's alerts."""
+    def run_id(**kw):
+        return document(results(), gomod_uri="go.mod", listed=[], version="1", **kw)["runs"][0]["automationDetails"]["id"]
+
+    assert run_id() == "fixproof/"
+    assert run_id(category="linux-amd64") == "linux-amd64/"
+    assert run_id(category="ci", app="api") == "ci/api/"
+    assert run_id(app="api") != run_id(app="worker")
+
+
+def test_failed_check_fingerprint_ignores_measured_values():
+    """#15.2: a failed check's fingerprint held its message (hit counts, growth), so every run closed
+    and reopened the same alert."""
+    def fingerprints(message, app=""):
+        res = [StageResult("gdb", (CheckResult("fix path taken", Status.FAILED, message),))]
+        doc = document(res, gomod_uri="go.mod", listed=[], version="1", app=app)
+        return [r["partialFingerprints"]["fixproof/v1"] for r in doc["runs"][0]["results"]]
+
+    assert fingerprints("0 hits, expected >=1") == fingerprints("3 hits, expected ==1")
+    assert fingerprints("0 hits", app="api") != fingerprints("0 hits", app="worker")
+
+
+def test_finding_fingerprint_survives_a_version_bump():
+    """An advisory still affecting the module after a bump is the same alert, not a new one."""
+    def fingerprint(version):
+        f = dict(FINDINGS[0], version=version)
+        doc = document([StageResult("vulns", (), {"findings": [f]})], gomod_uri="go.mod", listed=[], version="1")
+        return doc["runs"][0]["results"][0]["partialFingerprints"]["fixproof/v1"]
+
+    assert fingerprint("v0.3.6") == fingerprint("v0.3.7")
+
+
+def test_rules_carry_security_severity():
+    """#15.3: without security-severity, code scanning shows Error/Warning/Note, not Critical..Low."""
+    doc = document(results(), gomod_uri="go.mod", listed=[], version="1")
+    sev = {r["id"]: r["properties"]["security-severity"] for r in doc["runs"][0]["tool"]["driver"]["rules"]}
+    assert float(sev["GO-2022-1059"]) >= 7.0  # a vulnerable function is in the binary: high
+    assert 4.0 <= float(sev["GO-2099-0001"]) < 7.0  # package imported: medium
+    assert 0.1 <= float(sev["GO-2024-3105"]) < 4.0  # only the version matches: low
+    assert float(sev["fixproof/toolchain/go-version"]) >= 7.0  # the fix did not ship
+
+
+def test_security_severity_from_cvss_when_the_database_has_one():
+    f = dict(FINDINGS[2], severity=[{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}])
+    doc = document([StageResult("vulns", (), {"findings": [f]})], gomod_uri="go.mod", listed=[], version="1")
+    rule = doc["runs"][0]["tool"]["driver"]["rules"][0]
+    assert rule["properties"]["security-severity"] == "9.8"
+    bad = dict(FINDINGS[2], severity=[{"type": "CVSS_V3", "score": "not a vector"}])
+    doc = document([StageResult("vulns", (), {"findings": [bad]})], gomod_uri="go.mod", listed=[], version="1")
+    assert doc["runs"][0]["tool"]["driver"]["rules"][0]["properties"]["security-severity"] == "5.0"

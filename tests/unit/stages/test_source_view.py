@@ -81,3 +81,36 @@ def test_the_builds_git_config_keeps_no_hook_command_or_credential(tmp_path):
     text = _minimal_config(cfg)
     assert text == ("[core]\n\trepositoryformatversion = 1\n\tfilemode = false\n\tbare = false\n"
                     "[extensions]\n\tobjectformat = sha256\n[diff]\n\tignoreSubmodules = all\n")
+
+
+def test_fixproofs_own_directories_inside_the_module_are_hidden(tmp_path):
+    """#15.6: a CI job with fixproof's venv, caches or checkout inside the app's tree stamped the rebuild
+    vcs.modified=true; containers now see those directories empty. One holding the module never is."""
+    repo = tmp_path / "repo"
+    gomod(repo, "example.com/app")
+    for d in (".fixproof-venv/bin", ".fixproof-cache", "reports", "src"):
+        (repo / d).mkdir(parents=True)
+    (repo / "linked").symlink_to(repo / "src")
+    git(repo, "init", "-q")
+    own = [repo / ".fixproof-venv", repo / ".fixproof-cache", repo / "reports", tmp_path, repo, repo / "gone",
+           repo / "linked", tmp_path / "elsewhere"]
+    tree = source_tree(repo, repo / "go.mod", repo, own)
+    assert tree.hidden == (repo / ".fixproof-cache", repo / ".fixproof-venv", repo / "reports")
+    targets = {t.target for t in tree.masks()}
+    assert targets == {f"{SRC}/.git", f"{SRC}/.fixproof-cache", f"{SRC}/.fixproof-venv", f"{SRC}/reports"}
+    assert source_tree(repo, repo / "go.mod", repo).hidden == ()
+
+
+def test_the_stage_context_names_fixproofs_own_directories(tmp_path, monkeypatch):
+    import sys
+    import tempfile
+
+    from conftest import EXAMPLE, write_config
+    from fixproof.config import load
+    from fixproof.stages.common import own_dirs
+
+    monkeypatch.setenv("FIXPROOF_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = load(write_config(tmp_path, EXAMPLE))
+    dirs = own_dirs(cfg)
+    for d in (cfg.reports_dir, tmp_path / "cache", Path(tempfile.gettempdir()), Path(sys.prefix)):
+        assert d in dirs
