@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, TypeVar, get_origin, get_type_hints
 
 import cattrs
-from cattrs.errors import AttributeValidationNote, ClassValidationError, ForbiddenExtraKeysError
+from cattrs.errors import (AttributeValidationNote, ClassValidationError, ForbiddenExtraKeysError,
+                           IterableValidationError, IterableValidationNote)
 from cattrs.gen import make_dict_structure_fn, override
 
 from fixproof.errors import ConfigError, EvidenceKeyError
@@ -331,7 +332,14 @@ def _converter() -> cattrs.Converter:
         hints = get_type_hints(cls)
         ints = {f.name: override(struct_hook=_whole(f.metadata.get("min", 1)))
                 for f in dataclasses.fields(cls) if hints[f.name] is int}
-        return make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True, **ints)
+        fn = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True, **ints)
+
+        def structure(value: Any, typ: Any) -> Any:
+            if not isinstance(value, dict):  # a table nested in a section, e.g. an entry of a list of tables
+                raise _Invalid("a table", value)
+            return fn(value, typ)
+
+        return structure
 
     conv.register_structure_hook_factory(dataclasses.is_dataclass, dataclass_hook)
     return conv
@@ -344,17 +352,30 @@ def _structure(cls: type[_T], data: Any, label: str, file: Path, unknown: Callab
     try:
         return _converter().structure(data, cls)
     except ClassValidationError as e:
-        extra = [x for x in e.exceptions if isinstance(x, ForbiddenExtraKeysError)]
-        if extra:
-            key = sorted(extra[0].extra_fields)[0]
-            allowed = ", ".join(sorted(f.name for f in dataclasses.fields(cls)))
-            raise ConfigError(unknown(key) if unknown else
-                              f"{file}: unknown key {label}.{key}; allowed keys in [{label}] are: {allowed}.") from None
-        first = e.exceptions[0]
-        names = [n.name for n in getattr(first, "__notes__", ()) if isinstance(n, AttributeValidationNote)]
-        key = f"{label}.{names[0]}" if names else label
-        raise ConfigError(f"{file}: {key} {first}." if isinstance(first, _Invalid)
-                          else f"{file}: {key} is not valid: {first}.") from None
+        where, leaf = _first_error(e, label)
+    if isinstance(leaf, ForbiddenExtraKeysError):
+        key = sorted(leaf.extra_fields)[0]
+        allowed = ", ".join(sorted(f.name for f in dataclasses.fields(leaf.cl)))
+        if where != label:  # a table inside the section
+            raise ConfigError(f"{file}: unknown key {where}.{key}; allowed keys there are: {allowed}.")
+        raise ConfigError(unknown(key) if unknown else
+                          f"{file}: unknown key {label}.{key}; allowed keys in [{label}] are: {allowed}.")
+    raise ConfigError(f"{file}: {where} {leaf}." if isinstance(leaf, _Invalid)
+                      else f"{file}: {where} is not valid: {leaf}.")
+
+
+def _first_error(e: BaseException, where: str) -> tuple[str, BaseException]:
+    """The first error under a cattrs validation error, and where it is ("test.skip[0].reason"); an unknown
+    key comes before the errors of its table's values."""
+    if not isinstance(e, (ClassValidationError, IterableValidationError)):
+        return where, e
+    first = sorted(e.exceptions, key=lambda x: not isinstance(x, ForbiddenExtraKeysError))[0]
+    for note in getattr(first, "__notes__", ()):
+        if isinstance(note, AttributeValidationNote):
+            where += f".{note.name}"
+        elif isinstance(note, IterableValidationNote):
+            where += f"[{note.index}]"
+    return _first_error(first, where)
 
 
 def _checks(kinds: Kinds[Any], data: Any, file: Path) -> tuple[Any, ...]:

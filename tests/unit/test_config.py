@@ -441,3 +441,31 @@ def test_sarif_category_from_config_and_environment(tmp_path, monkeypatch):
     monkeypatch.delenv("FIXPROOF_SARIF_CATEGORY")
     with pytest.raises(ConfigError, match="sarif_category"):
         parse(tmp_path, BASE + '[report]\nsarif_category = "a b"\n')
+
+
+def test_errors_in_a_table_inside_a_section_name_the_path(tmp_path):
+    """A section whose key holds a list of tables (as [test] skip rules may): errors name the entry and its key."""
+    @dataclasses.dataclass(frozen=True)
+    class Rule:
+        test: str = ""
+        reason: str = ""
+
+    @dataclasses.dataclass(frozen=True)
+    class Section:
+        rules: tuple[Rule, ...] = ()
+        retries: int = dataclasses.field(default=0, metadata={"min": 0})
+
+    f = tmp_path / "fixproof.toml"
+    ok = config._structure(Section, {"rules": [{"test": "TestA", "reason": "flaky"}]}, "test", f)
+    assert ok == Section(rules=(Rule("TestA", "flaky"),))
+    for data, message in [
+        ({"rules": [{"test": "TestA"}, {"test": "TestB", "colour": "red"}]},
+         "unknown key test.rules[1].colour; allowed keys there are: reason, test."),
+        ({"rules": [{"test": 3}]}, "test.rules[0].test must be a string, not 3."),
+        ({"rules": ["TestA"]}, "test.rules[0] must be a table, not 'TestA'."),
+        ({"rules": [], "retries": -1}, "test.retries must be a whole number >= 0, not -1."),
+        ({"retries": 1, "colour": 1}, "unknown key test.colour; allowed keys in [test] are: retries, rules."),
+    ]:
+        with pytest.raises(ConfigError) as e:
+            config._structure(Section, data, "test", f)
+        assert str(e.value) == f"{f}: {message}"
