@@ -1,22 +1,36 @@
 """fixproof.toml -> frozen dataclasses, validated. Raises ConfigError only.
 
-Every section is a dataclass; its fields are the allowed keys. Unknown keys,
-wrong types and impossible values are errors that name the key and the file.
-Relative paths are resolved against the config file's directory.
+Every section is a dataclass; its fields are the allowed keys. [[gdb]] and
+[[trace]] tables are each the dataclass of their kind (fixproof.kinds), whose
+fields are that kind's keys. cattrs structures the tables; unknown keys, wrong
+types and impossible values are errors that name the key and the file.
+Relative paths are resolved against the config file's directory, and the
+environment's overrides (FIXPROOF_VULNDB, SSL_CERT_FILE, FIXPROOF_SARIF_CATEGORY) are read once, at load.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import collections.abc
+import dataclasses
+import functools
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, get_origin, get_type_hints
+from typing import Any, Callable, Mapping, TypeVar, get_origin, get_type_hints
+
+import cattrs
+from cattrs.errors import (AttributeValidationNote, ClassValidationError, ForbiddenExtraKeysError,
+                           IterableValidationError, IterableValidationNote)
+from cattrs.gen import make_dict_structure_fn, override
 
 from fixproof.errors import ConfigError, EvidenceKeyError
+from fixproof.kinds import Kinds, keys_of
+from fixproof.kinds.gdb import GDB_KINDS, GdbCheck
+from fixproof.kinds.trace import TRACE_KINDS, TraceCheck
+
+_T = TypeVar("_T")
 
 # A Go advisory id, or an alias the database maps to one.
 ADVISORY_RE = re.compile(r"GO-\d{4}-\d{4,}|CVE-\d{4}-\d{4,}|GHSA(-[23456789cfghjmpqrvwx]{4}){3}")
@@ -134,68 +148,7 @@ class RaceConfig:
     timeout: int = 600
 
 
-TRACE_PROBES = ("goroutines", "gc", "panics", "calls", "alloc", "syscalls")
-_UNSET = -1
-
-
-@dataclass(frozen=True)
-class TraceCheckConfig:
-    """One [[trace]] entry: a standard probe (or a .bt file) and bounds on what it measured.
-
-    A bound left at -1 is not checked; at least one must be set.
-    """
-
-    name: str = ""
-    probe: str = ""  # goroutines | gc | panics | calls | alloc | syscalls, or a path to a .bt file
-    run: tuple[str, ...] = ()  # arguments of the built binary while the probe watches
-    functions: tuple[str, ...] = ()  # calls: the Go functions to count
-    max_leaked: int = field(default=_UNSET, metadata={"min": 0})  # goroutines: created - exited
-    max_gc: int = field(default=_UNSET, metadata={"min": 0})  # gc: cycles started
-    max_gc_jitter_ms: int = field(default=_UNSET, metadata={"min": 0})  # gc: max - min interval between cycles
-    max_panics: int = field(default=_UNSET, metadata={"min": 0})  # panics: runtime.gopanic calls
-    max_defers_before_panic: int = field(default=_UNSET, metadata={"min": 0})  # panics: defers registered in the run
-    min_hits: int = field(default=_UNSET, metadata={"min": 0})  # calls: each function at least
-    max_hits: int = field(default=_UNSET, metadata={"min": 0})  # calls: each function at most
-    max_alloc_bytes: int = field(default=_UNSET, metadata={"min": 0})  # alloc: largest single allocation
-    max_allocs: int = field(default=_UNSET, metadata={"min": 0})  # alloc: heap allocations in the run
-    forbid_syscalls: tuple[str, ...] = ()  # syscalls: names that must not appear (e.g. "connect", "execve")
-    allow_syscalls: tuple[str, ...] = ()  # syscalls: if set, any other syscall fails
-    required: bool = False  # BPF denied: error instead of skipped
-    timeout: int = 120
-
-    def bounds(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if f.type in ("int", int) and f.name.startswith(("max_", "min_")) and getattr(self, f.name) != _UNSET}
-
-
 SARIF_CATEGORY_RE = re.compile(r"[A-Za-z0-9._/-]*[A-Za-z0-9._-][A-Za-z0-9._/-]*")
-GDB_KINDS = ("path", "panic", "memory", "interface")
-_HITS_RE = re.compile(r"^\s*(>=|<=|==|>|<)?\s*(\d+)\s*$")
-
-
-@dataclass(frozen=True)
-class GdbCheckConfig:
-    """One [[gdb]] entry: a runtime fact about the built binary, seen by gdb."""
-
-    name: str = ""
-    kind: str = "path"  # path | panic | memory | interface
-    run: tuple[str, ...] = ()  # arguments of the built binary while gdb watches
-    breakpoint: str = ""  # path, memory: a Go function, e.g. "example.com/app/pkg.(*T).M"
-    condition: str = ""  # path: stop only when this gdb expression holds
-    expect_hits: str = ">=1"  # path: ">=N", "==N", "<=N", ">N", "<N" or "N"
-    expression: str = ""  # memory: an integer expression read at two moments
-    first_hit: int = 1  # memory: first moment = this hit of `breakpoint`
-    last_hit: int = 0  # memory: second moment = this hit of `breakpoint` ...
-    end_breakpoint: str = ""  # ... or the first hit of this function
-    max_growth: int = field(default=0, metadata={"min": 0})  # memory: allowed second - first
-    require_itab: tuple[str, ...] = ()  # interface: "pkg.T,pkg.I" pairs that must be in the binary
-    forbid_itab: tuple[str, ...] = ()  # interface: pairs that must not
-    timeout: int = 120  # seconds for this check, gdb and program included
-
-    def hits_bound(self) -> tuple[str, int]:
-        m = _HITS_RE.match(self.expect_hits)
-        assert m is not None  # validated at load
-        return m.group(1) or "==", int(m.group(2))
 
 
 @dataclass(frozen=True)
@@ -213,11 +166,14 @@ class Config:
     docker: DockerConfig = DockerConfig()
     race: RaceConfig = RaceConfig()
     evidence: EvidenceConfig = EvidenceConfig()
-    gdb: tuple[GdbCheckConfig, ...] = ()
-    trace: tuple[TraceCheckConfig, ...] = ()
+    gdb: tuple[GdbCheck, ...] = ()  # one kind per check (fixproof.kinds.gdb)
+    trace: tuple[TraceCheck, ...] = ()  # one kind per probe (fixproof.kinds.trace)
     artifact: Path | None = None  # a shipped binary to compare (command line only)
-    db: str = ""  # verify --db: the vulnerability database, over FIXPROOF_VULNDB and fix.db (command line only)
     grouped: bool = False  # one of several [[app]] entries: results go under <report.dir>/apps/<name>
+    # What the environment says, resolved once at load (parse_all's env) and never read again
+    vulndb_url: str = ""  # fix.db, or FIXPROOF_VULNDB (verify --db replaces it); paths made absolute URLs
+    ca_bundle_path: Path | None = None  # the CA bundle the module download trusts; None: the image's own
+    sarif_category: str = "fixproof"  # report.sarif_category, or FIXPROOF_SARIF_CATEGORY (the GitHub Action's)
 
     # Derived paths -------------------------------------------------------
     @property
@@ -232,39 +188,6 @@ class Config:
     def gosum_path(self) -> Path:
         mod = self.gomod_path
         return mod.with_name(mod.name[: -len(".mod")] + ".sum")
-
-    @property
-    def ca_bundle_path(self) -> Path | None:
-        """The CA bundle the module download trusts, or None for the image's own."""
-        value = self.modules.ca_bundle
-        if value == "":
-            return None
-        if value != "auto":
-            return (self.base_dir / value).resolve()
-        for cand in (os.environ.get("SSL_CERT_FILE", ""), "/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"):
-            if cand and Path(cand).is_file():
-                return Path(cand)
-        return None
-
-    @property
-    def vulndb_url(self) -> str:
-        """verify --db, else FIXPROOF_VULNDB, else fix.db; a relative file:// path is relative to the config file
-        (for --db, verify resolves it against the working directory first)."""
-        url = self.db or os.environ.get("FIXPROOF_VULNDB") or self.fix.db
-        if url.startswith("file://") and not url.startswith("file:///"):
-            return (self.base_dir / url[len("file://"):]).resolve().as_uri()
-        if "://" not in url:
-            return (self.base_dir / url).resolve().as_uri()
-        return url
-
-    @property
-    def sarif_category(self) -> str:
-        """FIXPROOF_SARIF_CATEGORY (the GitHub Action's sarif-category) overrides report.sarif_category."""
-        value = os.environ.get("FIXPROOF_SARIF_CATEGORY") or self.report.sarif_category
-        if not SARIF_CATEGORY_RE.fullmatch(value):
-            raise ConfigError(f"SARIF category {value!r} (FIXPROOF_SARIF_CATEGORY or report.sarif_category): use letters, "
-                              "digits and . _ - / only, e.g. \"fixproof-linux\".")
-        return value.strip("/")
 
     @property
     def waivers_path(self) -> Path | None:
@@ -345,110 +268,161 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
-def _coerce(value: Any, typ: Any, where: str, minimum: int = 1) -> Any:
-    origin = get_origin(typ)
-    if typ is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where} must be true or false, not {value!r}.")
-        return value
-    if typ is int:
+# Structuring: cattrs turns the TOML tables into the dataclasses above (and the check kinds'), with
+# hooks that refuse what TOML would let through (a string for a list, 1 for true, a negative count).
+# Every structure or type error becomes a ConfigError naming the file, the section and the key.
+
+
+class _Invalid(ValueError):
+    """A value of the wrong type or range: ``what`` it must be, and the value."""
+
+    def __init__(self, what: str, value: Any) -> None:
+        super().__init__(f"must be {what}, not {value!r}")
+
+
+def _str(value: Any, _: Any) -> str:
+    if not isinstance(value, str):
+        raise _Invalid("a string", value)
+    return value
+
+
+def _bool(value: Any, _: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _Invalid("true or false", value)
+    return value
+
+
+def _strings(value: Any, _: Any) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _Invalid("a list of strings", value)
+    return tuple(value)
+
+
+def _table(value: Any, _: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise _Invalid("a table of string values", value)
+    return dict(value)
+
+
+def _whole(minimum: int) -> Any:
+    """An int field's hook: a whole number >= ``minimum`` (field metadata "min", default 1)."""
+    what = "a positive whole number" if minimum == 1 else f"a whole number >= {minimum}"
+
+    def hook(value: Any, _: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            what = "a positive whole number" if minimum == 1 else f"a whole number >= {minimum}"
-            raise ConfigError(f"{where} must be {what}, not {value!r}.")
+            raise _Invalid(what, value)
         return value
-    if typ is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where} must be a string, not {value!r}.")
-        return value
-    if origin is tuple:
-        if isinstance(value, str) or not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{where} must be a list of strings, not {value!r}.")
-        return tuple(value)
-    if origin in (Mapping, collections.abc.Mapping) or typ is Mapping:  # get_origin gives the abc
-        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-            raise ConfigError(f"{where} must be a table of string values, not {value!r}.")
-        return dict(value)
-    raise AssertionError(f"unhandled config type {typ}")  # pragma: no cover
+
+    return hook
 
 
-def _section(cls: type, data: Any, name: str, file: Path) -> Any:
+def _is_mapping(typ: Any) -> bool:
+    return typ is Mapping or get_origin(typ) in (Mapping, collections.abc.Mapping)
+
+
+@functools.cache
+def _converter() -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+    conv.register_structure_hook(str, _str)
+    conv.register_structure_hook(bool, _bool)
+    conv.register_structure_hook_func(lambda t: t == tuple[str, ...], _strings)
+    conv.register_structure_hook_func(_is_mapping, _table)
+
+    def dataclass_hook(cls: type) -> Any:
+        hints = get_type_hints(cls)
+        ints = {f.name: override(struct_hook=_whole(f.metadata.get("min", 1)))
+                for f in dataclasses.fields(cls) if hints[f.name] is int}
+        fn = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True, **ints)
+
+        def structure(value: Any, typ: Any) -> Any:
+            if not isinstance(value, dict):  # a table nested in a section, e.g. an entry of a list of tables
+                raise _Invalid("a table", value)
+            return fn(value, typ)
+
+        return structure
+
+    conv.register_structure_hook_factory(dataclasses.is_dataclass, dataclass_hook)
+    return conv
+
+
+def _structure(cls: type[_T], data: Any, label: str, file: Path, unknown: Callable[[str], str] | None = None) -> _T:
+    """``data`` (the table [label]) as a ``cls``. ``unknown(key)``: the message for a key ``cls`` lacks."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{file}: [{name}] must be a table.")
-    hints = get_type_hints(cls)
-    allowed = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"{file}: unknown key {name}.{unknown[0]}; allowed keys in [{name}] are: {', '.join(sorted(allowed))}."
-        )
-    mins = {f.name: f.metadata.get("min", 1) for f in dataclasses.fields(cls)}
-    values = {k: _coerce(v, hints[k], f"{file}: {name}.{k}", mins[k]) for k, v in data.items()}
-    return cls(**values)
+        raise ConfigError(f"{file}: [{label}] must be a table.")
+    try:
+        return _converter().structure(data, cls)
+    except ClassValidationError as e:
+        where, leaf = _first_error(e, label)
+    if isinstance(leaf, ForbiddenExtraKeysError):
+        key = sorted(leaf.extra_fields)[0]
+        allowed = ", ".join(sorted(f.name for f in dataclasses.fields(leaf.cl)))
+        if where != label:  # a table inside the section
+            raise ConfigError(f"{file}: unknown key {where}.{key}; allowed keys there are: {allowed}.")
+        raise ConfigError(unknown(key) if unknown else
+                          f"{file}: unknown key {label}.{key}; allowed keys in [{label}] are: {allowed}.")
+    raise ConfigError(f"{file}: {where} {leaf}." if isinstance(leaf, _Invalid)
+                      else f"{file}: {where} is not valid: {leaf}.")
 
 
-def _entries(cls: type, data: Any, key: str, file: Path) -> tuple[Any, ...]:
-    """[[key]] tables as dataclasses, each with a unique name."""
+def _first_error(e: BaseException, where: str) -> tuple[str, BaseException]:
+    """The first error under a cattrs validation error, and where it is ("test.skip[0].reason"); an unknown
+    key comes before the errors of its table's values."""
+    if not isinstance(e, (ClassValidationError, IterableValidationError)):
+        return where, e
+    first = sorted(e.exceptions, key=lambda x: not isinstance(x, ForbiddenExtraKeysError))[0]
+    for note in getattr(first, "__notes__", ()):
+        if isinstance(note, AttributeValidationNote):
+            where += f".{note.name}"
+        elif isinstance(note, IterableValidationNote):
+            where += f"[{note.index}]"
+    return _first_error(first, where)
+
+
+def _checks(kinds: Kinds[Any], data: Any, file: Path) -> tuple[Any, ...]:
+    """[[gdb]] or [[trace]] tables: each as the class of its kind, validated, with a unique name."""
+    section = kinds.section
     if not isinstance(data, list):
-        raise ConfigError(f"{file}: {key} checks are written as [[{key}]] tables (an array of tables).")
-    checks = tuple(_section(cls, d, f"{key}[{i}]", file) for i, d in enumerate(data))
+        raise ConfigError(f"{file}: {section} checks are written as [[{section}]] tables (an array of tables).")
+    checks = []
+    for i, entry in enumerate(data):
+        label = f"{section}[{i}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{file}: [{label}] must be a table.")
+        name = entry.get("name")
+        where = f"{file}: [[{section}]] {name!r}" if isinstance(name, str) and name else f"{file}: [[{section}]] #{i + 1}"
+        cls = _kind(kinds, entry, label, where, file)
+
+        def unknown(key: str, cls: type = cls, label: str = label, where: str = where) -> str:
+            owners = [k.KIND for k in kinds if k is not cls and key in keys_of(k)]
+            hint = f" ({key} belongs to {kinds.phrase(*owners)})" if owners else ""
+            return (f"{where}: unknown key {label}.{key}{hint}; {kinds.phrase(cls.KIND)} takes only "
+                    f"{', '.join(sorted(keys_of(cls)))}.")
+
+        checks.append(_structure(cls, entry, label, file, unknown))
     seen: set[str] = set()
     for i, c in enumerate(checks):
         if not c.name:
-            raise ConfigError(f"{file}: [[{key}]] #{i + 1} needs a name.")
+            raise ConfigError(f"{file}: [[{section}]] #{i + 1} needs a name.")
         if c.name in seen:
-            raise ConfigError(f"{file}: [[{key}]] #{i + 1}: the name {c.name!r} is used twice; "
+            raise ConfigError(f"{file}: [[{section}]] #{i + 1}: the name {c.name!r} is used twice; "
                               "names identify checks in the report.")
         seen.add(c.name)
-    return checks
-
-
-def _trace_checks(data: Any, file: Path) -> tuple[TraceCheckConfig, ...]:
-    checks = _entries(TraceCheckConfig, data, "trace", file)
     for c in checks:
-        where = f"{file}: [[trace]] {c.name!r}"
-        if not c.probe:
-            raise ConfigError(f"{where} needs probe = one of {', '.join(TRACE_PROBES)} or a path to a .bt file.")
-        if c.probe not in TRACE_PROBES and not c.probe.endswith(".bt"):
-            raise ConfigError(f"{where}: probe {c.probe!r} is neither a standard probe "
-                              f"({', '.join(TRACE_PROBES)}) nor a .bt file.")
-        if not c.run:
-            raise ConfigError(f"{where} needs run = [...], the arguments of the binary while the probe watches.")
-        if c.probe == "calls" and not c.functions:
-            raise ConfigError(f"{where}: the calls probe needs functions = [\"<Go function>\", ...].")
-        if not c.bounds() and not c.forbid_syscalls and not c.allow_syscalls:
-            raise ConfigError(f"{where} asserts nothing: set a bound such as max_leaked, max_gc, min_hits, "
-                              "max_alloc_bytes, max_allocs, max_panics, forbid_syscalls or allow_syscalls.")
-    return checks
+        c.validate(f"{file}: [[{section}]] {c.name!r}")
+    return tuple(checks)
 
 
-def _gdb_checks(data: Any, file: Path) -> tuple[GdbCheckConfig, ...]:
-    checks = _entries(GdbCheckConfig, data, "gdb", file)
-    for c in checks:
-        where = f"{file}: [[gdb]] {c.name!r}"
-        if c.kind not in GDB_KINDS:
-            raise ConfigError(f"{where}: kind must be one of {', '.join(GDB_KINDS)}, not {c.kind!r}.")
-        if c.kind in ("path", "memory") and not c.breakpoint:
-            raise ConfigError(f"{where}: a {c.kind} check needs breakpoint = \"<Go function>\".")
-        if c.kind in ("path", "memory", "panic") and not c.run:
-            raise ConfigError(f"{where}: a {c.kind} check needs run = [...], the arguments of the binary while gdb watches.")
-        if c.kind == "path" and not _HITS_RE.match(c.expect_hits):
-            raise ConfigError(f"{where}: expect_hits must look like \">=1\", \"==3\" or \"0\", not {c.expect_hits!r}.")
-        if c.kind == "memory":
-            if not c.expression:
-                raise ConfigError(f"{where}: a memory check needs expression = \"<integer gdb expression>\".")
-            if bool(c.last_hit) == bool(c.end_breakpoint):
-                raise ConfigError(f"{where}: give exactly one of last_hit (a later hit of the same breakpoint) "
-                                  "or end_breakpoint (a second function) for the second moment.")
-            if c.last_hit and c.last_hit <= c.first_hit:
-                raise ConfigError(f"{where}: last_hit must be greater than first_hit.")
-        if c.kind == "interface":
-            if not (c.require_itab or c.forbid_itab or c.run):
-                raise ConfigError(f"{where}: an interface check needs require_itab, forbid_itab or run.")
-            for pair in (*c.require_itab, *c.forbid_itab):
-                if pair.count(",") != 1 or not all(pair.split(",")):
-                    raise ConfigError(f"{where}: {pair!r} must be \"<concrete type>,<interface>\", "
-                                      "e.g. \"*example.com/app/pkg.T,io.Closer\".")
-    return checks
+def _kind(kinds: Kinds[Any], entry: dict[str, Any], label: str, where: str, file: Path) -> type:
+    """The class of a [[gdb]] or [[trace]] table's kind, from its ``kind`` or ``probe``."""
+    value = entry.get(kinds.key, kinds.default)
+    if not isinstance(value, str):
+        raise ConfigError(f"{file}: {label}.{kinds.key} must be a string, not {value!r}.")
+    if not value:
+        raise ConfigError(f"{where} needs {kinds.key} = one of {kinds.choices()}.")
+    cls = kinds.get(value)
+    if cls is None:
+        raise ConfigError(f"{where}: {kinds.key} must be one of {kinds.choices()}, not {value!r}.")
+    return cls
 
 
 def _check_signing_key(f: Path, key: Path) -> None:
@@ -485,10 +459,6 @@ def _validate_docker(f: Path, d: DockerConfig) -> None:
 
 def _validate(cfg: Config) -> None:
     f = cfg.path
-    if not SARIF_CATEGORY_RE.fullmatch(cfg.report.sarif_category):
-        raise ConfigError(f"{f}: report.sarif_category = {cfg.report.sarif_category!r}: use letters, digits and "
-                          ". _ - / only, e.g. \"fixproof-linux\".")
-    cfg.sarif_category  # FIXPROOF_SARIF_CATEGORY, checked at load
     if not cfg.toolchain.go:
         raise ConfigError(f"{f}: toolchain.go is required: the exact Go version the fix needs, e.g. \"1.22.5\".")
     if not GO_VERSION_RE.match(cfg.toolchain.go):
@@ -534,8 +504,13 @@ def _validate(cfg: Config) -> None:
 APP_OVERRIDES = ("toolchain", "modules", "build", "test", "fix", "timeouts", "race", "gdb", "trace")
 
 
-def parse_all(text: str, path: Path) -> tuple[Config, ...]:
-    """Every app of a config: one for an [app] table, one per [[app]] entry of a fleet."""
+def parse_all(text: str, path: Path, env: Mapping[str, str] | None = None) -> tuple[Config, ...]:
+    """Every app of a config: one for an [app] table, one per [[app]] entry of a fleet.
+
+    ``env`` (default: the process environment, read now): FIXPROOF_VULNDB, SSL_CERT_FILE and
+    FIXPROOF_SARIF_CATEGORY, resolved into each Config once.
+    """
+    env = dict(os.environ if env is None else env)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -550,11 +525,11 @@ def parse_all(text: str, path: Path) -> tuple[Config, ...]:
             raise ConfigError(f"{path}: the [{required}] section is required.")
     apps = data["app"]
     if isinstance(apps, dict):
-        return (_one(data, path),)
+        return (_one(data, path, env),)
     if not isinstance(apps, list) or not apps or not all(isinstance(a, dict) for a in apps):
         raise ConfigError(f"{path}: [app] must be one table, or [[app]] tables (one per app of a fleet).")
     grouped = len(apps) > 1
-    cfgs = tuple(_one(_app_data(data, entry, i, path), path, grouped=grouped)
+    cfgs = tuple(_one(_app_data(data, entry, i, path), path, env, grouped=grouped)
                  for i, entry in enumerate(apps))
     seen: dict[str, int] = {}
     for i, cfg in enumerate(cfgs):
@@ -592,21 +567,60 @@ def _app_data(data: dict[str, Any], entry: dict[str, Any], index: int, path: Pat
     return merged
 
 
-def _one(data: dict[str, Any], path: Path, grouped: bool = False) -> Config:
-    sections = {name: _section(cls, data[name], name, path) for name, cls in _SECTIONS.items() if name in data}
-    gdb = _gdb_checks(data["gdb"], path) if "gdb" in data else ()
-    trace = _trace_checks(data["trace"], path) if "trace" in data else ()
-    cfg = Config(path=path, base_dir=path.parent.resolve(), gdb=gdb, trace=trace, grouped=grouped, **sections)
+def _one(data: dict[str, Any], path: Path, env: Mapping[str, str], grouped: bool = False) -> Config:
+    sections = {name: _structure(cls, data[name], name, path) for name, cls in _SECTIONS.items() if name in data}
+    gdb = _checks(GDB_KINDS, data["gdb"], path) if "gdb" in data else ()
+    trace = _checks(TRACE_KINDS, data["trace"], path) if "trace" in data else ()
+    base_dir = path.parent.resolve()
+    fix, modules = sections.get("fix", FixConfig()), sections.get("modules", ModulesConfig())
+    cfg = Config(path=path, base_dir=base_dir, gdb=gdb, trace=trace, grouped=grouped,
+                 vulndb_url=_vulndb_url(env.get("FIXPROOF_VULNDB") or fix.db, base_dir),
+                 ca_bundle_path=_ca_bundle(modules.ca_bundle, base_dir, env),
+                 sarif_category=_sarif_category(sections.get("report", ReportConfig()), env, path), **sections)
     _validate(cfg)
     return cfg
 
 
-def parse(text: str, path: Path) -> Config:
+def _vulndb_url(url: str, base_dir: Path) -> str:
+    """The database URL (FIXPROOF_VULNDB overrides fix.db); a relative file:// path or a plain path is
+    relative to the config file."""
+    if url.startswith("file://") and not url.startswith("file:///"):
+        return (base_dir / url[len("file://"):]).resolve().as_uri()
+    if "://" not in url:
+        return (base_dir / url).resolve().as_uri()
+    return url
+
+
+def _sarif_category(report: ReportConfig, env: Mapping[str, str], f: Path) -> str:
+    """FIXPROOF_SARIF_CATEGORY (the GitHub Action's sarif-category) overrides report.sarif_category."""
+    if not SARIF_CATEGORY_RE.fullmatch(report.sarif_category):
+        raise ConfigError(f"{f}: report.sarif_category = {report.sarif_category!r}: use letters, digits and "
+                          ". _ - / only, e.g. \"fixproof-linux\".")
+    value = env.get("FIXPROOF_SARIF_CATEGORY") or report.sarif_category
+    if not SARIF_CATEGORY_RE.fullmatch(value):
+        raise ConfigError(f"SARIF category {value!r} (FIXPROOF_SARIF_CATEGORY or report.sarif_category): use letters, "
+                          "digits and . _ - / only, e.g. \"fixproof-linux\".")
+    return value.strip("/")
+
+
+def _ca_bundle(value: str, base_dir: Path, env: Mapping[str, str]) -> Path | None:
+    """modules.ca_bundle as a file: "" the image's own (None); "auto" $SSL_CERT_FILE or the host's bundle."""
+    if value == "":
+        return None
+    if value != "auto":
+        return (base_dir / value).resolve()
+    for cand in (env.get("SSL_CERT_FILE", ""), "/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"):
+        if cand and Path(cand).is_file():
+            return Path(cand)
+    return None
+
+
+def parse(text: str, path: Path, env: Mapping[str, str] | None = None) -> Config:
     """The config of a single-app file (a fleet of [[app]] entries needs parse_all)."""
-    return _single(parse_all(text, path))
+    return _single(parse_all(text, path, env))
 
 
-def load_all(path: str | Path | None) -> tuple[Config, ...]:
+def load_all(path: str | Path | None, env: Mapping[str, str] | None = None) -> tuple[Config, ...]:
     """Load a config file (None means ./fixproof.toml): one Config per app."""
     p = Path(path) if path is not None else Path("fixproof.toml")
     if not p.exists():
@@ -616,12 +630,12 @@ def load_all(path: str | Path | None) -> tuple[Config, ...]:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"cannot read config file {p}: {e}.") from e
-    return parse_all(text, p.resolve())
+    return parse_all(text, p.resolve(), env)
 
 
-def load(path: str | Path | None) -> Config:
+def load(path: str | Path | None, env: Mapping[str, str] | None = None) -> Config:
     """Load a single-app config file; None means ./fixproof.toml."""
-    return _single(load_all(path))
+    return _single(load_all(path, env))
 
 
 def _single(cfgs: tuple[Config, ...]) -> Config:

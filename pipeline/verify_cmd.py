@@ -66,7 +66,7 @@ def _run(config: str | None, artifact: str | None, junit: str | None, evidence: 
         cfgs = (dataclasses.replace(cfgs[0], artifact=art),)
     if db:
         url = db_url(db)
-        cfgs = tuple(dataclasses.replace(c, db=url) for c in cfgs)
+        cfgs = tuple(dataclasses.replace(c, vulndb_url=url) for c in cfgs)
     run_dir = cfgs[0].run_reports_dir  # the fleet's, also for a shard that gets no app
     shard_info = None
     if shard is not None or timings is not None:

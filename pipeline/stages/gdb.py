@@ -1,7 +1,8 @@
 """Stage gdb: the built binary runs under real gdb in a probe container, and
 each [[gdb]] check turns what gdb saw into a result.
 
-Kinds of check:
+Kinds of check (their keys, validation and evidence keys: fixproof.kinds.gdb;
+their runners: ``_RUNNERS`` below, one per registered kind):
 
 * path: a breakpoint on the fixed function (optionally conditional) must be
   hit as often as `expect_hits` says while the binary runs with `run`.
@@ -30,13 +31,13 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from fixproof.config import GdbCheckConfig
 from fixproof.errors import BinaryFormatError, ConfigError, FixproofError
 from fixproof.goinfo.pclntab import close_names, read_functions
 from fixproof.results import CheckResult, StageResult, Status, error, failed, passed, skipped
 from fixproof.engine.docker import GDB_PROFILE
 from fixproof.engine.images import PROBE_REF
 from fixproof.config import Config
+from fixproof.kinds.gdb import GDB_KINDS, GdbCheck, InterfaceCheck, MemoryCheck, PanicCheck, PathCheck
 from fixproof.stages.build import binary_unchanged
 from fixproof.stages.common import StageContext, slug, timed
 from fixproof.stages.spec import Inputs, StageSpec
@@ -74,18 +75,21 @@ def run(ctx: StageContext) -> StageResult:
     return StageResult(STAGE, tuple(checks), facts)
 
 
-def _run_check(ctx: StageContext, c: GdbCheckConfig, binary: Path, functions: frozenset[str],
+def _run_check(ctx: StageContext, c: GdbCheck, binary: Path, functions: frozenset[str],
                logs: Path, facts: dict) -> CheckResult:
     """One [[gdb]] check; the first gdb session records gdb's version in ``facts``."""
     start = time.monotonic()
     name = c.name
+    runner = _RUNNERS.get(type(c))
+    if runner is None:  # a kind registered without a runner (tests/unit/stages/test_gdb_stage.py forbids it)
+        return error(name, f"no runner for [[gdb]] kind {c.kind!r}", evidence={"exit_code": FixproofError.exit_code})
     try:
-        for fn in _functions_named(c):
+        for fn in c.go_functions():
             _require_function(fn, functions, c.name)
     except ConfigError as e:
         return error(name, str(e), evidence={"exit_code": e.exit_code})
     itab = None
-    if c.kind == "interface" and (c.require_itab or c.forbid_itab):
+    if isinstance(c, InterfaceCheck) and (c.require_itab or c.forbid_itab):
         itab = _itab_check(c, binary)
         if itab.status is not Status.PASSED or not c.run:
             return timed(itab, start)
@@ -101,7 +105,7 @@ def _run_check(ctx: StageContext, c: GdbCheckConfig, binary: Path, functions: fr
                            progress=ctx.progress) as session:
             session.load_go_support()  # the checks need no Go helpers; evidence says whether they were there
             try:
-                result = _KINDS[c.kind](session, c, functions)
+                result = runner(session, c, functions)
             except _ProgramTimeout as e:
                 result = failed(name, f"{_runline(c, binary)} {e} within the check's {c.timeout} s (timeout); "
                                 "the program was killed. Raise [[gdb]] timeout if it is legitimately slow.")
@@ -140,7 +144,7 @@ def _run_check(ctx: StageContext, c: GdbCheckConfig, binary: Path, functions: fr
 # -- kinds -----------------------------------------------------------------------
 
 
-def _path(s, c: GdbCheckConfig, functions: frozenset[str]) -> CheckResult:
+def _path(s, c: PathCheck, functions: frozenset[str]) -> CheckResult:
     bp = s.break_insert(c.breakpoint, condition=c.condition or None)
     s.run(c.run)
     stop = _wait(s, "did not stop or exit", started=True)
@@ -163,16 +167,16 @@ def _path(s, c: GdbCheckConfig, functions: frozenset[str]) -> CheckResult:
     return failed(c.name, msg, evidence=evidence)
 
 
-def _panic(s, c: GdbCheckConfig, functions: frozenset[str]) -> CheckResult:
+def _panic(s, c: PanicCheck, functions: frozenset[str]) -> CheckResult:
     return _no_hits(s, c, [f for f in PANIC_FUNCS if f in functions],
                     "no panic (recovered or not), fatal error or runtime throw")
 
 
-def _interface(s, c: GdbCheckConfig, functions: frozenset[str]) -> CheckResult:
+def _interface(s, c: InterfaceCheck, functions: frozenset[str]) -> CheckResult:
     return _no_hits(s, c, [f for f in ASSERT_FUNCS if f in functions], "no failed type assertion")
 
 
-def _no_hits(s, c: GdbCheckConfig, watched: list[str], what: str) -> CheckResult:
+def _no_hits(s, c: PanicCheck | InterfaceCheck, watched: list[str], what: str) -> CheckResult:
     if not watched:
         return error(c.name, "none of the runtime functions to watch is in the binary "
                      f"({', '.join(PANIC_FUNCS if c.kind == 'panic' else ASSERT_FUNCS)}); nothing can be proven")
@@ -194,7 +198,7 @@ def _no_hits(s, c: GdbCheckConfig, watched: list[str], what: str) -> CheckResult
                   f"(watched {', '.join(watched)})", evidence=evidence)
 
 
-def _memory(s, c: GdbCheckConfig, functions: frozenset[str]) -> CheckResult:
+def _memory(s, c: MemoryCheck, functions: frozenset[str]) -> CheckResult:
     bp = s.break_insert(c.breakpoint, ignore_count=c.first_hit - 1)
     s.run(c.run)
     first = _value_at(s, c, bp, f"hit {c.first_hit} of {c.breakpoint}", started=True)
@@ -221,7 +225,7 @@ def _memory(s, c: GdbCheckConfig, functions: frozenset[str]) -> CheckResult:
     return failed(c.name, msg, evidence=evidence)
 
 
-def _value_at(s, c: GdbCheckConfig, bp: int, moment: str, started: bool = False) -> int | CheckResult:
+def _value_at(s, c: MemoryCheck, bp: int, moment: str, started: bool = False) -> int | CheckResult:
     from fixproof.engine.gdb import MiError
 
     stop = _wait(s, f"did not reach {moment}", started=started)
@@ -241,13 +245,16 @@ def _value_at(s, c: GdbCheckConfig, bp: int, moment: str, started: bool = False)
                      evidence={"expression": c.expression, "value": raw, "exit_code": ConfigError.exit_code})
 
 
-_KINDS = {"path": _path, "panic": _panic, "memory": _memory, "interface": _interface}
+# One runner per registered kind (fixproof.kinds.gdb): (session, check, functions in the binary) -> result.
+_RUNNERS: dict[type[GdbCheck], Callable[..., CheckResult]] = {
+    PathCheck: _path, PanicCheck: _panic, MemoryCheck: _memory, InterfaceCheck: _interface,
+}
 
 
 # -- interface: static itabs ---------------------------------------------------------
 
 
-def _itab_check(c: GdbCheckConfig, binary: Path) -> CheckResult:
+def _itab_check(c: InterfaceCheck, binary: Path) -> CheckResult:
     from fixproof.goinfo.itabs import read_itabs
 
     wanted = (*c.require_itab, *c.forbid_itab)
@@ -316,10 +323,6 @@ def _program_output(s) -> str:
     return "\n".join(p for p in parts if p)[:8000]
 
 
-def _functions_named(c: GdbCheckConfig) -> list[str]:
-    return [f for f in (c.breakpoint, c.end_breakpoint) if f]
-
-
 def _require_function(fn: str, functions: frozenset[str], check: str) -> None:
     if fn in functions:
         return
@@ -329,7 +332,7 @@ def _require_function(fn: str, functions: frozenset[str], check: str) -> None:
 
 
 
-def _runline(c: GdbCheckConfig, where) -> str:
+def _runline(c: GdbCheck, where) -> str:
     """`fixdemo -read 10000`: the command line of the check (where: the binary or the session)."""
     name = where.name if isinstance(where, Path) else Path(where.host_binary).name
     return "`" + " ".join([name, *c.run]) + "`"
@@ -349,15 +352,9 @@ def transcripts(cfg: Config) -> tuple[Path, ...]:
 SPEC = StageSpec(
     name=STAGE, order=700, run=run, needs=("build",), config=("gdb",), inputs=inputs, reports=transcripts,
     runtime=True,
-    stable_evidence_keys=(
-        # what was run, watched and bounded (from the config)
-        "breakpoint", "condition", "expect_hits", "expression", "first_moment", "forbid_itab", "kind", "max_growth",
-        "require_itab", "run", "second_moment",
-        # what the binary and gdb are (the same for one binary and image)
-        "found", "go_support", "itabs_in_binary", "missing", "watched",
-        # where the transcript is, and how the program (or fixproof, for an error) ended
-        "exit_code", "transcript",
-    ),
+    # what every check's evidence has (the kind and command line, whether gdb had the Go helpers, where the
+    # transcript is, how the program or fixproof ended), and each kind's own stable keys
+    stable_evidence_keys=("exit_code", "go_support", "kind", "run", "transcript", *GDB_KINDS.evidence_keys()),
     doc="The built binary under real gdb in a probe container: fixed paths hit, no panics, bounded growth, "
         "interface contracts.",
 )

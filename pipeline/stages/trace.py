@@ -1,7 +1,8 @@
 """Stage trace: the built binary runs under a bpftrace probe in the probe
 container, and each [[trace]] check bounds what the probe measured.
 
-Probes (probes/*.bt, uprobes and the raw_syscalls tracepoint only):
+Probes (probes/*.bt, uprobes and the raw_syscalls tracepoint only; their keys,
+validation and evidence keys: fixproof.kinds.trace; their runners: ``_RUNNERS``):
 goroutines (created vs exited), gc (cycles and the spread of their
 intervals), panics (gopanic calls, recovered or not, and defers registered),
 calls (hits of configured functions), alloc (heap allocations: count, bytes
@@ -31,13 +32,14 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from fixproof.config import TraceCheckConfig
 from fixproof.errors import ConfigError, FixproofError
 from fixproof.results import CheckResult, StageResult, error, failed, passed, skipped
 from fixproof.engine.images import PROBE_REF
 from fixproof.config import Config
+from fixproof.kinds.trace import (TRACE_KINDS, AllocProbe, CallsProbe, CustomProbe, GcProbe, GoroutinesProbe,
+                                  PanicsProbe, SyscallsProbe, TraceCheck)
 from fixproof.stages.build import binary_unchanged
 from fixproof.stages.common import StageContext, slug, timed
 from fixproof.stages.spec import Inputs, StageSpec
@@ -62,14 +64,16 @@ def run(ctx: StageContext) -> StageResult:
     return StageResult(STAGE, tuple(checks), facts)
 
 
-def _run_check(ctx: StageContext, c: TraceCheckConfig, binary: Path, out: Path, facts: dict[str, Any]) -> CheckResult:
+def _run_check(ctx: StageContext, c: TraceCheck, binary: Path, out: Path, facts: dict[str, Any]) -> CheckResult:
     """One [[trace]] check; the first bpftrace run that says its version records it in ``facts``."""
     from fixproof.engine import bpftrace as bt
 
     start = time.monotonic()
+    if type(c) not in _RUNNERS:  # a kind registered without a runner (tests/unit/stages/test_trace_stage.py forbids it)
+        return error(c.name, f"no runner for [[trace]] probe {c.probe!r}", evidence={"exit_code": FixproofError.exit_code})
     runline = "`" + " ".join([binary.name, *c.run]) + "`"
     # a standard probe by name, or a .bt file relative to the config file
-    probe_file = str((ctx.cfg.base_dir / c.probe).resolve()) if c.probe.endswith(".bt") else c.probe
+    probe_file = str((ctx.cfg.base_dir / c.probe).resolve()) if isinstance(c, CustomProbe) else c.probe
     evidence: dict[str, Any] = {"probe": c.probe, "run": [binary.name, *c.run]}
     ctx.progress.say(f"{c.name}: {runline} under bpftrace ({c.probe})")
     alloc = None
@@ -79,7 +83,7 @@ def _run_check(ctx: StageContext, c: TraceCheckConfig, binary: Path, out: Path, 
 
             alloc = alloc_entry_points(str(binary))
             evidence["alloc_entry_points"] = alloc.to_json()
-        text = bt.render_probe(probe_file, binary=bt.container_path(str(binary)), functions=c.functions,
+        text = bt.render_probe(probe_file, binary=bt.container_path(str(binary)), functions=c.probe_functions(),
                                alloc=alloc, **({"goarch": alloc.goarch} if alloc is not None and alloc.goarch else {}))
         trace = bt.run_probe(ctx.engine, PROBE_REF, str(binary), text, c.run, timeout=c.timeout,
                              profile=_profile(ctx), progress=ctx.progress)
@@ -129,79 +133,109 @@ def _run_check(ctx: StageContext, c: TraceCheckConfig, binary: Path, out: Path, 
                          evidence=evidence, details=details), start)
 
 
-def _assess(c: TraceCheckConfig, t, alloc=None) -> tuple[list[str], dict[str, Any]]:
-    """(problems, measured values) for the bounds the check sets.
+def _assess(c: TraceCheck, t, alloc=None) -> tuple[list[str], dict[str, Any]]:
+    """(problems, measured values) for the bounds the check sets, by the runner of its kind.
 
     ``alloc``: the allocation entry points the probe was rendered with
     (AllocEntryPoints), when it counts allocations. TraceError when the
     output cannot be a complete measurement.
     """
-    from fixproof.engine.bpftrace import TraceError, syscall_names
+    m = _Measure(c.bounds())
+    _RUNNERS[type(c)](c, t, alloc, m)
+    return m.problems, m.seen
 
-    problems: list[str] = []
-    seen: dict[str, Any] = {}
-    b = c.bounds()
 
-    def bound(label: str, value: int, limit_key: str, most: bool = True) -> None:
-        seen[label] = value
-        if limit_key in b:
-            limit = b[limit_key]
+class _Measure:
+    """What a runner measured (``seen``) and the bounds it broke (``problems``)."""
+
+    def __init__(self, bounds: dict[str, int]) -> None:
+        self.bounds = bounds
+        self.problems: list[str] = []
+        self.seen: dict[str, Any] = {}
+
+    def bound(self, label: str, value: int, limit_key: str, most: bool = True) -> None:
+        self.seen[label] = value
+        if limit_key in self.bounds:
+            limit = self.bounds[limit_key]
             if (most and value > limit) or (not most and value < limit):
-                problems.append(f"{label} {value} ({'max' if most else 'min'} {limit})")
+                self.problems.append(f"{label} {value} ({'max' if most else 'min'} {limit})")
 
-    if c.probe == "goroutines":
-        created, exited = t.count("@created"), t.count("@exited")
-        seen.update(created=created, exited=exited)
-        bound("leaked goroutines", created - exited, "max_leaked")
-        if problems:
-            problems[0] = f"{created} goroutines created, {exited} exited: " + problems[0]
-    elif c.probe == "gc":
-        bound("GC cycles", t.count("@gc"), "max_gc")
-        lo, hi = t.maps.get("@gc_interval_min_ns"), t.maps.get("@gc_interval_max_ns")
-        if isinstance(lo, int) and isinstance(hi, int):
-            bound("GC interval jitter ms", (hi - lo) // 1_000_000, "max_gc_jitter_ms")
-        elif "max_gc_jitter_ms" in b:
-            problems.append("fewer than two GC cycles: no interval to measure jitter on")
-    elif c.probe == "panics":
-        bound("panics", t.count("@panics"), "max_panics")
-        bound("defers registered", t.count("@defers"), "max_defers_before_panic")
-        if t.count("@fatal"):
-            seen["fatal panics"] = t.count("@fatal")
-    elif c.probe == "calls":
-        calls = {str(k): int(v) for k, v in t.keyed("@calls").items()}
-        for fn in c.functions:
-            n = sum(v for k, v in calls.items() if k == fn or k.endswith(":" + fn))
-            bound(f"calls of {fn}", n, "min_hits", most=False)
-            if "max_hits" in b and n > b["max_hits"]:
-                problems.append(f"calls of {fn} {n} (max {b['max_hits']})")
-    elif c.probe == "alloc":
-        if alloc is not None and t.attached_probes < len(alloc.functions) + 1:  # + runtime.rt0_go
-            raise TraceError(f"bpftrace attached {t.attached_probes} probes, fewer than the {len(alloc.functions) + 1} "
-                             f"that the binary's allocation entry points need ({', '.join(alloc.functions)}), so "
-                             "allocations would be missed")
-        allocations = t.count("@allocs")
-        if allocations == 0:
-            raise TraceError("no heap allocation was seen at all, though every Go program allocates while it "
-                             "starts: the allocation uprobes did not fire")
-        bound("allocations", allocations, "max_allocs")
-        seen["bytes"] = t.count("@alloc_bytes")
-        bound("largest allocation bytes", t.count("@alloc_max"), "max_alloc_bytes")
-    elif c.probe == "syscalls":
-        names = syscall_names(t.keyed("@syscalls"))
-        seen["syscalls"] = dict(sorted(names.items()))
-        bad = sorted(n for n in names if n in c.forbid_syscalls)
-        if bad:
-            problems.append("forbidden syscalls made: " + ", ".join(f"{n} x{names[n]}" for n in bad))
-        if c.allow_syscalls:
-            extra = sorted(n for n in names if n not in c.allow_syscalls)
-            if extra:
-                problems.append("syscalls outside allow_syscalls: " + ", ".join(extra))
-    else:  # a custom .bt file: every bound names a scalar map of the same name without the prefix
-        for key, limit in b.items():
-            name = "@" + re.sub(r"^(max|min)_", "", key)
-            bound(name, t.count(name), key, most=key.startswith("max_"))
-    return problems, seen
 
+def _goroutines(c: GoroutinesProbe, t, alloc, m: _Measure) -> None:
+    created, exited = t.count("@created"), t.count("@exited")
+    m.seen.update(created=created, exited=exited)
+    m.bound("leaked goroutines", created - exited, "max_leaked")
+    if m.problems:
+        m.problems[0] = f"{created} goroutines created, {exited} exited: " + m.problems[0]
+
+
+def _gc(c: GcProbe, t, alloc, m: _Measure) -> None:
+    m.bound("GC cycles", t.count("@gc"), "max_gc")
+    lo, hi = t.maps.get("@gc_interval_min_ns"), t.maps.get("@gc_interval_max_ns")
+    if isinstance(lo, int) and isinstance(hi, int):
+        m.bound("GC interval jitter ms", (hi - lo) // 1_000_000, "max_gc_jitter_ms")
+    elif "max_gc_jitter_ms" in m.bounds:
+        m.problems.append("fewer than two GC cycles: no interval to measure jitter on")
+
+
+def _panics(c: PanicsProbe, t, alloc, m: _Measure) -> None:
+    m.bound("panics", t.count("@panics"), "max_panics")
+    m.bound("defers registered", t.count("@defers"), "max_defers_before_panic")
+    if t.count("@fatal"):
+        m.seen["fatal panics"] = t.count("@fatal")
+
+
+def _calls(c: CallsProbe, t, alloc, m: _Measure) -> None:
+    calls = {str(k): int(v) for k, v in t.keyed("@calls").items()}
+    for fn in c.functions:
+        n = sum(v for k, v in calls.items() if k == fn or k.endswith(":" + fn))
+        m.bound(f"calls of {fn}", n, "min_hits", most=False)
+        if "max_hits" in m.bounds and n > m.bounds["max_hits"]:
+            m.problems.append(f"calls of {fn} {n} (max {m.bounds['max_hits']})")
+
+
+def _alloc(c: AllocProbe, t, alloc, m: _Measure) -> None:
+    from fixproof.engine.bpftrace import TraceError
+
+    if alloc is not None and t.attached_probes < len(alloc.functions) + 1:  # + runtime.rt0_go
+        raise TraceError(f"bpftrace attached {t.attached_probes} probes, fewer than the {len(alloc.functions) + 1} "
+                         f"that the binary's allocation entry points need ({', '.join(alloc.functions)}), so "
+                         "allocations would be missed")
+    allocations = t.count("@allocs")
+    if allocations == 0:
+        raise TraceError("no heap allocation was seen at all, though every Go program allocates while it "
+                         "starts: the allocation uprobes did not fire")
+    m.bound("allocations", allocations, "max_allocs")
+    m.seen["bytes"] = t.count("@alloc_bytes")
+    m.bound("largest allocation bytes", t.count("@alloc_max"), "max_alloc_bytes")
+
+
+def _syscalls(c: SyscallsProbe, t, alloc, m: _Measure) -> None:
+    from fixproof.engine.bpftrace import syscall_names
+
+    names = syscall_names(t.keyed("@syscalls"))
+    m.seen["syscalls"] = dict(sorted(names.items()))
+    bad = sorted(n for n in names if n in c.forbid_syscalls)
+    if bad:
+        m.problems.append("forbidden syscalls made: " + ", ".join(f"{n} x{names[n]}" for n in bad))
+    if c.allow_syscalls:
+        extra = sorted(n for n in names if n not in c.allow_syscalls)
+        if extra:
+            m.problems.append("syscalls outside allow_syscalls: " + ", ".join(extra))
+
+
+def _custom(c: CustomProbe, t, alloc, m: _Measure) -> None:
+    """A .bt file of one's own: every bound names a scalar map of the same name without the prefix."""
+    for key in m.bounds:
+        name = "@" + re.sub(r"^(max|min)_", "", key)
+        m.bound(name, t.count(name), key, most=key.startswith("max_"))
+
+
+# One runner per registered kind (fixproof.kinds.trace): (check, bpftrace's output, alloc entry points, measure).
+_RUNNERS: dict[type[TraceCheck], Callable[..., None]] = {
+    GoroutinesProbe: _goroutines, GcProbe: _gc, PanicsProbe: _panics, CallsProbe: _calls, AllocProbe: _alloc,
+    SyscallsProbe: _syscalls, CustomProbe: _custom,
+}
 
 
 def _profile(ctx: StageContext):
@@ -224,14 +258,9 @@ def raw_output(cfg: Config) -> dict[str, Path]:
 SPEC = StageSpec(
     name=STAGE, order=800, run=run, needs=("build",), config=("trace",), inputs=inputs, logs=raw_output,
     runtime=True,
-    stable_evidence_keys=(
-        # what was run and watched (from the config)
-        "command", "probe", "run",
-        # what the binary, the image and bpftrace are (the same for one binary and image)
-        "alloc_entry_points", "attached_probes", "image_id",
-        # where the raw output is, and how the program (or fixproof, for an error) ended
-        "exit_code", "raw",
-    ),
+    # what every check's evidence has (the probe and command line, the probes bpftrace attached, where the raw
+    # output is, how the program or fixproof ended), and each kind's own stable keys
+    stable_evidence_keys=("attached_probes", "exit_code", "probe", "raw", "run", *TRACE_KINDS.evidence_keys()),
     doc="The built binary under bpftrace probes in a probe container: goroutines, GC, panics, calls, allocations, "
         "syscalls.",
 )

@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 import goinfo_corpus as gc
-from fixproof.config import GdbCheckConfig
+from fixproof.kinds.gdb import InterfaceCheck
 from fixproof.errors import BinaryFormatError
 from fixproof.goinfo import itabs as itabs_mod
 from fixproof.goinfo.binfile import BinFile
@@ -455,8 +455,8 @@ def test_moduledata_not_found(corpus: gc.Corpus, monkeypatch: pytest.MonkeyPatch
 # -- the gdb stage's interface check ----------------------------------------------------
 
 
-def _check(require: tuple[str, ...] = (), forbid: tuple[str, ...] = ()) -> GdbCheckConfig:
-    return GdbCheckConfig(name="itabs", kind="interface", require_itab=require, forbid_itab=forbid)
+def _check(require: tuple[str, ...] = (), forbid: tuple[str, ...] = ()) -> InterfaceCheck:
+    return InterfaceCheck(name="itabs", require_itab=require, forbid_itab=forbid)
 
 
 @pytest.mark.parametrize("name", ["go1.27.4-linux-amd64", "go1.27.4-linux-amd64-stripped"])

@@ -1,7 +1,10 @@
+import dataclasses
+import json
 import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from fixproof import config
 from fixproof.errors import ConfigError
@@ -195,7 +198,8 @@ required = true
 
 @pytest.mark.parametrize("entry, message", [
     ('name = "x"\nrun = ["a"]\nmax_gc = 1', "needs probe"),
-    ('name = "x"\nprobe = "magic"\nrun = ["a"]\nmax_gc = 1', "neither a standard probe"),
+    ('name = "x"\nprobe = "magic"\nrun = ["a"]\nmax_gc = 1',
+     "probe must be one of goroutines, gc, panics, calls, alloc, syscalls or a path to a .bt file, not 'magic'"),
     ('name = "x"\nprobe = "gc"\nmax_gc = 1', "needs run"),
     ('name = "x"\nprobe = "calls"\nrun = ["a"]\nmin_hits = 1', "needs functions"),
     ('name = "x"\nprobe = "gc"\nrun = ["a"]', "asserts nothing"),
@@ -294,6 +298,136 @@ def test_build_env_table_as_the_readme_writes_it(tmp_path):
         config.load(write_config(tmp_path, EXAMPLE, extra='[build]\nenv = { CGO_ENABLED = 0 }\n'))
 
 
+@pytest.mark.parametrize("section, entry, key, kind_keys", [
+    # a bound of another probe was accepted and never checked
+    ("trace", 'name = "x"\nprobe = "calls"\nfunctions = ["main.f"]\nrun = ["a"]\nmin_hits = 1\nmax_gc = 0',
+     "max_gc", "a calls probe takes only functions, max_hits, min_hits, name, probe, required, run, timeout"),
+    ("trace", 'name = "x"\nprobe = "goroutines"\nrun = ["a"]\nmax_leaked = 1\nfunctions = []',
+     "functions", "a goroutines probe takes only max_leaked, name, probe, required, run, timeout"),
+    ("trace", 'name = "x"\nprobe = "my.bt"\nrun = ["a"]\nmax_leaked = 1\nforbid_syscalls = ["connect"]',
+     "forbid_syscalls", "a .bt probe takes only functions, max_alloc_bytes"),
+    ("gdb", 'name = "x"\nkind = "panic"\nrun = ["a"]\nbreakpoint = "main.f"',
+     "breakpoint", "a panic check takes only kind, name, run, timeout"),
+    ("gdb", 'name = "x"\nkind = "memory"\nbreakpoint = "main.f"\nrun = ["a"]\nexpression = "n"\nlast_hit = 3\n'
+            'condition = "n > 1"',
+     "condition", "a memory check takes only breakpoint, end_breakpoint, expression, first_hit, kind, last_hit, "
+                  "max_growth, name, run, timeout"),
+])
+def test_a_check_refuses_the_keys_of_other_kinds(tmp_path, section, entry, key, kind_keys):
+    with pytest.raises(ConfigError) as e:
+        parse(tmp_path, BASE + f"[[{section}]]\n" + entry + "\n")
+    msg = str(e.value)
+    assert msg.startswith(f"{tmp_path / 'fixproof.toml'}: [[{section}]] 'x': unknown key {section}[0].{key}")
+    assert kind_keys in msg
+    assert e.value.exit_code == 2
+
+
+def test_unknown_key_names_the_kinds_it_belongs_to(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown key trace\[0\]\.max_gc \(max_gc belongs to the gc or \.bt "
+                                          r"probe\); a calls probe takes only"):
+        parse(tmp_path, BASE + '[[trace]]\nname = "x"\nprobe = "calls"\nfunctions = ["f"]\nrun = ["a"]\nmax_gc = 0\n')
+
+
+@pytest.mark.parametrize("section, entry, message", [
+    ("gdb", 'name = "x"\nkind = "panic"\nrun = "-shapes"', "gdb[0].run must be a list of strings, not '-shapes'."),
+    ("gdb", 'name = "x"\nkind = "panic"\nrun = ["a"]\ntimeout = 0', "gdb[0].timeout must be a positive whole number"),
+    ("gdb", 'name = "x"\nkind = 3\nrun = ["a"]', "gdb[0].kind must be a string, not 3."),
+    ("gdb", 'name = 7\nkind = "panic"\nrun = ["a"]', "gdb[0].name must be a string, not 7."),
+    ("trace", 'name = "x"\nprobe = "gc"\nrun = ["a"]\nmax_gc = "0"', "trace[0].max_gc must be a whole number >= 0"),
+    ("trace", 'name = "x"\nprobe = ["gc"]\nrun = ["a"]', "trace[0].probe must be a string"),
+    ("trace", 'name = "x"\nprobe = "syscalls"\nrun = ["a"]\nrequired = "yes"', "trace[0].required must be true or false"),
+])
+def test_check_type_errors_name_file_section_and_key(tmp_path, section, entry, message):
+    with pytest.raises(ConfigError) as e:
+        parse(tmp_path, BASE + f"[[{section}]]\n" + entry + "\n")
+    assert str(e.value) == f"{tmp_path / 'fixproof.toml'}: {message}" or message in str(e.value)
+    assert str(e.value).startswith(str(tmp_path / "fixproof.toml"))
+
+
+def test_each_check_is_an_instance_of_its_kind(tmp_path):
+    from fixproof.kinds import gdb, trace
+
+    cfg = parse(tmp_path, BASE + GDB_OK + '[[trace]]\nname = "own"\nprobe = "probes/x.bt"\nrun = ["a"]\nmax_hits = 3\n')
+    assert [type(c) for c in cfg.gdb] == [gdb.PathCheck, gdb.MemoryCheck, gdb.InterfaceCheck]
+    assert [c.kind for c in cfg.gdb] == ["path", "memory", "interface"]
+    assert type(cfg.trace[0]) is trace.CustomProbe and cfg.trace[0].bounds() == {"max_hits": 3}
+    # doit's config_changed sees each check with its kind's keys
+    assert cfg.section("gdb")[0] == {"name": "fixed path", "kind": "path", "run": ["-read", "10000"], "timeout": 120,
+                                     "breakpoint": "example.com/fixdemo/internal/chunk.limit",
+                                     "condition": "n > 4096", "expect_hits": ">= 1"}
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, str)):
+        return json.dumps(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
+
+
+_SCALARS = st.one_of(st.booleans(), st.integers(-3, 2000), st.sampled_from(["", "x", "main.f", "gc", "a.bt", ">=1"]))
+_VALUES = st.one_of(_SCALARS, st.lists(_SCALARS, max_size=3),
+                    st.dictionaries(st.sampled_from(["a", "b"]), _SCALARS, max_size=2))
+
+
+@st.composite
+def _tables(draw) -> tuple[str, dict]:
+    """A section and a table for it: mostly its own keys (of one kind, for checks), with values of any type."""
+    section = draw(st.sampled_from(["gdb", "trace", "build", "docker", "race", "timeouts", "app"]))
+    kinds = {"gdb": config.GDB_KINDS, "trace": config.TRACE_KINDS}.get(section)
+    cls = draw(st.sampled_from(list(kinds))) if kinds else config._SECTIONS[section]
+    keys = [f.name for f in dataclasses.fields(cls) if section != "app" or f.name not in ("dir", "packages")]
+    key = st.one_of(st.sampled_from(keys), st.sampled_from(keys), st.sampled_from(keys),
+                    st.sampled_from(["colour", "max_gc", "breakpoint"]))
+    table = draw(st.dictionaries(key, _VALUES, max_size=6))
+    if kinds and draw(st.integers(0, 3)):  # mostly a kind the table's keys belong to
+        table[kinds.key] = "probes/own.bt" if cls.KIND == ".bt" else cls.KIND
+    return section, table
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(drawn=_tables())
+def test_bad_config_is_a_config_error_never_a_traceback(tmp_path, drawn):
+    section, table = drawn
+    body = "\n".join(f"{k} = {_toml_value(v)}" for k, v in table.items())
+    header = f"[[{section}]]" if section in ("gdb", "trace") else f"[{section}]"
+    text = BASE + f"{header}\n{body}\n" if section != "app" else BASE.replace("[app]", f"[app]\n{body}")
+    try:
+        parse(tmp_path, text)
+    except ConfigError as e:
+        assert str(e).startswith(str(tmp_path / "fixproof.toml")) and e.exit_code == 2
+
+
+def test_readme_config_reference_loads(tmp_path):
+    """The README's full config reference is a config that loads (its [[trace]] once set a calls-only key)."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index('```toml\n[app]\ndir = "examples/fixdemo"') + len("```toml\n")
+    text = readme[start:readme.index("```", start)].replace('"examples/fixdemo"', f'"{EXAMPLE}"')
+    cfg = parse(tmp_path, text)
+    assert [c.probe for c in cfg.trace] == ["goroutines"] and [c.kind for c in cfg.gdb][:2] == ["path", "memory"]
+
+
+def test_environment_overrides_are_resolved_once_at_load(tmp_path, monkeypatch):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    p = tmp_path / "fixproof.toml"
+    p.write_text(BASE + '[fix]\ndb = "https://vuln.example"\n')
+    cfg = config.load(p, env={"FIXPROOF_VULNDB": "file://db", "SSL_CERT_FILE": str(ca)})
+    assert cfg.vulndb_url == (tmp_path / "db").as_uri() and cfg.ca_bundle_path == ca
+    assert config.load(p, env={}).vulndb_url == "https://vuln.example"
+    # by default the process environment, read at load: a later change does not move a loaded config
+    monkeypatch.setenv("FIXPROOF_VULNDB", "https://first.example")
+    cfg = config.load(p)
+    monkeypatch.setenv("FIXPROOF_VULNDB", "https://second.example")
+    assert cfg.vulndb_url == "https://first.example"
+    monkeypatch.setenv("FIXPROOF_SARIF_CATEGORY", "gha/linux")
+    cfg = config.load(p)
+    monkeypatch.setenv("FIXPROOF_SARIF_CATEGORY", "gha/windows")
+    assert cfg.sarif_category == "gha/linux"
+
+
 def test_sarif_category_from_config_and_environment(tmp_path, monkeypatch):
     text = BASE + '[report]\nsarif_category = "linux"\n'
     monkeypatch.delenv("FIXPROOF_SARIF_CATEGORY", raising=False)
@@ -307,3 +441,31 @@ def test_sarif_category_from_config_and_environment(tmp_path, monkeypatch):
     monkeypatch.delenv("FIXPROOF_SARIF_CATEGORY")
     with pytest.raises(ConfigError, match="sarif_category"):
         parse(tmp_path, BASE + '[report]\nsarif_category = "a b"\n')
+
+
+def test_errors_in_a_table_inside_a_section_name_the_path(tmp_path):
+    """A section whose key holds a list of tables (as [test] skip rules may): errors name the entry and its key."""
+    @dataclasses.dataclass(frozen=True)
+    class Rule:
+        test: str = ""
+        reason: str = ""
+
+    @dataclasses.dataclass(frozen=True)
+    class Section:
+        rules: tuple[Rule, ...] = ()
+        retries: int = dataclasses.field(default=0, metadata={"min": 0})
+
+    f = tmp_path / "fixproof.toml"
+    ok = config._structure(Section, {"rules": [{"test": "TestA", "reason": "flaky"}]}, "test", f)
+    assert ok == Section(rules=(Rule("TestA", "flaky"),))
+    for data, message in [
+        ({"rules": [{"test": "TestA"}, {"test": "TestB", "colour": "red"}]},
+         "unknown key test.rules[1].colour; allowed keys there are: reason, test."),
+        ({"rules": [{"test": 3}]}, "test.rules[0].test must be a string, not 3."),
+        ({"rules": ["TestA"]}, "test.rules[0] must be a table, not 'TestA'."),
+        ({"rules": [], "retries": -1}, "test.retries must be a whole number >= 0, not -1."),
+        ({"retries": 1, "colour": 1}, "unknown key test.colour; allowed keys in [test] are: retries, rules."),
+    ]:
+        with pytest.raises(ConfigError) as e:
+            config._structure(Section, data, "test", f)
+        assert str(e.value) == f"{f}: {message}"

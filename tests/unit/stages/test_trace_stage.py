@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from fixproof import config
+from fixproof.kinds.trace import AllocProbe
 from fixproof.stages import trace
 
 
@@ -13,7 +13,7 @@ def test_alloc_assessment_refuses_an_incomplete_run():
     from fixproof.engine.allocprobe import AllocEntryPoints
     from fixproof.engine.bpftrace import TraceError, TraceRun
 
-    c = config.TraceCheckConfig(name="a", probe="alloc", max_alloc_bytes=10)
+    c = AllocProbe(name="a", probe="alloc", max_alloc_bytes=10)
     entries = AllocEntryPoints(("runtime.mallocgcTinySC2", "runtime.mallocgcSmallNoScanSC2"), 80, "test")
 
     def run(maps: dict, attached: int) -> TraceRun:
@@ -28,3 +28,9 @@ def test_alloc_assessment_refuses_an_incomplete_run():
         trace._assess(c, run(full, 3), entries)
     with pytest.raises(TraceError, match="no heap allocation was seen at all"):
         trace._assess(c, run({}, 4), entries)
+
+
+def test_every_probe_kind_has_a_runner():
+    from fixproof.kinds.trace import TRACE_KINDS
+
+    assert set(trace._RUNNERS) == set(TRACE_KINDS)
