@@ -29,13 +29,9 @@ raises :class:`VulnDBError` naming the URL. Unparsable JSON raises
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import json
 import os
-import tempfile
 import urllib.parse
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -255,6 +251,8 @@ class Source(Protocol):
 
 def _maybe_gunzip(body: bytes, where: str) -> bytes:
     if body[:2] == b"\x1f\x8b":
+        import gzip
+
         try:
             return gzip.decompress(body)
         except (OSError, EOFError) as e:
@@ -331,7 +329,19 @@ def default_cache_root(env: Mapping[str, str] | None = None) -> Path:
 
 
 def cache_key(url: str) -> str:
-    return hashlib.sha256(url.encode()).hexdigest()[:16]
+    return _sha256(url.encode()).hexdigest()[:16]
+
+
+def _sha256(data: bytes) -> Any:
+    """hashlib.sha256, without hashlib's start-up (it loads OpenSSL: milliseconds on every run)."""
+    try:
+        from _sha2 import sha256  # type: ignore[import-not-found]  # Python 3.12+
+    except ImportError:
+        try:
+            from _sha256 import sha256  # type: ignore[import-not-found,no-redef]  # Python 3.11
+        except ImportError:  # pragma: no cover - a build without the builtin modules
+            from hashlib import sha256  # type: ignore[no-redef]
+    return sha256(data)
 
 
 @dataclass(frozen=True)
@@ -350,6 +360,8 @@ class _Cache:
             raise VulnDBError(f"cannot read the cache file {self.path(rel)}: {e.strerror or e}.") from e
 
     def write(self, rel: str, body: bytes) -> None:
+        import tempfile
+
         p = self.path(rel)
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
@@ -492,6 +504,12 @@ class VulnDB:
     def info(self) -> DBInfo:
         return self.open()
 
+    def module_index(self) -> dict[str, tuple[IndexVuln, ...]]:
+        """index/modules.json: every module path -> its advisories (a copy)."""
+        self.open()
+        assert self._index is not None
+        return dict(self._index)
+
     def ids_for_module(self, module: str) -> tuple[IndexVuln, ...]:
         self.open()
         assert self._index is not None
@@ -556,6 +574,8 @@ class VulnDB:
             if self._cache is None or self._workers == 1 or len(to_fetch) == 1:
                 fetched = [self._fetch(v) for v in to_fetch]
             else:
+                from concurrent.futures import ThreadPoolExecutor
+
                 with ThreadPoolExecutor(max_workers=self._workers) as pool:
                     fetched = list(pool.map(self._fetch, to_fetch))
             for e in fetched:

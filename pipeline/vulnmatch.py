@@ -380,6 +380,55 @@ def match(info: BuildInfoLike, functions: Sequence[str] | None,
     return tuple(sorted(out.values(), key=lambda f: (f.file, f.id, f.module)))
 
 
+def link_prefix(path: str, last: bool = True) -> str:
+    """How the Go linker writes an import path in symbol names (cmd/internal/objabi.PathToPrefix):
+    ``%``, ``"``, control, space and non-ASCII bytes, and dots of the last element, as ``%xx``
+    (``gopkg.in/yaml.v2`` -> ``gopkg.in/yaml%2ev2``). ``last=False``: the path is followed by more
+    elements, so its dots stay."""
+    raw = path.encode("utf-8")
+    slash = raw.rfind(b"/") if last else len(raw)
+    if not any(c <= 0x20 or c >= 0x7F or c in b'%"' or (c == 0x2E and i > slash) for i, c in enumerate(raw)):
+        return path
+    out = []
+    for i, c in enumerate(raw):
+        if c <= 0x20 or c >= 0x7F or c in b'%"' or (c == 0x2E and i > slash):
+            out.append(f"%{c:02x}")
+        else:
+            out.append(chr(c))
+    return "".join(out)
+
+
+def name_prefixes(info: BuildInfoLike, entries: Mapping[str, Sequence[Entry]]) -> tuple[str, ...] | None:
+    """Raw function-name prefixes that cover every name :func:`match` looks at for these entries.
+
+    Given only the names of a binary that start with one of them, :func:`match` finds
+    what it finds given every name: for a module with entries, every package of the
+    module (the module's import path, escaped as the linker writes it, then ``.`` or
+    ``/``); for the standard library, the packages the advisories list; ``main.`` (the
+    binary's own package). None (look at every name) when a standard-library advisory
+    lists no packages: then every linked package of the library counts.
+    """
+    out: dict[str, None] = {"main.": None}
+    for mod in checked_modules(info)[0]:
+        ents = entries.get(mod.path)
+        if not ents:
+            continue
+        if not mod.import_prefix:  # the standard library
+            for e in ents:
+                for a in e.affected:
+                    if a.module != mod.path:
+                        continue
+                    if not a.imports:
+                        return None
+                    for imp in a.imports:
+                        out[link_prefix(imp.path) + "."] = None
+            continue
+        x = mod.import_prefix
+        for p in (link_prefix(x) + ".", link_prefix(x, last=False) + "/", x + ".", x + "/"):
+            out[p] = None
+    return tuple(out)
+
+
 def module_paths(info: BuildInfoLike) -> list[str]:
     """The DB module paths to fetch entries for."""
     return [m.path for m in checked_modules(info)[0]]

@@ -16,7 +16,6 @@ Any problem raises :class:`ConfigError` naming the file and the entry.
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -121,6 +120,8 @@ def load_waivers(path: str | Path) -> Waivers:
         raise ConfigError(f"waivers file {p} does not exist.") from e
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"cannot read the waivers file {p}: {e}.") from e
+    import tomllib  # only when a waivers file is read
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

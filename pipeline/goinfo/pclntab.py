@@ -23,7 +23,6 @@ Raw names are returned, deduplicated, functab order first. Errors are
 
 from __future__ import annotations
 
-import difflib
 import os
 import struct
 from dataclasses import dataclass
@@ -84,9 +83,74 @@ def functions_from(bf: BinFile) -> tuple[str, ...]:
     return tuple(names)
 
 
+@dataclass(frozen=True)
+class FuncNames:
+    """A binary's function names, for looking up a few packages without listing every function.
+
+    Since Go 1.16 the pclntab pools the names of every function and every inlined
+    function, once each, in one table (funcnametab: NUL-terminated strings, the linker's
+    walkFuncs); the functab and the inline trees only point into it. So the set of names
+    in that table is the set `functions_from` returns (checked on every binary of the test
+    corpus, Go 1.17-1.27), and names starting with a given prefix are found with
+    `bytes.find` on it, without walking the functab or decoding the inline trees. Older
+    tables (1.2-1.15) have no such pool: `listed` then holds `functions_from`'s names.
+    """
+
+    pool: bytes | None
+    listed: tuple[str, ...] = ()
+
+    def select(self, prefixes: Iterable[str] | None) -> list[str]:
+        """The distinct names that start with one of `prefixes` (every name for None)."""
+        if self.pool is None:
+            if prefixes is None:
+                return list(self.listed)
+            pre = tuple(prefixes)
+            return [n for n in self.listed if n.startswith(pre)]
+        if prefixes is None:
+            return [n for n in dict.fromkeys(self.pool.decode("utf-8", "replace").split("\0")) if n]
+        data = b"\0" + self.pool
+        found: dict[bytes, None] = {}
+        for p in dict.fromkeys(prefixes):
+            if not p:
+                continue
+            needle = b"\0" + p.encode("utf-8")
+            i = data.find(needle)
+            while i >= 0:
+                end = data.find(b"\0", i + 1)
+                if end < 0:
+                    end = len(data)
+                found[data[i + 1 : end]] = None
+                i = data.find(needle, end)
+        return [n.decode("utf-8", "replace") for n in found]
+
+
+def function_names(bf: BinFile) -> FuncNames:
+    """The binary's function names as a `FuncNames` (see there); BinaryFormatError as `functions_from`."""
+    try:
+        tab = locate(bf)
+        if tab.magic == MAGIC_12:
+            return FuncNames(None, functions_from(bf))
+        pool = tab.data[tab.funcname_off : _cu_offset(tab)]
+    except (struct.error, IndexError, ValueError, OverflowError) as e:
+        raise bf.fail(f"corrupt Go function table (pclntab): {e}") from e
+    if not pool.strip(b"\0"):
+        raise bf.fail("corrupt Go function table (pclntab): empty function name table")
+    return FuncNames(pool)
+
+
+def _cu_offset(tab: PclnTable) -> int:
+    """Where funcnametab ends (cutab starts), from the header (1.16+ layouts)."""
+    w = "Q" if tab.ptr_size == 8 else "I"
+    if tab.magic in (MAGIC_120, MAGIC_118):
+        return struct.unpack_from(tab.end + w * 8, tab.data, 8)[4]
+    return struct.unpack_from(tab.end + w * 7, tab.data, 8)[3]
+
+
 def close_names(name: str, functions: Iterable[str], n: int = 5) -> tuple[str, ...]:
     """Function names like ``name`` (for "no such function" messages): fuzzy
     matches, else names ending like it ("pkg.(*T).M" for "example.com/x/pkg.(*T).M")."""
+    import difflib
+
     functions = list(functions)
     close = difflib.get_close_matches(name, functions, n=n, cutoff=0.6)
     if not close:
