@@ -398,17 +398,40 @@ def link_prefix(path: str, last: bool = True) -> str:
     return "".join(out)
 
 
-def name_prefixes(info: BuildInfoLike, entries: Mapping[str, Sequence[Entry]]) -> tuple[str, ...] | None:
-    """Raw function-name prefixes that cover every name :func:`match` looks at for these entries.
+class NameSource(Protocol):
+    """Where function names come from (fixproof.goinfo.pclntab.FuncNames)."""
 
-    Given only the names of a binary that start with one of them, :func:`match` finds
-    what it finds given every name: for a module with entries, every package of the
-    module (the module's import path, escaped as the linker writes it, then ``.`` or
-    ``/``); for the standard library, the packages the advisories list; ``main.`` (the
-    binary's own package). None (look at every name) when a standard-library advisory
-    lists no packages: then every linked package of the library counts.
+    def select(self, prefixes: Iterable[str] | None) -> Sequence[str]: ...
+
+    def iter_prefixed(self, prefix: str) -> Iterable[str]: ...
+
+
+def _symbol_prefixes(pkg: str, symbol: str) -> list[str]:
+    """Raw-name prefixes of the names that :func:`parse_func_name` turns into (pkg, symbol):
+    ``pkg.F`` (also ``F[...]``), ``pkg.(*T).M``, ``pkg.T.M`` and the generic ``(*T[...]).M`` /
+    ``T[...].M``. A symbol with more than one dot is never parsed from a name: none."""
+    raw = link_prefix(pkg)
+    if "." not in symbol:
+        return [f"{raw}.{symbol}"]
+    t, _, m = symbol.partition(".")
+    if "." in m:
+        return []
+    return [f"{raw}.(*{t}).{m}", f"{raw}.(*{t}[", f"{raw}.{t}.{m}", f"{raw}.{t}["]
+
+
+def select_functions(info: BuildInfoLike, entries: Mapping[str, Sequence[Entry]], names: NameSource) -> list[str]:
+    """The function names :func:`match` looks at for these entries, from ``names``.
+
+    :func:`match` given these finds what it finds given every name of the binary:
+    for a module with entries, every name of every package of the module (the
+    module's import path as the linker writes it, then ``.`` or ``/``; ``main.`` when
+    it is the binary's own module); for the standard library, the names that can be
+    the advisories' symbols in the packages they list, and one name of each such
+    package (whether it is linked at all). Every name when a standard-library
+    advisory lists no packages: then every linked package of the library counts.
     """
-    out: dict[str, None] = {"main.": None}
+    prefixes: dict[str, None] = {}
+    std_packages: dict[str, None] = {}
     for mod in checked_modules(info)[0]:
         ents = entries.get(mod.path)
         if not ents:
@@ -419,14 +442,24 @@ def name_prefixes(info: BuildInfoLike, entries: Mapping[str, Sequence[Entry]]) -
                     if a.module != mod.path:
                         continue
                     if not a.imports:
-                        return None
+                        return list(names.select(None))
                     for imp in a.imports:
-                        out[link_prefix(imp.path) + "."] = None
+                        std_packages[imp.path] = None
+                        for sym in imp.symbols:
+                            prefixes.update(dict.fromkeys(_symbol_prefixes(imp.path, sym)))
             continue
         x = mod.import_prefix
-        for p in (link_prefix(x) + ".", link_prefix(x, last=False) + "/", x + ".", x + "/"):
-            out[p] = None
-    return tuple(out)
+        prefixes.update(dict.fromkeys((link_prefix(x) + ".", link_prefix(x, last=False) + "/", x + ".", x + "/")))
+        if x == info.path or info.path.startswith(x + "/"):
+            prefixes["main."] = None
+    out = list(names.select(prefixes))
+    for pkg in std_packages:
+        for n in names.iter_prefixed(link_prefix(pkg) + "."):
+            fn = parse_func_name(n)
+            if fn is not None and fn.package == pkg:
+                out.append(n)
+                break
+    return out
 
 
 def module_paths(info: BuildInfoLike) -> list[str]:

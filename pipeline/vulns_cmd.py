@@ -20,11 +20,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence, TextIO
 
 from fixproof.errors import EXIT_FAILED, EXIT_OK, BinaryFormatError
 from fixproof.findings import Reported, format_line
-from fixproof.vulnmatch import checked_modules, match, name_prefixes
+from fixproof.vulnmatch import checked_modules, match, select_functions
 from fixproof.waivers import Waivers, load_waivers
 
 if TYPE_CHECKING:
@@ -40,6 +40,9 @@ class _ListedNames:
 
     def select(self, prefixes: object) -> Sequence[str]:
         return self.names
+
+    def iter_prefixed(self, prefix: str) -> Iterator[str]:
+        return (n for n in self.names if n.startswith(prefix))
 
 
 def _read_binary(path: str) -> tuple[Any, "FuncNames | BinaryFormatError | OSError"]:
@@ -139,7 +142,7 @@ def run(paths: list[str], db: str | None, waivers: str | None, as_json: bool,
                                  cache_dir, note)
         for path, info, names in binaries:
             entries = lookup([(m.path, m.version) for m in checked_modules(info)[0]])
-            functions = None if names is None else names.select(name_prefixes(info, entries))
+            functions = None if names is None else select_functions(info, entries, names)
             for f in match(info, functions, entries, file=path):
                 decision = rules.decide((f.id, *f.aliases), today)
                 if decision.expired is not None:

@@ -23,6 +23,8 @@ Raw names are returned, deduplicated, functab order first. Errors are
 
 from __future__ import annotations
 
+import bisect
+import functools
 import os
 import struct
 from dataclasses import dataclass
@@ -91,37 +93,53 @@ class FuncNames:
     function, once each, in one table (funcnametab: NUL-terminated strings, the linker's
     walkFuncs); the functab and the inline trees only point into it. So the set of names
     in that table is the set `functions_from` returns (checked on every binary of the test
-    corpus, Go 1.17-1.27), and names starting with a given prefix are found with
-    `bytes.find` on it, without walking the functab or decoding the inline trees. Older
-    tables (1.2-1.15) have no such pool: `listed` then holds `functions_from`'s names.
+    corpus, Go 1.17-1.27), and the names starting with a given prefix are found by
+    bisection in the pool's names sorted once (a split and a sort, both in C), without
+    walking the functab, decoding the inline trees or parsing every name. Older tables
+    (1.2-1.15) have no such pool: `listed` then holds `functions_from`'s names.
     """
 
     pool: bytes | None
     listed: tuple[str, ...] = ()
 
+    @functools.cached_property
+    def _sorted(self) -> list[bytes]:
+        """The pool's names, sorted: a prefix's names are one run, found by bisection."""
+        assert self.pool is not None
+        names = self.pool.split(b"\0")
+        names.sort()
+        return names[bisect.bisect_right(names, b""):]  # the pool holds each name once; no empty ones
+
+    def _run(self, prefix: str) -> Iterator[bytes]:
+        names = self._sorted
+        p = prefix.encode("utf-8")
+        i = bisect.bisect_left(names, p)
+        while i < len(names) and names[i].startswith(p):
+            yield names[i]
+            i += 1
+
     def select(self, prefixes: Iterable[str] | None) -> list[str]:
         """The distinct names that start with one of `prefixes` (every name for None)."""
         if self.pool is None:
             if prefixes is None:
-                return list(self.listed)
+                return list(dict.fromkeys(self.listed))
             pre = tuple(prefixes)
-            return [n for n in self.listed if n.startswith(pre)]
+            return list(dict.fromkeys(n for n in self.listed if n.startswith(pre)))
         if prefixes is None:
-            return [n for n in dict.fromkeys(self.pool.decode("utf-8", "replace").split("\0")) if n]
-        data = b"\0" + self.pool
+            return [n.decode("utf-8", "replace") for n in dict.fromkeys(self._sorted)]
         found: dict[bytes, None] = {}
-        for p in dict.fromkeys(prefixes):
-            if not p:
-                continue
-            needle = b"\0" + p.encode("utf-8")
-            i = data.find(needle)
-            while i >= 0:
-                end = data.find(b"\0", i + 1)
-                if end < 0:
-                    end = len(data)
-                found[data[i + 1 : end]] = None
-                i = data.find(needle, end)
+        for p in prefixes:
+            if p:
+                found.update(dict.fromkeys(self._run(p)))
         return [n.decode("utf-8", "replace") for n in found]
+
+    def iter_prefixed(self, prefix: str) -> Iterator[str]:
+        """The names that start with `prefix`, one at a time."""
+        if self.pool is None:
+            yield from dict.fromkeys(n for n in self.listed if n.startswith(prefix))
+            return
+        for n in self._run(prefix):
+            yield n.decode("utf-8", "replace")
 
 
 def function_names(bf: BinFile) -> FuncNames:

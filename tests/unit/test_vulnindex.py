@@ -19,7 +19,7 @@ from fixproof import vulnindex
 from fixproof.goinfo import versions
 from fixproof.goinfo.pclntab import FuncNames
 from fixproof.vulndb import VulnDB
-from fixproof.vulnmatch import checked_modules, link_prefix, match, module_paths, name_prefixes
+from fixproof.vulnmatch import checked_modules, link_prefix, match, module_paths, select_functions
 
 DB_URL = VULNDB.as_uri()
 
@@ -109,7 +109,7 @@ def _names_for(info: _Info, entries: dict[str, Any], rnd: random.Random) -> list
                     pkg = link_prefix(imp.path)
                     if rnd.random() < 0.3:
                         continue  # package not linked
-                    names.append(f"{pkg}.init")
+                    names.append(f"{pkg}." + rnd.choice(["init", "glob..func1", "(*unrelated).M", "other[...]"]))
                     for s in imp.symbols:
                         r = rnd.random()
                         if r < 0.4:
@@ -149,7 +149,7 @@ def test_fast_path_equals_full_path_on_the_snapshot(snapshot: VulnDB, index: vul
         assert set(fast_entries) <= set(full_entries), info.file
         names = _names_for(info, full_entries, rnd)
         pool = FuncNames("\0".join(names).encode() + b"\0")
-        for functions, fast_functions in ((names, pool.select(name_prefixes(info, fast_entries))), (None, None)):
+        for functions, fast_functions in ((names, select_functions(info, fast_entries, pool)), (None, None)):
             full = match(info, functions, full_entries)
             fast = match(info, fast_functions, fast_entries)
             assert fast == full, info.file
@@ -275,8 +275,11 @@ def test_name_pool_select() -> None:
         "gopkg.in/yaml%2ev2.Unmarshal", "gopkg.in/yaml.v2/sub.F"]
     assert pool.select(["main."]) == ["main.main"]  # at a name's start only
     assert sorted(pool.select(None)) == sorted(set(names))
+    assert set(pool.iter_prefixed("net/http.")) == {"net/http.(*Client).Do", "net/http.Get"}
+    assert pool.select(["net/http.(*Client).", "nothing.", "net/http.(*Client).Do"]) == ["net/http.(*Client).Do"]
     listed = FuncNames(None, tuple(names))
-    assert listed.select(["net/http."]) == ["net/http.(*Client).Do", "net/http.Get", "net/http.Get"]
+    assert list(listed.iter_prefixed("main.")) == ["main.main"]
+    assert listed.select(["net/http."]) == ["net/http.(*Client).Do", "net/http.Get"]
 
 
 # -- imports --------------------------------------------------------------------------------
