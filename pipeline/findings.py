@@ -17,6 +17,8 @@ from fixproof.waivers import Waiver
 
 @dataclass(frozen=True)
 class Reported:
+    """A finding and the waiver that applies to it (None when none does)."""
+
     finding: Finding
     waiver: Waiver | None
 

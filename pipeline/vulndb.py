@@ -63,6 +63,8 @@ class Event:
 
 @dataclass(frozen=True)
 class Range:
+    """One OSV range: its type (SEMVER for Go) and its events."""
+
     type: str
     events: tuple[Event, ...]
 
@@ -85,6 +87,8 @@ class Import:
 
 @dataclass(frozen=True)
 class Affected:
+    """One affected block of an entry: a module, its ranges and its vulnerable packages."""
+
     module: str
     ranges: tuple[Range, ...]
     imports: tuple[Import, ...] = ()
@@ -110,6 +114,8 @@ class Entry:
 
 @dataclass(frozen=True)
 class IndexVuln:
+    """One advisory as index/modules.json lists it under a module."""
+
     id: str
     modified: datetime
     fixed: str = ""
@@ -262,6 +268,8 @@ def _maybe_gunzip(body: bytes, where: str) -> bytes:
 
 @dataclass(frozen=True)
 class FileSource:
+    """A database laid out on disk (file:// URLs); plain or .gz files."""
+
     root: Path
 
     def describe(self, rel: str) -> str:
@@ -287,6 +295,8 @@ class FileSource:
 
 @dataclass(frozen=True)
 class HTTPSource:
+    """A database served over http(s), fetched with requests."""
+
     base: str
     session: requests.Session
     timeout: float | tuple[float, float] = DEFAULT_TIMEOUT
@@ -346,6 +356,8 @@ def _sha256(data: bytes) -> Any:
 
 @dataclass(frozen=True)
 class _Cache:
+    """The on-disk cache of one http(s) database."""
+
     dir: Path
 
     def path(self, rel: str) -> Path:

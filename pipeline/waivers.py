@@ -27,6 +27,8 @@ _KEYS = {"id", "reason", "expires", "approved_by"}
 
 @dataclass(frozen=True)
 class Waiver:
+    """One accepted vulnerability: its id, why, until when, and who approved it."""
+
     id: str
     reason: str
     expires: dt.date
@@ -49,6 +51,8 @@ class Decision:
 
 @dataclass(frozen=True)
 class Waivers:
+    """The waivers of one file (source: its path, "" when there is none)."""
+
     source: str
     items: tuple[Waiver, ...] = ()
 

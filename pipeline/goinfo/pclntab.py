@@ -357,6 +357,8 @@ def _pcvalue_max(d: bytes, off: int) -> int:
 
 @dataclass(frozen=True)
 class _InlineLayout:
+    """Where an inline tree entry keeps its name, by pclntab layout."""
+
     entry_size: int
     name_field: int
     absolute_funcdata: bool  # 1.16-1.17: funcdata are pointers, not gofunc offsets
