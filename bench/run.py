@@ -369,7 +369,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
         f"**Load average (1/5/15 min) before: {load_before}, after: {load_after}.** "
         + ("The machine was shared with other jobs: absolute times are inflated and noisy; "
-           "the ratios (both tools in the same loop) are what compares."
+           "the ratios (both tools in the same loop) are what compares, and even they are only indicative "
+           "(a loaded machine hurts the command that uses both cores, such as inspect's two workers, "
+           "more); judge the goals on a quiet machine."
            if max(float(load_before.split('/')[0]), float(load_after.split('/')[0])) > 1.0 else
            "The machine was quiet."),
         "",
@@ -388,7 +390,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
         f"Medians of {args.runs} runs, each command a fresh process. Fixed cost under every fixproof row: "
         f"`python -c pass` {fmt_s(Row.med(bare.ours))}, `fixproof --version` {fmt_s(Row.med(start.ours))} "
-        f"(vulns-1 is {Row.med(v1.ours) / Row.med(start.ours):.1f}x `--version`).",
+        f"(vulns-1 is {Row.med(v1.ours) / Row.med(start.ours):.1f}x `--version`). The start-up alone is "
+        f"{Row.med(bare.ours) / Row.med(v1.peer):.2f} (interpreter) and {Row.med(start.ours) / Row.med(v1.peer):.2f} "
+        f"(`--version`) of govulncheck's whole run on one binary.",
         "",
         "Peak memory (max RSS by /usr/bin/time: the largest process of the run, forked workers included; "
         "fixproof: largest of 3 runs; govulncheck: largest of its 20 runs):",

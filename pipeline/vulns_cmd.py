@@ -13,6 +13,14 @@ version, fixed, symbols, level`` plus ``waived`` (null or ``{reason,
 expires, approved_by}``). Versions are semver with a ``v``, the standard
 library's too (``stdlib`` ``v1.22.4``); ``symbols`` are package-qualified
 (``net/http.Client.Do``; ``pkg.*`` when the whole package is vulnerable).
+
+Cost: a file:// database is read through its compact index in the cache
+directory (fixproof.vulnindex; no network module is imported), and each
+binary is opened once: build info, then only the function names the
+advisories of its modules can match, looked up in the pclntab's name pool
+(fixproof.goinfo.pclntab.FuncNames; fixproof.vulnmatch.select_functions).
+The findings are those of matching every entry against every name
+(tests/unit/test_vulnindex.py, tests/integration/test_vulns_cmd.py).
 """
 
 from __future__ import annotations
