@@ -10,6 +10,9 @@ Rows (always):
   start-up    `python -c pass` and `fixproof --version`: the floor under every fixproof row
 Peak memory (max RSS, from GNU time's %M) of vulns-20 and inspect, both tools.
 
+--baseline REF: also time fixproof as of git REF (e.g. main) on the vulns rows, in the same loop (its
+package from `git archive`, run by the same interpreter): the speed-up of a change, from one run.
+
 --callgrind: also instruction counts (valgrind) of fixproof vulns-1, `fixproof --version` and `python -c
 pass`: a measure that the load of other jobs does not move (govulncheck does not run under valgrind).
 
@@ -203,11 +206,29 @@ def load() -> str:
     return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def baseline_cmd(ref: str, python: Path) -> list[str]:
+    """A command that runs fixproof as of git ``ref`` (its package unpacked under bench/out/)."""
+    out = REPO / "bench" / "out" / f"baseline-{re.sub(r'[^A-Za-z0-9._-]', '_', ref)}"
+    rev = subprocess.run(["git", "rev-parse", ref], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+    stamp = out / ".rev"
+    if not stamp.is_file() or stamp.read_text().strip() != rev:
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        archive = subprocess.run(["git", "archive", rev, "pipeline"], cwd=REPO, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
+        (out / "pipeline").rename(out / "fixproof")
+        subprocess.run([str(python), "-m", "compileall", "-q", str(out)], check=True, stdout=subprocess.DEVNULL)
+        stamp.write_text(rev + "\n")
+    return [str(python), "-c", f"import sys; sys.path.insert(0, {str(out)!r}); from fixproof.cli import main; "
+            "sys.exit(main())"]
+
+
 # --- the pipeline rows -------------------------------------------------------------------------
 
 
 def _fresh_config(out: Path) -> Path:
-    """fixproof.toml with `[build] cache = "fresh"` (the checkout's config otherwise)."""
+    """fixproof.toml with `[build] cache = "fresh"` (the checkout's config otherwise). Written beside
+    fixproof.toml: relative paths in a config are resolved against its directory."""
     text = (REPO / "fixproof.toml").read_text()
     if re.search(r"(?m)^cache\s*=", text):
         text = re.sub(r'(?m)^cache\s*=.*$', 'cache = "fresh"', text)
@@ -231,7 +252,7 @@ def pipeline_rows(fx: Path, runs: int) -> tuple[list[Row], list[str]]:
     cfg = tomllib.loads((REPO / "fixproof.toml").read_text())
     image = cfg["toolchain"]["image"]
     app = REPO / cfg["app"]["dir"]
-    fresh = _fresh_config(REPO / "bench" / "out" / "fresh.toml")
+    fresh = _fresh_config(REPO / ".bench-fresh.fixproof.toml")
     verify = [str(fx), "-q", "verify"]
 
     cold = Row("cold", "fixproof verify, build cache fresh, stages stale", "Go alone (floor)", goal="<= 60 s")
@@ -247,13 +268,16 @@ def pipeline_rows(fx: Path, runs: int) -> tuple[list[Row], list[str]]:
     subprocess.run(["docker", "run", "--rm", "-v", f"{app}:/src:ro", "-w", "/src", "-v",
                     "fixproof-bench-gomod:/go/pkg/mod", "-e", "GOFLAGS=-mod=mod", image, "go", "mod", "download"],
                    check=True, timeout=900, stdout=subprocess.DEVNULL)
-    for _ in range(runs):
-        _clean_stages()
-        cold.ours.append(run_once([*verify, "-c", str(fresh)], env, ok=(0, 1), cwd=REPO))
-        cold.peer.append(run_once(floor_cmd, env, cwd=REPO))
-        _clean_stages()
-        warm.ours.append(run_once(verify, env, ok=(0, 1), cwd=REPO))
-        noop.ours.append(run_once(verify, env, ok=(0, 1), cwd=REPO))
+    try:
+        for _ in range(runs):
+            _clean_stages()
+            cold.ours.append(run_once([*verify, "-c", str(fresh)], env, ok=(0, 1), cwd=REPO))
+            cold.peer.append(run_once(floor_cmd, env, cwd=REPO))
+            _clean_stages()
+            warm.ours.append(run_once(verify, env, ok=(0, 1), cwd=REPO))
+            noop.ours.append(run_once(verify, env, ok=(0, 1), cwd=REPO))
+    finally:
+        fresh.unlink(missing_ok=True)
     notes.append(f"floor: `{' '.join(floor_cmd[-1:])}` in {image}, empty GOCACHE on a tmpfs, modules pre-downloaded")
     return [cold, warm, noop], notes
 
@@ -283,6 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--callgrind", action="store_true")
     ap.add_argument("--pipeline", action="store_true", help="also the example pipeline rows (minutes; Docker)")
     ap.add_argument("--pipeline-runs", type=int, default=3)
+    ap.add_argument("--baseline", default=None, metavar="REF", help="also time fixproof as of this git ref (vulns rows)")
     ap.add_argument("--editable", action="store_true", help="time the checkout's .venv instead of a regular install")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
@@ -338,6 +363,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         (start, lambda: run_once([str(fx), "--version"], env), None),
     ], args.runs)
     rows = [v1, v20, ins]
+    base_rows: list[Row] = []
+    if args.baseline:
+        base = baseline_cmd(args.baseline, fx.parent / "python")
+        b1 = Row("base-1", f"fixproof as of {args.baseline}, 1 binary", "now")
+        b20 = Row("base-20", f"fixproof as of {args.baseline}, {len(twenty)} binaries", "now")
+        run_once(base + ["vulns", "--json", "--db", db_url, str(one)], env, ok=(0, 1))
+        interleave([
+            (b1, lambda: run_once(base + ["vulns", "--json", "--db", db_url, str(one)], env, ok=(0, 1)),
+             lambda: run_once(fx_vulns + [str(one)], env, ok=(0, 1))),
+            (b20, lambda: run_once(base + ["vulns", "--json", "--db", db_url] + [str(b) for b in twenty], env, ok=(0, 1)),
+             lambda: run_once(fx_vulns + [str(b) for b in twenty], env, ok=(0, 1))),
+        ], args.runs)
+        base_rows = [b1, b20]
     memory: list[tuple[str, int, int]] = []
     if Path("/usr/bin/time").exists():
         for label, ours_cmd, peer_cmds, peer_env in (
@@ -350,6 +388,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     instr: dict[str, int | None] = {}
     if args.callgrind:
         instr["fixproof vulns --json (1 binary)"] = callgrind_instructions(fx_vulns + [str(one)], env)
+        if args.baseline:
+            instr[f"the same, fixproof as of {args.baseline}"] = callgrind_instructions(
+                baseline_cmd(args.baseline, fx.parent / "python") + ["vulns", "--json", "--db", db_url, str(one)], env)
         instr["fixproof --version"] = callgrind_instructions([str(fx), "--version"], env)
         instr["python -c pass"] = callgrind_instructions([str(fx.parent / "python"), "-c", "pass"], env)
 
@@ -363,6 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     lines = [
         f"`bench/run.py --runs {args.runs}{' --callgrind' if args.callgrind else ''}"
+        f"{' --baseline ' + args.baseline if args.baseline else ''}"
         f"{' --pipeline' if args.pipeline else ''}`, {started:%Y-%m-%d %H:%M} UTC; {m['cpus']} CPUs ({m['cpu']}), "
         f"Linux {m['kernel']}, Python {m['python']}, {m['go']}; govulncheck {GOVULNCHECK_VERSION}; database "
         f"{db_url} (file://); fixproof from {'the checkout (.venv, editable)' if args.editable else 'a regular install (bench/out/venv)'}.",
@@ -386,6 +428,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra = f"overhead over the floor {(r.ratio - 1) * 100:.0f}%" if r.peer else ""
         lines.append(f"| {r.ours_label} | {fmt_s(r.med(r.ours))} | {peer} | {r.ratio:.2f} | {r.goal} {extra} |"
                      if r.peer else f"| {r.ours_label} | {fmt_s(r.med(r.ours))} | - | - | {r.goal} |")
+    if base_rows:
+        lines += ["", f"This checkout against fixproof as of `{args.baseline}` ({subprocess.run(['git', 'rev-parse', '--short', args.baseline], cwd=REPO, capture_output=True, text=True).stdout.strip()}), same loop:", "",
+                  "| work | before | now | now / before |", "|---|---:|---:|---:|"]
+        for r in base_rows:
+            lines.append(f"| {r.ours_label.split(', ', 1)[1]} | {fmt_s(r.med(r.ours))} | {fmt_s(r.med(r.peer))} | "
+                         f"**{r.med(r.peer) / r.med(r.ours):.2f}** |")
     lines += [
         "",
         f"Medians of {args.runs} runs, each command a fresh process. Fixed cost under every fixproof row: "
