@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fixproof.goinfo import versions
-from fixproof.vulndb import STDLIB, TOOLCHAIN
+from fixproof.osv import STDLIB, TOOLCHAIN
 from fixproof.vulnmatch import Finding
 from fixproof.waivers import Waiver
 

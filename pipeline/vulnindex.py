@@ -15,13 +15,13 @@ else ``$XDG_CACHE_HOME/fixproof/vulndb``). Its layout::
     {module path: [offset, length]}\\n     where each module's records are in the data
     data: per module, a JSON list of records [id, versions, entry]
 
-``entry`` is the entry as :func:`fixproof.vulndb.parse_entry` read it (ids, dates,
+``entry`` is the entry as :func:`fixproof.osv.parse_entry` read it (ids, dates,
 aliases, affected modules, ranges, packages, symbols; never summaries or
 details), ``versions`` the version intervals of the entry's ranges for that
 module as :func:`fixproof.goinfo.versions.sort_key` keys, or null when every
 version is affected. A run reads the file, decodes the directory and then only
 the records of the binary's own modules, and turns into
-:class:`~fixproof.vulndb.Entry` objects only the entries whose intervals hold
+:class:`~fixproof.osv.Entry` objects only the entries whose intervals hold
 the module's version: the others could not match (:func:`fixproof.vulnmatch.match`
 gives the same findings with or without them; tests/unit/test_vulnindex.py
 checks it on the snapshot).
@@ -42,14 +42,18 @@ import os
 import urllib.parse
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
+from fixproof.cachedir import url_key, vulndb_cache_root
 from fixproof.errors import VulnDBError
 from fixproof.goinfo import versions
-from fixproof.vulndb import Affected, Entry, Event, Import, Range, VulnDB, cache_key, default_cache_root
+from fixproof.osv import Affected, Entry, Event, Import, Range, _decode, normalise_url, read_local
 
 MAGIC = b"FIXPROOF-VULNIDX 1\n"
 FILE_NAME = "compact-index-v1"
+
+if TYPE_CHECKING:
+    from fixproof.vulndb import VulnDB
 
 Notify = Callable[[str], None]
 Key = list[Any]
@@ -145,7 +149,7 @@ def _stamp(root: Path, modified: str) -> list[Any]:
     return parts
 
 
-def build(db: VulnDB) -> tuple[dict[str, tuple[int, int]], bytes]:
+def build(db: "VulnDB") -> tuple[dict[str, tuple[int, int]], bytes]:
     """Directory and data of the index of an open database (reads every entry once)."""
     index = db.module_index()
     entries = db.entries(v.id for vulns in index.values() for v in vulns)
@@ -250,13 +254,11 @@ def _root_of(url: str) -> Path:
 
 def _read_db_modified(root: Path, url: str) -> str:
     """index/db.json's ``modified``, as written (the index is derived again when it changes)."""
-    from fixproof.vulndb import FileSource, _decode
-
-    src = FileSource(root)
-    data = _decode(src.get("index/db.json"), src.describe("index/db.json"))
+    where = str(root / "index/db.json")
+    data = _decode(read_local(root, "index/db.json"), where)
     modified = data.get("modified") if isinstance(data, dict) else None
     if not isinstance(modified, str):
-        raise VulnDBError(f"{src.describe('index/db.json')} has no modified time; the database is corrupt.")
+        raise VulnDBError(f"{where} has no modified time; the database is corrupt.")
     return modified
 
 
@@ -287,13 +289,11 @@ def open_index(url: str, *, cache_dir: str | os.PathLike[str] | None = None,
     """The compact index of the local database at ``url`` (a file:// URL), derived again when
     the database changed. VulnDBError when the database cannot be read."""
     notify = notify or (lambda _m: None)
-    from fixproof.vulndb import _normalise_url
-
-    url = _normalise_url(url)
+    url = normalise_url(url)
     root = _root_of(url)
     stamp = _stamp(root, _read_db_modified(root, url))
-    cache_root = Path(cache_dir) if cache_dir is not None else default_cache_root()
-    path = cache_root / cache_key(url) / FILE_NAME
+    cache_root = Path(cache_dir) if cache_dir is not None else vulndb_cache_root()
+    path = cache_root / url_key(url) / FILE_NAME
     idx = _load(path, url, stamp, lambda: _derive(url, stamp, path, notify))
     if idx is not None:
         return idx
@@ -301,6 +301,8 @@ def open_index(url: str, *, cache_dir: str | os.PathLike[str] | None = None,
 
 
 def _derive(url: str, stamp: list[Any], path: Path, notify: Notify) -> VulnIndex:
+    from fixproof.vulndb import VulnDB  # the full client: only when the index is derived
+
     with VulnDB(url) as db:
         directory, data = build(db)
     # the database may have changed while it was read: stamp what was there before

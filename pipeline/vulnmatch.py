@@ -66,7 +66,7 @@ from datetime import datetime
 from typing import Iterable, Mapping, Protocol, Sequence
 
 from fixproof.goinfo import versions
-from fixproof.vulndb import STDLIB, Affected, Entry
+from fixproof.osv import STDLIB, Affected, Entry
 
 
 class Level(str, enum.Enum):

@@ -37,7 +37,7 @@ from fixproof.waivers import Waivers, load_waivers
 
 if TYPE_CHECKING:
     from fixproof.goinfo.pclntab import FuncNames
-    from fixproof.vulndb import Entry
+    from fixproof.osv import Entry
 
 
 class _ListedNames:

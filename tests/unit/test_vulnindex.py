@@ -286,8 +286,10 @@ def test_name_pool_select() -> None:
 
 
 def test_vulns_on_a_local_database_imports_no_network_stack(tmp_path: Path) -> None:
-    """`fixproof vulns` with a file:// database never imports requests (nor urllib3, certifi)."""
+    """`fixproof vulns` with a file:// database never imports requests (nor urllib3, certifi), and
+    with its compact index already derived not even the database client (fixproof.vulndb)."""
     url = _tiny_db(tmp_path / "db", "2024-01-01T00:00:00Z", "1.5.0")
+    vulnindex.open_index(url, cache_dir=tmp_path / "cache" / "vulndb")
     code = (
         "import io, sys\n"
         "from fixproof import cli\n"
@@ -299,7 +301,8 @@ def test_vulns_on_a_local_database_imports_no_network_stack(tmp_path: Path) -> N
         f"rc = vulns_cmd.run(['x'], db={url!r}, waivers=None, as_json=True, out=io.StringIO(), err=sys.stderr,\n"
         "                   read_buildinfo=lambda p: I(), read_functions=lambda p: ['example.com/lib/p.F'])\n"
         "assert rc == 1, rc\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('requests', 'urllib3', 'certifi', 'ssl', 'http'))\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('requests', 'urllib3', 'certifi', 'ssl', 'http')\n"
+        "             or m == 'fixproof.vulndb')\n"
         "print(' '.join(bad))\n"
     )
     env = dict(os.environ, FIXPROOF_CACHE_DIR=str(tmp_path / "cache"))
