@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence, Te
 from fixproof.errors import EXIT_FAILED, EXIT_OK, BinaryFormatError
 from fixproof.findings import Reported, format_line
 from fixproof.vulnmatch import checked_modules, match, select_functions
-from fixproof.waivers import Waivers, load_waivers
 
 if TYPE_CHECKING:
     from fixproof.goinfo.pclntab import FuncNames
@@ -108,7 +107,11 @@ def run(paths: list[str], db: str | None, waivers: str | None, as_json: bool,
     def note(msg: str) -> None:
         err.write(f"fixproof: note: {msg}\n")
 
-    rules = load_waivers(waivers) if waivers else Waivers(source="")
+    rules = None
+    if waivers:
+        from fixproof.waivers import load_waivers
+
+        rules = load_waivers(waivers)
     injected = read_buildinfo is not None or read_functions is not None
     if injected:
         from fixproof.goinfo.buildinfo import read_buildinfo as default_bi
@@ -152,6 +155,9 @@ def run(paths: list[str], db: str | None, waivers: str | None, as_json: bool,
             entries = lookup([(m.path, m.version) for m in checked_modules(info)[0]])
             functions = None if names is None else select_functions(info, entries, names)
             for f in match(info, functions, entries, file=path):
+                if rules is None:
+                    reported.append(Reported(f, None))
+                    continue
                 decision = rules.decide((f.id, *f.aliases), today)
                 if decision.expired is not None:
                     note(f"{path}: the waiver for {f.id} expired on "
