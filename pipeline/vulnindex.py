@@ -195,12 +195,13 @@ def _write(path: Path, body: bytes) -> None:
 class VulnIndex:
     """The compact index of one local database, open for one run."""
 
-    def __init__(self, url: str, directory: Mapping[str, Sequence[int]], data: bytes | memoryview,
+    def __init__(self, url: str, directory: Mapping[str, Sequence[int]], data: Any, base: int,
                  path: Path | None, rederive: Callable[[], "VulnIndex"] | None = None) -> None:
         self.url = url
         self.path = path  # the cache file, None when it could not be written
         self._directory = directory
-        self._data = data
+        self._data = data  # bytes, or the cache file mapped (mmap): only the records read are copied
+        self._base = base  # where the records start in it
         self._rederive = rederive  # for a cached file found damaged while reading it
         self._records: dict[str, list[Any]] = {}
         self._entries: dict[str, Entry] = {}
@@ -213,14 +214,16 @@ class VulnIndex:
         if recs is None:
             loc = self._directory.get(module)
             try:
-                recs = [] if loc is None else json.loads(bytes(self._data[loc[0]: loc[0] + loc[1]]))
+                at = self._base + loc[0] if loc is not None else 0
+                recs = [] if loc is None else json.loads(self._data[at: at + loc[1]])
                 if not isinstance(recs, list) or not all(isinstance(r, list) and len(r) == 3 for r in recs):
                     raise ValueError("not a list of records")
             except (ValueError, TypeError, IndexError):
                 if self._rederive is None:
                     raise VulnDBError(f"the vulnerability database index {self.path} is damaged; delete it.") from None
                 fresh, self._rederive = self._rederive(), None
-                self._directory, self._data, self.path = fresh._directory, fresh._data, fresh.path
+                self._directory, self._data, self._base, self.path = (fresh._directory, fresh._data, fresh._base,
+                                                                      fresh.path)
                 self._records.clear()
                 return self._module_records(module)
             self._records[module] = recs
@@ -263,25 +266,32 @@ def _read_db_modified(root: Path, url: str) -> str:
 
 
 def _load(path: Path, url: str, stamp: list[Any], rederive: Callable[[], VulnIndex]) -> VulnIndex | None:
+    """The cached index when it is intact and was derived from this state of the database; None
+    otherwise. The file is mapped, not read: a run copies the directory and its modules' records.
+    (It is only ever replaced, never written in place, so a mapping stays valid.)"""
+    import mmap
+
     try:
         with open(path, "rb") as f:
-            body = f.read()
-    except OSError:
-        return None
-    if not body.startswith(MAGIC):
+            body = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):  # missing, unreadable, or empty (which mmap refuses)
         return None
     try:
-        h_end = body.index(b"\n", len(MAGIC))
+        if body[:len(MAGIC)] != MAGIC:
+            return None
+        h_end = body.find(b"\n", len(MAGIC))
+        d_end = body.find(b"\n", h_end + 1) if h_end >= 0 else -1
+        if d_end < 0:
+            return None
         header = json.loads(body[len(MAGIC):h_end])
         if not isinstance(header, dict) or header.get("url") != url or header.get("stamp") != stamp:
             return None
-        d_end = body.index(b"\n", h_end + 1)
         directory = json.loads(body[h_end + 1:d_end])
     except ValueError:
         return None
     if not isinstance(directory, dict) or header.get("size") != len(body) - d_end - 1:
         return None
-    return VulnIndex(url, directory, memoryview(body)[d_end + 1:], path, rederive)
+    return VulnIndex(url, directory, body, d_end + 1, path, rederive)
 
 
 def open_index(url: str, *, cache_dir: str | os.PathLike[str] | None = None,
@@ -314,4 +324,4 @@ def _derive(url: str, stamp: list[Any], path: Path, notify: Notify) -> VulnIndex
         written = None
         notify(f"cannot keep the vulnerability database index in {path.parent} ({e.strerror or e}); "
                f"every run reads the whole database: set FIXPROOF_CACHE_DIR to a writable directory")
-    return VulnIndex(url, {k: list(v) for k, v in directory.items()}, data, written)
+    return VulnIndex(url, {k: list(v) for k, v in directory.items()}, data, 0, written)

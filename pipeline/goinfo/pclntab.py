@@ -28,7 +28,7 @@ import functools
 import os
 import struct
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 from fixproof.goinfo.binfile import BinFile, Section, Segment
 
@@ -355,8 +355,7 @@ def _pcvalue_max(d: bytes, off: int) -> int:
     return best
 
 
-@dataclass(frozen=True)
-class _InlineLayout:
+class _InlineLayout(NamedTuple):
     """Where an inline tree entry keeps its name, by pclntab layout."""
 
     entry_size: int
