@@ -44,6 +44,7 @@ test-unit: venv
 	$(BIN)/python -m pytest -q tests/unit
 
 bench: setup
+	$(BIN)/python bench/run.py
 	$(BIN)/python bench/bench_inspect.py
 	$(BIN)/python bench/bench_vulns.py
 

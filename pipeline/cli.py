@@ -15,7 +15,37 @@ from fixproof import __version__
 from fixproof.errors import EXIT_INFRA, EXIT_USAGE, FixproofError
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's formatter, with the terminal width found as shutil.get_terminal_size finds it but
+    without importing shutil (argparse makes a formatter for every option it adds: start-up time)."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        if width is None:
+            width = _terminal_columns() - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+def _terminal_columns() -> int:
+    import os
+
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
     def error(self, message: str) -> None:  # argparse exits 2 by itself; keep the wording ours
         self.print_usage(sys.stderr)
         sys.stderr.write(f"fixproof: error: {message}\n")
@@ -31,13 +61,46 @@ def _verbosity_options(parser: argparse.ArgumentParser, default: object) -> None
                    help="also show details: doit's own task lines; on a terminal, every message kept in the scrollback")
 
 
-def build_parser() -> argparse.ArgumentParser:
+COMMANDS = ("verify", "inspect", "vulns", "evidence")
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names, when it comes after top-level options only (else None)."""
+    for a in argv:
+        if a in COMMANDS:
+            return a
+        if a not in ("-q", "--quiet", "-v", "--verbose"):
+            return None
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; ``only``: the arguments of that command only (the others are listed, with
+    their help, but take none): what a run needs, without building every command's options."""
     p = _Parser(prog="fixproof", description="Prove that a Go security fix really shipped.")
     p.add_argument("--version", action="version", version=f"fixproof {__version__}")
     _verbosity_options(p, default=1)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
+    def wanted(name: str) -> bool:
+        return only is None or only == name
+
     v = sub.add_parser("verify", help="run the verification task graph")
+    if wanted("verify"):
+        _verify_options(v)
+    i = sub.add_parser("inspect", help="what a Go binary says about itself")
+    if wanted("inspect"):
+        _inspect_options(i)
+    u = sub.add_parser("vulns", help="known vulnerabilities in Go binaries")
+    if wanted("vulns"):
+        _vulns_options(u)
+    e = sub.add_parser("evidence", help="work with evidence bundles")
+    if wanted("evidence"):
+        _evidence_options(e)
+    return p
+
+
+def _verify_options(v: argparse.ArgumentParser) -> None:
     _verbosity_options(v, default=argparse.SUPPRESS)  # unset unless given here: the top-level value stands
     v.add_argument("-c", "--config", default=None, help="config file (default: ./fixproof.toml)")
     v.add_argument("--artifact", default=None, help="shipped binary to compare with the clean rebuild")
@@ -56,25 +119,28 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--no-wait", dest="wait", action="store_false",
                    help="fail at once (exit 3) when another run is using the report directory, instead of waiting")
 
-    i = sub.add_parser("inspect", help="what a Go binary says about itself")
+
+def _inspect_options(i: argparse.ArgumentParser) -> None:
     i.add_argument("paths", nargs="+", metavar="BIN", help="Go binaries (ELF, PE, Mach-O) or directories to walk")
     i.add_argument("--json", action="store_true", dest="as_json", help="a JSON list, one object per file")
     i.add_argument("--symbols", action="store_true", help="also list the functions in the binary (pclntab)")
     i.add_argument("--itabs", action="store_true",
                    help="also list the itabs (concrete type, interface pairs) the runtime starts with")
 
-    u = sub.add_parser("vulns", help="known vulnerabilities in Go binaries")
+
+def _vulns_options(u: argparse.ArgumentParser) -> None:
     u.add_argument("paths", nargs="+", metavar="BIN", help="Go binaries")
     u.add_argument("--db", default=None, help="vulnerability database URL (https://, http:// or file://)")
     u.add_argument("--waivers", default=None, help="waivers file (TOML)")
     u.add_argument("--json", action="store_true", dest="as_json", help="a JSON list of findings")
-    e = sub.add_parser("evidence", help="work with evidence bundles")
+
+
+def _evidence_options(e: argparse.ArgumentParser) -> None:
     esub = e.add_subparsers(dest="evidence_command", required=True, parser_class=_Parser)
     ev = esub.add_parser("verify", help="re-hash a bundle against its manifest")
     ev.add_argument("bundle", metavar="DIR", help="an evidence bundle written by fixproof verify")
     ev.add_argument("--public-key", default=None, metavar="PEM",
                     help="Ed25519 public key the bundle must be signed with (proves who signed)")
-    return p
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -138,7 +204,7 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(_command_of(sys.argv[1:] if argv is None else argv)).parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     try:
         return _dispatch(args)

@@ -7,16 +7,20 @@ findings the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fixproof.goinfo import versions
-from fixproof.vulndb import STDLIB, TOOLCHAIN
+from fixproof.osv import STDLIB, TOOLCHAIN
 from fixproof.vulnmatch import Finding
-from fixproof.waivers import Waiver
+
+if TYPE_CHECKING:  # imported by who reads waivers; a run without any needs none of it
+    from fixproof.waivers import Waiver
 
 
 @dataclass(frozen=True)
 class Reported:
+    """A finding and the waiver that applies to it (None when none does)."""
+
     finding: Finding
     waiver: Waiver | None
 

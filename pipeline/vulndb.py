@@ -29,27 +29,26 @@ raises :class:`VulnDBError` naming the URL. Unparsable JSON raises
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import json
 import os
-import tempfile
 import urllib.parse
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol
 
+from fixproof.cachedir import url_key as cache_key  # noqa: F401  (re-exported)
+from fixproof.cachedir import vulndb_cache_root as default_cache_root  # noqa: F401
 from fixproof.errors import VulnDBError
+from fixproof.osv import (STDLIB, TOOLCHAIN, Affected, Entry, Event, Import, Range,  # noqa: F401  (re-exported)
+                          _decode, _list, _Malformed, _maybe_gunzip, _obj, _strs, _time, parse_entry, read_local)
+from fixproof.osv import normalise_url as _normalise_url
 
 if TYPE_CHECKING:  # requests is imported only when an http(s) database is opened
     import requests
 
 DEFAULT_URL = "https://vuln.go.dev"
 DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds, per request
-STDLIB = "stdlib"
-TOOLCHAIN = "toolchain"
 
 Notify = Callable[[str], None]
 
@@ -58,62 +57,9 @@ Notify = Callable[[str], None]
 
 
 @dataclass(frozen=True)
-class Event:
-    """One OSV range event: exactly one of introduced/fixed is set."""
-
-    introduced: str = ""
-    fixed: str = ""
-
-
-@dataclass(frozen=True)
-class Range:
-    type: str
-    events: tuple[Event, ...]
-
-
-@dataclass(frozen=True)
-class Import:
-    """ecosystem_specific.imports[]: a vulnerable package, optionally per platform."""
-
-    path: str
-    goos: tuple[str, ...] = ()
-    goarch: tuple[str, ...] = ()
-    symbols: tuple[str, ...] = ()
-
-    def matches_platform(self, goos: str, goarch: str) -> bool:
-        """An empty list, or an unknown GOOS/GOARCH of the binary, matches everything."""
-        return (not goos or not self.goos or goos in self.goos) and (
-            not goarch or not self.goarch or goarch in self.goarch
-        )
-
-
-@dataclass(frozen=True)
-class Affected:
-    module: str
-    ranges: tuple[Range, ...]
-    imports: tuple[Import, ...] = ()
-    ecosystem: str = "Go"
-
-
-@dataclass(frozen=True)
-class Entry:
-    """The parts of an OSV entry fixproof uses (never summary or details)."""
-
-    id: str
-    modified: datetime
-    aliases: tuple[str, ...] = ()
-    affected: tuple[Affected, ...] = ()
-    withdrawn: datetime | None = None
-    published: datetime | None = None
-
-    def is_withdrawn(self, now: datetime | None = None) -> bool:
-        if self.withdrawn is None:
-            return False
-        return self.withdrawn <= (now or datetime.now(timezone.utc))
-
-
-@dataclass(frozen=True)
 class IndexVuln:
+    """One advisory as index/modules.json lists it under a module."""
+
     id: str
     modified: datetime
     fixed: str = ""
@@ -130,87 +76,6 @@ class DBInfo:
 
 
 # --- parsing -------------------------------------------------------------------
-
-
-class _Malformed(ValueError):
-    pass
-
-
-def _time(value: Any, what: str) -> datetime:
-    if not isinstance(value, str):
-        raise _Malformed(f"{what} is not a timestamp")
-    try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as e:
-        raise _Malformed(f"{what} is not a timestamp: {value!r}") from e
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
-
-
-def _strs(value: Any, what: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _Malformed(f"{what} is not a list of strings")
-    return tuple(value)
-
-
-def _obj(value: Any, what: str) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise _Malformed(f"{what} is not an object")
-    return value
-
-
-def _list(value: Any, what: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise _Malformed(f"{what} is not a list")
-    return value
-
-
-def parse_entry(data: Any) -> Entry:
-    """OSV JSON (already decoded) -> Entry. Raises ValueError when malformed."""
-    d = _obj(data, "entry")
-    if not isinstance(d.get("id"), str) or not d["id"]:
-        raise _Malformed("entry has no id")
-    affected = []
-    for i, a in enumerate(_list(d.get("affected"), "affected")):
-        a = _obj(a, f"affected[{i}]")
-        pkg = _obj(a.get("package"), f"affected[{i}].package")
-        ranges = []
-        for r in _list(a.get("ranges"), "ranges"):
-            r = _obj(r, "range")
-            events = []
-            for e in _list(r.get("events"), "events"):
-                e = _obj(e, "event")
-                events.append(Event(introduced=str(e.get("introduced") or ""), fixed=str(e.get("fixed") or "")))
-            ranges.append(Range(type=str(r.get("type") or ""), events=tuple(events)))
-        es = a.get("ecosystem_specific") or {}
-        imports = []
-        for imp in _list(_obj(es, "ecosystem_specific").get("imports"), "imports"):
-            imp = _obj(imp, "import")
-            if not isinstance(imp.get("path"), str):
-                raise _Malformed("import has no path")
-            imports.append(Import(
-                path=imp["path"],
-                goos=_strs(imp.get("goos"), "goos"),
-                goarch=_strs(imp.get("goarch"), "goarch"),
-                symbols=_strs(imp.get("symbols"), "symbols"),
-            ))
-        affected.append(Affected(
-            module=str(pkg.get("name") or ""),
-            ecosystem=str(pkg.get("ecosystem") or ""),
-            ranges=tuple(ranges),
-            imports=tuple(imports),
-        ))
-    return Entry(
-        id=d["id"],
-        modified=_time(d.get("modified"), "modified"),
-        published=_time(d["published"], "published") if d.get("published") else None,
-        withdrawn=_time(d["withdrawn"], "withdrawn") if d.get("withdrawn") else None,
-        aliases=tuple(dict.fromkeys(_strs(d.get("aliases"), "aliases"))),  # the DB repeats some
-        affected=tuple(affected),
-    )
 
 
 def parse_modules_index(data: Any) -> dict[str, tuple[IndexVuln, ...]]:
@@ -253,42 +118,23 @@ class Source(Protocol):
     def get(self, rel: str) -> bytes: ...
 
 
-def _maybe_gunzip(body: bytes, where: str) -> bytes:
-    if body[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(body)
-        except (OSError, EOFError) as e:
-            raise VulnDBError(f"{where} is a corrupt gzip stream ({e}); re-publish or re-download the database.") from e
-    return body
-
-
 @dataclass(frozen=True)
 class FileSource:
+    """A database laid out on disk (file:// URLs); plain or .gz files."""
+
     root: Path
 
     def describe(self, rel: str) -> str:
         return str(self.root / rel)
 
     def get(self, rel: str) -> bytes:
-        path = self.root / rel
-        try:
-            body = path.read_bytes()
-        except FileNotFoundError:
-            gz = path.with_name(path.name + ".gz")
-            try:
-                body = gz.read_bytes()
-            except FileNotFoundError as e:
-                raise VulnDBError(
-                    f"{path} does not exist; is {self.root} a Go vulnerability database (v1 layout)?") from e
-            except OSError as e:
-                raise VulnDBError(f"cannot read {gz}: {e.strerror or e}.") from e
-        except OSError as e:
-            raise VulnDBError(f"cannot read {path}: {e.strerror or e}.") from e
-        return _maybe_gunzip(body, str(path))
+        return read_local(self.root, rel)
 
 
 @dataclass(frozen=True)
 class HTTPSource:
+    """A database served over http(s), fetched with requests."""
+
     base: str
     session: requests.Session
     timeout: float | tuple[float, float] = DEFAULT_TIMEOUT
@@ -314,28 +160,13 @@ class HTTPSource:
         return _maybe_gunzip(resp.content, url)
 
 
-def _decode(body: bytes, where: str) -> Any:
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise VulnDBError(f"{where} is not valid JSON ({e}); the database or its cache is corrupt.") from e
-
-
 # --- cache -----------------------------------------------------------------------
-
-
-def default_cache_root(env: Mapping[str, str] | None = None) -> Path:
-    from fixproof.cachedir import cache_root
-
-    return cache_root(env) / "vulndb"
-
-
-def cache_key(url: str) -> str:
-    return hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
 class _Cache:
+    """The on-disk cache of one http(s) database."""
+
     dir: Path
 
     def path(self, rel: str) -> Path:
@@ -350,6 +181,8 @@ class _Cache:
             raise VulnDBError(f"cannot read the cache file {self.path(rel)}: {e.strerror or e}.") from e
 
     def write(self, rel: str, body: bytes) -> None:
+        import tempfile
+
         p = self.path(rel)
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
@@ -363,13 +196,6 @@ class _Cache:
 
 
 # --- client ----------------------------------------------------------------------
-
-
-def _normalise_url(url: str) -> str:
-    url = url.strip()
-    if "://" not in url:  # a bare path is a local database
-        return Path(url).resolve().as_uri()
-    return url.rstrip("/")
 
 
 class VulnDB:
@@ -492,6 +318,12 @@ class VulnDB:
     def info(self) -> DBInfo:
         return self.open()
 
+    def module_index(self) -> dict[str, tuple[IndexVuln, ...]]:
+        """index/modules.json: every module path -> its advisories (a copy)."""
+        self.open()
+        assert self._index is not None
+        return dict(self._index)
+
     def ids_for_module(self, module: str) -> tuple[IndexVuln, ...]:
         self.open()
         assert self._index is not None
@@ -556,6 +388,8 @@ class VulnDB:
             if self._cache is None or self._workers == 1 or len(to_fetch) == 1:
                 fetched = [self._fetch(v) for v in to_fetch]
             else:
+                from concurrent.futures import ThreadPoolExecutor
+
                 with ThreadPoolExecutor(max_workers=self._workers) as pool:
                     fetched = list(pool.map(self._fetch, to_fetch))
             for e in fetched:

@@ -66,7 +66,7 @@ from datetime import datetime
 from typing import Any, Iterable, Mapping, Protocol, Sequence
 
 from fixproof.goinfo import versions
-from fixproof.vulndb import STDLIB, Affected, Entry
+from fixproof.osv import STDLIB, Affected, Entry
 
 
 class Level(str, enum.Enum):
@@ -391,6 +391,88 @@ def match(info: BuildInfoLike, functions: Sequence[str] | None,
                 level=best[0],
             )
     return tuple(sorted(out.values(), key=lambda f: (f.file, f.id, f.module)))
+
+
+def link_prefix(path: str, last: bool = True) -> str:
+    """How the Go linker writes an import path in symbol names (cmd/internal/objabi.PathToPrefix):
+    ``%``, ``"``, control, space and non-ASCII bytes, and dots of the last element, as ``%xx``
+    (``gopkg.in/yaml.v2`` -> ``gopkg.in/yaml%2ev2``). ``last=False``: the path is followed by more
+    elements, so its dots stay."""
+    raw = path.encode("utf-8")
+    slash = raw.rfind(b"/") if last else len(raw)
+    if not any(c <= 0x20 or c >= 0x7F or c in b'%"' or (c == 0x2E and i > slash) for i, c in enumerate(raw)):
+        return path
+    out = []
+    for i, c in enumerate(raw):
+        if c <= 0x20 or c >= 0x7F or c in b'%"' or (c == 0x2E and i > slash):
+            out.append(f"%{c:02x}")
+        else:
+            out.append(chr(c))
+    return "".join(out)
+
+
+class NameSource(Protocol):
+    """Where function names come from (fixproof.goinfo.pclntab.FuncNames)."""
+
+    def select(self, prefixes: Iterable[str] | None) -> Sequence[str]: ...
+
+    def iter_prefixed(self, prefix: str) -> Iterable[str]: ...
+
+
+def _symbol_prefixes(pkg: str, symbol: str) -> list[str]:
+    """Raw-name prefixes of the names that :func:`parse_func_name` turns into (pkg, symbol):
+    ``pkg.F`` (also ``F[...]``), ``pkg.(*T).M``, ``pkg.T.M`` and the generic ``(*T[...]).M`` /
+    ``T[...].M``. A symbol with more than one dot is never parsed from a name: none."""
+    raw = link_prefix(pkg)
+    if "." not in symbol:
+        return [f"{raw}.{symbol}"]
+    t, _, m = symbol.partition(".")
+    if "." in m:
+        return []
+    return [f"{raw}.(*{t}).{m}", f"{raw}.(*{t}[", f"{raw}.{t}.{m}", f"{raw}.{t}["]
+
+
+def select_functions(info: BuildInfoLike, entries: Mapping[str, Sequence[Entry]], names: NameSource) -> list[str]:
+    """The function names :func:`match` looks at for these entries, from ``names``.
+
+    :func:`match` given these finds what it finds given every name of the binary:
+    for a module with entries, every name of every package of the module (the
+    module's import path as the linker writes it, then ``.`` or ``/``; ``main.`` when
+    it is the binary's own module); for the standard library, the names that can be
+    the advisories' symbols in the packages they list, and one name of each such
+    package (whether it is linked at all). Every name when a standard-library
+    advisory lists no packages: then every linked package of the library counts.
+    """
+    prefixes: dict[str, None] = {}
+    std_packages: dict[str, None] = {}
+    for mod in checked_modules(info)[0]:
+        ents = entries.get(mod.path)
+        if not ents:
+            continue
+        if not mod.import_prefix:  # the standard library
+            for e in ents:
+                for a in e.affected:
+                    if a.module != mod.path:
+                        continue
+                    if not a.imports:
+                        return list(names.select(None))
+                    for imp in a.imports:
+                        std_packages[imp.path] = None
+                        for sym in imp.symbols:
+                            prefixes.update(dict.fromkeys(_symbol_prefixes(imp.path, sym)))
+            continue
+        x = mod.import_prefix
+        prefixes.update(dict.fromkeys((link_prefix(x) + ".", link_prefix(x, last=False) + "/", x + ".", x + "/")))
+        if x == info.path or info.path.startswith(x + "/"):
+            prefixes["main."] = None
+    out = list(names.select(prefixes))
+    for pkg in std_packages:
+        for n in names.iter_prefixed(link_prefix(pkg) + "."):
+            fn = parse_func_name(n)
+            if fn is not None and fn.package == pkg:
+                out.append(n)
+                break
+    return out
 
 
 def module_paths(info: BuildInfoLike) -> list[str]:

@@ -13,6 +13,14 @@ version, fixed, symbols, level`` plus ``waived`` (null or ``{reason,
 expires, approved_by}``). Versions are semver with a ``v``, the standard
 library's too (``stdlib`` ``v1.22.4``); ``symbols`` are package-qualified
 (``net/http.Client.Do``; ``pkg.*`` when the whole package is vulnerable).
+
+Cost: a file:// database is read through its compact index in the cache
+directory (fixproof.vulnindex; no network module is imported), and each
+binary is opened once: build info, then only the function names the
+advisories of its modules can match, looked up in the pclntab's name pool
+(fixproof.goinfo.pclntab.FuncNames; fixproof.vulnmatch.select_functions).
+The findings are those of matching every entry against every name
+(tests/unit/test_vulnindex.py, tests/integration/test_vulns_cmd.py).
 """
 
 from __future__ import annotations
@@ -20,20 +28,72 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from typing import Any, Callable, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence, TextIO
 
 from fixproof.errors import EXIT_FAILED, EXIT_OK, BinaryFormatError
 from fixproof.findings import Reported, format_line
-from fixproof.vulndb import VulnDB
-from fixproof.vulnmatch import checked_modules, match
-from fixproof.waivers import Waivers, load_waivers
+from fixproof.vulnmatch import checked_modules, match, select_functions
+
+if TYPE_CHECKING:
+    from fixproof.goinfo.pclntab import FuncNames
+    from fixproof.osv import Entry
 
 
-def _default_readers() -> tuple[Callable[[str], Any], Callable[[str], Sequence[str]]]:
-    from fixproof.goinfo.buildinfo import read_buildinfo
-    from fixproof.goinfo.pclntab import read_functions
+class _ListedNames:
+    """Names from an injected reader, with FuncNames' select (every name: the caller filters nothing)."""
 
-    return read_buildinfo, read_functions
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = names
+
+    def select(self, prefixes: object) -> Sequence[str]:
+        return self.names
+
+    def iter_prefixed(self, prefix: str) -> Iterator[str]:
+        return (n for n in self.names if n.startswith(prefix))
+
+
+def _read_binary(path: str) -> tuple[Any, "FuncNames | BinaryFormatError | OSError"]:
+    """Build info and function names of one binary, from one open of the file."""
+    from fixproof.goinfo.binfile import BinFile
+    from fixproof.goinfo.buildinfo import buildinfo_from
+    from fixproof.goinfo.pclntab import function_names
+
+    with BinFile.open(path) as bf:
+        info = buildinfo_from(bf)
+        try:
+            return info, function_names(bf)
+        except (BinaryFormatError, OSError) as e:
+            return info, e
+
+
+Lookup = Callable[[Sequence[tuple[str, str]]], Mapping[str, Sequence["Entry"]]]
+
+
+def _entries_lookup(db: str | None, wanted: Sequence[Any], cache_dir: str | None,
+                    note: Callable[[str], None]) -> Lookup:
+    """(module, version) pairs -> the entries to match them against.
+
+    A local (file://) database is read through its compact index (fixproof.vulnindex), which
+    gives only the entries whose ranges may hold each version; any other through VulnDB,
+    which fetches (or reads from its cache) every entry of the modules asked for."""
+    from fixproof.vulnindex import is_local
+
+    url = db or _default_url()
+    if is_local(url) or "://" not in url:
+        from fixproof.vulnindex import open_index
+
+        return open_index(url, cache_dir=cache_dir, notify=note).entries_for
+    from fixproof.vulndb import VulnDB
+
+    with VulnDB(url, cache_dir=cache_dir, notify=note) as vdb:
+        entries = vdb.entries_for_modules(m.path for m in wanted)
+    return lambda _mods: entries
+
+
+def _default_url() -> str:
+    from fixproof.vulndb import DEFAULT_URL
+
+    return DEFAULT_URL
 
 
 def run(paths: list[str], db: str | None, waivers: str | None, as_json: bool,
@@ -47,17 +107,32 @@ def run(paths: list[str], db: str | None, waivers: str | None, as_json: bool,
     def note(msg: str) -> None:
         err.write(f"fixproof: note: {msg}\n")
 
-    rules = load_waivers(waivers) if waivers else Waivers(source="")
-    if read_buildinfo is None or read_functions is None:
-        default_bi, default_fn = _default_readers()
+    rules = None
+    if waivers:
+        from fixproof.waivers import load_waivers
+
+        rules = load_waivers(waivers)
+    injected = read_buildinfo is not None or read_functions is not None
+    if injected:
+        from fixproof.goinfo.buildinfo import read_buildinfo as default_bi
+        from fixproof.goinfo.pclntab import read_functions as default_fn
+
         read_buildinfo = read_buildinfo or default_bi
         read_functions = read_functions or default_fn
 
     rc = EXIT_OK
-    binaries: list[tuple[str, Any, Sequence[str] | None]] = []
+    binaries: list[tuple[str, Any, Any]] = []
     for path in paths:
         try:
-            info = read_buildinfo(path)
+            if injected:
+                assert read_buildinfo is not None and read_functions is not None
+                info = read_buildinfo(path)
+                try:
+                    names: Any = _ListedNames(read_functions(path))
+                except (BinaryFormatError, OSError) as e:
+                    names = e
+            else:
+                info, names = _read_binary(path)
         except (BinaryFormatError, OSError) as e:
             msg = str(e) if isinstance(e, BinaryFormatError) else (e.strerror or str(e))
             if not msg.startswith(f"{path}:"):
@@ -65,22 +140,24 @@ def run(paths: list[str], db: str | None, waivers: str | None, as_json: bool,
             err.write(f"fixproof: {msg}\n")
             rc = EXIT_FAILED
             continue
-        try:
-            functions: Sequence[str] | None = read_functions(path)
-        except (BinaryFormatError, OSError) as e:
-            note(f"{path}: cannot read its function table ({e}); findings are at module level only")
-            functions = None
+        if isinstance(names, (BinaryFormatError, OSError)):
+            note(f"{path}: cannot read its function table ({names}); findings are at module level only")
+            names = None
         for n in checked_modules(info)[1]:
             note(f"{path}: {n}")
-        binaries.append((path, info, functions))
+        binaries.append((path, info, names))
 
     reported: list[Reported] = []
     if binaries:
-        with VulnDB(db, cache_dir=cache_dir, notify=note) as vdb:
-            wanted = [m.path for _, info, _ in binaries for m in checked_modules(info)[0]]
-            entries = vdb.entries_for_modules(wanted)
-        for path, info, functions in binaries:
+        lookup = _entries_lookup(db, [m for _, info, _ in binaries for m in checked_modules(info)[0]],
+                                 cache_dir, note)
+        for path, info, names in binaries:
+            entries = lookup([(m.path, m.version) for m in checked_modules(info)[0]])
+            functions = None if names is None else select_functions(info, entries, names)
             for f in match(info, functions, entries, file=path):
+                if rules is None:
+                    reported.append(Reported(f, None))
+                    continue
                 decision = rules.decide((f.id, *f.aliases), today)
                 if decision.expired is not None:
                     note(f"{path}: the waiver for {f.id} expired on "

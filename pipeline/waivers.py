@@ -16,7 +16,6 @@ Any problem raises :class:`ConfigError` naming the file and the entry.
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -28,6 +27,8 @@ _KEYS = {"id", "reason", "expires", "approved_by"}
 
 @dataclass(frozen=True)
 class Waiver:
+    """One accepted vulnerability: its id, why, until when, and who approved it."""
+
     id: str
     reason: str
     expires: dt.date
@@ -50,6 +51,8 @@ class Decision:
 
 @dataclass(frozen=True)
 class Waivers:
+    """The waivers of one file (source: its path, "" when there is none)."""
+
     source: str
     items: tuple[Waiver, ...] = ()
 
@@ -121,6 +124,8 @@ def load_waivers(path: str | Path) -> Waivers:
         raise ConfigError(f"waivers file {p} does not exist.") from e
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"cannot read the waivers file {p}: {e}.") from e
+    import tomllib  # only when a waivers file is read
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

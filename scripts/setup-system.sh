@@ -7,6 +7,7 @@ command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v gdb >/dev/null 2>&1 || need+=(gdb)
 command -v bpftrace >/dev/null 2>&1 || need+=(bpftrace)
 command -v git >/dev/null 2>&1 || need+=(git)
+[ -x /usr/bin/time ] || need+=(time)  # peak memory in bench/run.py
 command -v chromium >/dev/null 2>&1 || need+=(chromium)  # headless browser for the HTML report test
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -eq 0 ]; then

@@ -42,6 +42,8 @@ _FLAG_INLINE = 0x2
 
 @dataclass(frozen=True)
 class Module:
+    """A module of the build list (path, version, go.sum hash) and its replacement."""
+
     path: str
     version: str
     sum: str
@@ -58,6 +60,8 @@ class Module:
 
 @dataclass(frozen=True)
 class BuildInfo:
+    """A binary's build information (what `go version -m` prints) and where it was read from."""
+
     file: str
     format: str  # "elf" | "pe" | "macho"
     goos: str

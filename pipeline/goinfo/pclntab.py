@@ -23,11 +23,12 @@ Raw names are returned, deduplicated, functab order first. Errors are
 
 from __future__ import annotations
 
-import difflib
+import bisect
+import functools
 import os
 import struct
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 from fixproof.goinfo.binfile import BinFile, Section, Segment
 
@@ -84,9 +85,90 @@ def functions_from(bf: BinFile) -> tuple[str, ...]:
     return tuple(names)
 
 
+@dataclass(frozen=True)
+class FuncNames:
+    """A binary's function names, for looking up a few packages without listing every function.
+
+    Since Go 1.16 the pclntab pools the names of every function and every inlined
+    function, once each, in one table (funcnametab: NUL-terminated strings, the linker's
+    walkFuncs); the functab and the inline trees only point into it. So the set of names
+    in that table is the set `functions_from` returns (checked on every binary of the test
+    corpus, Go 1.17-1.27), and the names starting with a given prefix are found by
+    bisection in the pool's names sorted once (a split and a sort, both in C), without
+    walking the functab, decoding the inline trees or parsing every name. Older tables
+    (1.2-1.15) have no such pool: `listed` then holds `functions_from`'s names.
+    """
+
+    pool: bytes | None
+    listed: tuple[str, ...] = ()
+
+    @functools.cached_property
+    def _sorted(self) -> list[bytes]:
+        """The pool's names, sorted: a prefix's names are one run, found by bisection."""
+        assert self.pool is not None
+        names = self.pool.split(b"\0")
+        names.sort()
+        return names[bisect.bisect_right(names, b""):]  # the pool holds each name once; no empty ones
+
+    def _run(self, prefix: str) -> Iterator[bytes]:
+        names = self._sorted
+        p = prefix.encode("utf-8")
+        i = bisect.bisect_left(names, p)
+        while i < len(names) and names[i].startswith(p):
+            yield names[i]
+            i += 1
+
+    def select(self, prefixes: Iterable[str] | None) -> list[str]:
+        """The distinct names that start with one of `prefixes` (every name for None)."""
+        if self.pool is None:
+            if prefixes is None:
+                return list(dict.fromkeys(self.listed))
+            pre = tuple(prefixes)
+            return list(dict.fromkeys(n for n in self.listed if n.startswith(pre)))
+        if prefixes is None:
+            return [n.decode("utf-8", "replace") for n in dict.fromkeys(self._sorted)]
+        found: dict[bytes, None] = {}
+        for p in prefixes:
+            if p:
+                found.update(dict.fromkeys(self._run(p)))
+        return [n.decode("utf-8", "replace") for n in found]
+
+    def iter_prefixed(self, prefix: str) -> Iterator[str]:
+        """The names that start with `prefix`, one at a time."""
+        if self.pool is None:
+            yield from dict.fromkeys(n for n in self.listed if n.startswith(prefix))
+            return
+        for n in self._run(prefix):
+            yield n.decode("utf-8", "replace")
+
+
+def function_names(bf: BinFile) -> FuncNames:
+    """The binary's function names as a `FuncNames` (see there); BinaryFormatError as `functions_from`."""
+    try:
+        tab = locate(bf)
+        if tab.magic == MAGIC_12:
+            return FuncNames(None, functions_from(bf))
+        pool = tab.data[tab.funcname_off : _cu_offset(tab)]
+    except (struct.error, IndexError, ValueError, OverflowError) as e:
+        raise bf.fail(f"corrupt Go function table (pclntab): {e}") from e
+    if not pool.strip(b"\0"):
+        raise bf.fail("corrupt Go function table (pclntab): empty function name table")
+    return FuncNames(pool)
+
+
+def _cu_offset(tab: PclnTable) -> int:
+    """Where funcnametab ends (cutab starts), from the header (1.16+ layouts)."""
+    w = "Q" if tab.ptr_size == 8 else "I"
+    if tab.magic in (MAGIC_120, MAGIC_118):
+        return struct.unpack_from(tab.end + w * 8, tab.data, 8)[4]
+    return struct.unpack_from(tab.end + w * 7, tab.data, 8)[3]
+
+
 def close_names(name: str, functions: Iterable[str], n: int = 5) -> tuple[str, ...]:
     """Function names like ``name`` (for "no such function" messages): fuzzy
     matches, else names ending like it ("pkg.(*T).M" for "example.com/x/pkg.(*T).M")."""
+    import difflib
+
     functions = list(functions)
     close = difflib.get_close_matches(name, functions, n=n, cutoff=0.6)
     if not close:
@@ -273,8 +355,9 @@ def _pcvalue_max(d: bytes, off: int) -> int:
     return best
 
 
-@dataclass(frozen=True)
-class _InlineLayout:
+class _InlineLayout(NamedTuple):
+    """Where an inline tree entry keeps its name, by pclntab layout."""
+
     entry_size: int
     name_field: int
     absolute_funcdata: bool  # 1.16-1.17: funcdata are pointers, not gofunc offsets

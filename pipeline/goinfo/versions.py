@@ -63,6 +63,7 @@ def _with_v(version: str) -> str:
     return version
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_semver(version: str) -> SemVer | None:
     """Parse a module version (with or without ``v``); None when invalid.
 
@@ -128,6 +129,32 @@ def compare(a: str, b: str) -> int:
     if ka != kb:
         return -1 if ka < kb else 1
     return _cmp_prerelease(va.prerelease, vb.prerelease)
+
+
+def sort_key(version: str) -> list[object] | None:
+    """A JSON-friendly key that orders valid versions exactly as :func:`compare` does; None if invalid.
+
+    ``[major, minor, patch, 1]`` for a release, ``[major, minor, patch, 0, tag, ident, ...]``
+    for a pre-release, each identifier as ``0, int`` (numeric) or ``1, str``: Python compares
+    these lists element by element, so a numeric identifier sorts below an alphanumeric one,
+    a release above its pre-releases and a longer pre-release above its prefix. Build metadata
+    is ignored. Used by the compact vulnerability index (fixproof.vulnindex) to pre-select the
+    advisories whose ranges hold a version without parsing every range on every run.
+    """
+    v = parse_semver(version)
+    if v is None:
+        return None
+    key: list[object] = [v.major, v.minor, v.patch]
+    if not v.prerelease:
+        key.append(1)
+        return key
+    key.append(0)
+    for ident in v.prerelease:
+        if ident.isdigit():
+            key += [0, int(ident)]
+        else:
+            key += [1, ident]
+    return key
 
 
 def less(a: str, b: str) -> bool:
@@ -326,6 +353,12 @@ def _intervals(r: RangeLike) -> list[tuple[str, str]]:
     if start is not None:
         out.append((start, ""))
     return out
+
+
+def intervals(r: RangeLike) -> list[tuple[str, str]]:
+    """(introduced, fixed) pairs of one range as :func:`affected` reads them; fixed "" means still open,
+    introduced "0" the beginning of time."""
+    return _intervals(r)
 
 
 def _in_interval(version: str, lo: str, hi: str) -> bool:

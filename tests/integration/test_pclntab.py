@@ -204,3 +204,16 @@ def test_function_offset_beyond_any_size(corpus: gc.Corpus) -> None:
         functions_from(bf)
 
 
+
+
+def test_name_pool_holds_exactly_the_functions(corpus: gc.Corpus, functions: dict) -> None:
+    """FuncNames (the funcnametab pool, 1.16+) has the same names as functab + inline trees,
+    on every binary of the corpus; 1.2-1.15 tables fall back to the listed names."""
+    for name in corpus.names():
+        with BinFile.open(corpus[name]) as bf:
+            names = pclntab.function_names(bf)
+        assert set(names.select(None)) == set(functions[name]), name
+        assert (names.pool is None) == name.startswith("go1.15"), name
+        # a prefix selects exactly the names that start with it
+        for prefix in ("main.", "runtime.", "fmt.", "net/http."):
+            assert set(names.select([prefix])) == {f for f in functions[name] if f.startswith(prefix)}, (name, prefix)

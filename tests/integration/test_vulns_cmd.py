@@ -289,11 +289,17 @@ def run_govulncheck(binary: Path, db_url: str) -> GovulncheckResult:
     return GovulncheckResult(levels, config)
 
 
-def run_fixproof(binaries: Sequence[Path], db_url: str, extra: Sequence[str] = ()) -> tuple[int, list[dict[str, Any]], str]:
-    rb, rf = readers()
+def run_fixproof(binaries: Sequence[Path], db_url: str, extra: Sequence[str] = (),
+                 full: bool = False) -> tuple[int, list[dict[str, Any]], str]:
+    """`fixproof vulns` as the command runs it (the function-name pool, the compact index of a
+    file:// database); ``full``: with every function name listed (read_functions)."""
+    readers_kw: dict[str, Any] = {}
+    if full:
+        rb, rf = readers()
+        readers_kw = {"read_buildinfo": rb, "read_functions": rf}
     out, err = io.StringIO(), io.StringIO()
     rc = vulns_cmd.run([str(b) for b in binaries], db=db_url, waivers=None, as_json=True, out=out, err=err,
-                       read_buildinfo=rb, read_functions=rf)
+                       **readers_kw)
     return rc, json.loads(out.getvalue()), err.getvalue()
 
 
@@ -434,3 +440,29 @@ def test_main_package_is_the_binary_path(corpus: dict[str, Path], govulncheck: P
     assert run_govulncheck(binary, url).levels == {"GO-2099-0001": "symbol"}
 
 
+
+
+def test_fast_path_equals_full_path(corpus: dict[str, Path], tmp_path: Path) -> None:
+    """The command's fast path (function-name pool, compact index) finds exactly what the full
+    path finds (every function name; every entry of the modules, through VulnDB), on every binary
+    of the vulns corpus and of the goinfo corpus."""
+    import goinfo_corpus as gc
+
+    from fixproof.goinfo.buildinfo import read_buildinfo
+    from fixproof.goinfo.pclntab import read_functions
+    from fixproof.vulndb import VulnDB
+    from fixproof.vulnmatch import match, module_paths
+
+    binaries = list(corpus.values()) + [gc.corpus()[n] for n in gc.corpus().names()]
+    _, fast, _ = run_fixproof(binaries, DB_URL)
+    full: list[dict[str, Any]] = []
+    with VulnDB(DB_URL) as db:
+        for b in binaries:
+            try:
+                info = read_buildinfo(b)
+            except Exception:
+                continue  # not a Go binary with build info: the command reports it, checked elsewhere
+            entries = db.entries_for_modules(module_paths(info))
+            full += [f.to_json() | {"waived": None} for f in match(info, read_functions(b), entries, file=str(b))]
+    assert fast == full
+    assert len(full) > 100

@@ -106,3 +106,17 @@ def test_verify_takes_db_over_the_environment(tmp_path, monkeypatch):
         cli.main(["verify", "-c", str(cfg)])
     assert seen == ["file:///from/env"]
     assert cli.main(["verify", "-c", str(cfg), "--db", "ftp://x"]) == 2
+
+
+@pytest.mark.parametrize("argv", [
+    ["vulns", "a", "b", "--db", "file:///x", "--json"],
+    ["-q", "inspect", "--json", "--symbols", "d"],
+    ["verify", "-c", "f.toml", "--only", "build", "test", "-n", "2", "--no-wait", "-v"],
+    ["-v", "evidence", "verify", "bundle", "--public-key", "k.pem"],
+])
+def test_parser_for_one_command_parses_like_the_whole_one(argv: list[str]) -> None:
+    """main() builds only the named command's options (start-up time); the result is the same."""
+    from fixproof.cli import _command_of, build_parser
+
+    assert _command_of(argv) == next(a for a in argv if not a.startswith("-"))
+    assert build_parser(_command_of(argv)).parse_args(argv) == build_parser().parse_args(argv)

@@ -148,7 +148,8 @@ def test_no_findings_exits_zero(tmp_path: Path) -> None:
 def test_cli_exit_codes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                         need_snapshot: None) -> None:
     fr = _fake_readers(FAKE, FUNCS)
-    monkeypatch.setattr(vulns_cmd, "_default_readers", lambda: (fr["read_buildinfo"], fr["read_functions"]))
+    monkeypatch.setattr(vulns_cmd, "_read_binary",
+                        lambda p: (fr["read_buildinfo"](p), vulns_cmd._ListedNames(fr["read_functions"](p))))
     bad = tmp_path / "w.toml"
     bad.write_text('[[waiver]]\nid = "GO-2022-1059"\nexpires = 2030-01-01\n')
     assert cli.main(["vulns", "app", "--db", DB_URL, "--waivers", str(bad)]) == 2
