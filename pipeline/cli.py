@@ -61,7 +61,7 @@ def _verbosity_options(parser: argparse.ArgumentParser, default: object) -> None
                    help="also show details: doit's own task lines; on a terminal, every message kept in the scrollback")
 
 
-COMMANDS = ("verify", "inspect", "vulns", "evidence")
+COMMANDS = ("verify", "merge", "inspect", "vulns", "evidence")
 
 
 def _command_of(argv: Sequence[str]) -> str | None:
@@ -88,6 +88,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="run the verification task graph")
     if wanted("verify"):
         _verify_options(v)
+    m = sub.add_parser("merge", help="combine the report directories of `verify --shard` runs into one")
+    if wanted("merge"):
+        _merge_options(m)
     i = sub.add_parser("inspect", help="what a Go binary says about itself")
     if wanted("inspect"):
         _inspect_options(i)
@@ -120,6 +123,12 @@ def _verify_options(v: argparse.ArgumentParser) -> None:
                    help="fail at once (exit 3) when another run is using the report directory, instead of waiting")
 
 
+
+def _merge_options(m: argparse.ArgumentParser) -> None:
+    m.add_argument("out", metavar="OUT", help="directory for the merged fleet report (new, empty, or an earlier merge's)")
+    m.add_argument("dirs", nargs="+", metavar="DIR", help="the report directory of each shard (every shard, once)")
+
+
 def _inspect_options(i: argparse.ArgumentParser) -> None:
     i.add_argument("paths", nargs="+", metavar="BIN", help="Go binaries (ELF, PE, Mach-O) or directories to walk")
     i.add_argument("--json", action="store_true", dest="as_json", help="a JSON list, one object per file")
@@ -137,8 +146,9 @@ def _vulns_options(u: argparse.ArgumentParser) -> None:
 
 def _evidence_options(e: argparse.ArgumentParser) -> None:
     esub = e.add_subparsers(dest="evidence_command", required=True, parser_class=_Parser)
-    ev = esub.add_parser("verify", help="re-hash a bundle against its manifest")
-    ev.add_argument("bundle", metavar="DIR", help="an evidence bundle written by fixproof verify")
+    ev = esub.add_parser("verify", help="re-hash a bundle (or a merge's evidence index) against its manifest")
+    ev.add_argument("bundle", metavar="DIR",
+                    help="an evidence bundle written by fixproof verify, or the evidence/ index of fixproof merge")
     ev.add_argument("--public-key", default=None, metavar="PEM",
                     help="Ed25519 public key the bundle must be signed with (proves who signed)")
 
@@ -161,6 +171,10 @@ def _dispatch(args: argparse.Namespace) -> int:
                               evidence=args.evidence, only=args.only, jobs=args.jobs,
                               verbosity=args.verbosity, wait=args.wait, db=args.db, shard=args.shard,
                               timings=args.timings)
+    if args.command == "merge":
+        from fixproof import merge_cmd
+
+        return merge_cmd.run(args.out, args.dirs)
     if args.command == "evidence":
         return _evidence_verify(args.bundle, args.public_key)
     raise AssertionError(args.command)
@@ -173,12 +187,15 @@ def _evidence_verify(bundle: str, public_key: str | None = None) -> int:
 
     from fixproof.errors import EXIT_FAILED, UsageError
     from fixproof.publish.evidence import MANIFEST_JSON, check_bundle
+    from fixproof.publish.evidence_index import is_index
     from fixproof.signing import load_public_key
 
     root = Path(bundle)
     key = load_public_key(Path(public_key)) if public_key else None
     if not root.is_dir():
         raise UsageError(f"{bundle} is not a directory; give the bundle written by `fixproof verify`.")
+    if is_index(root):
+        return _evidence_index_verify(root, key)
     result = check_bundle(root, key)
     for line in result.problems:
         sys.stdout.write(f"{root}/{line}\n")
@@ -195,6 +212,25 @@ def _evidence_verify(bundle: str, public_key: str | None = None) -> int:
                          f"recorded in the bundle ({result.signer}); pass --public-key PEM to prove who signed\n")
     else:
         sys.stdout.write(f"{root}: not signed\n")
+    return 0
+
+
+def _evidence_index_verify(root, key) -> int:
+    """A merge's evidence index: every listed bundle and the index's own MANIFEST.sha256."""
+    from fixproof.errors import EXIT_FAILED
+    from fixproof.publish.evidence_index import INDEX, check_index
+
+    result = check_index(root, key)
+    for line in result.problems:
+        sys.stdout.write(f"{root}/{line}\n")
+    if result.problems:
+        sys.stderr.write(f"fixproof: evidence index {root} does not hold: {len(result.problems)} problem(s).\n")
+        return EXIT_FAILED
+    for b in result.bundles:
+        signed = f", signed by {b.signer}" if b.signer else ""
+        sys.stdout.write(f"{root}/{b.app}: intact ({b.files} files); evidence digest sha256:{b.evidence_digest}{signed}\n")
+    sys.stdout.write(f"{root}: intact ({len(result.bundles)} bundles; {result.files} files match {INDEX} "
+                     "and MANIFEST.sha256)\n")
     return 0
 
 

@@ -932,3 +932,287 @@ def test_checkers_catch_broken_configs(action, tmp_path):
     assert any("exit 1 is not handled" in p for p in problems)
     assert jenkins_problems(JENKINSFILE.read_text().replace('make -C "$FIXPROOF_HOME" venv',
                                                             'make -C "$FIXPROOF_HOME" vnev'))
+
+
+# -- the sharded fleet templates: shard jobs, then `fixproof merge` -------------------------
+
+WORKFLOW_SHARDS = ROOT / "ci" / "github" / "fixproof-shards.yml"
+GITLAB_SHARDS = ROOT / "ci" / "gitlab" / ".gitlab-ci-shards.yml"
+JENKINSFILE_SHARDS = ROOT / "ci" / "jenkins" / "Jenkinsfile.shards"
+
+
+def shard_verify_problems(where: str, args: list[str], k: int, n: int) -> list[str]:
+    """`verify --shard K/N` as shard job k of n runs it."""
+    given = flag_value(args, "--shard")
+    if given != f"{k}/{n}":
+        return [f"{where}: runs verify --shard {given!r}, want '{k}/{n}' (shard job {k} of {n})"]
+    return []
+
+
+def merge_problems(where: str, args: list[str], shard_dirs: list[str]) -> tuple[str | None, list[str]]:
+    """`fixproof merge OUT DIR...` must name every shard's directory (through its globs); its OUT."""
+    if len(args) < 3 or args[0] != "merge":
+        return None, [f"{where}: no `fixproof merge OUT DIR...`"]
+    out, globs = args[1], args[2:]
+    problems = [f"{where}: fixproof merge does not read {d!r} (its DIRs are {globs})" for d in shard_dirs
+                if not any(fnmatch.fnmatch(norm(d), norm(g)) for g in globs)]
+    return out, problems
+
+
+def exit_cases_problems(where: str, script: str) -> list[str]:
+    problems = [f"{where}: exit code {rc} is not handled" for rc in "0123" if not re.search(rf"^\s*{rc}\)", script, re.M)]
+    if not re.search(r'exit "\$(rc|RC)"', script):
+        problems.append(f"{where}: does not end with fixproof's exit code")
+    return problems
+
+
+def sharded_workflow_problems(wf: dict) -> list[str]:
+    problems: list[str] = []
+    jobs = wf.get("jobs") or {}
+    env = {k: str(v) for k, v in (wf.get("env") or {}).items()}
+    shard_name, shard = next(((n, j) for n, j in jobs.items() if "shard" in str((j.get("strategy") or {}).get("matrix"))),
+                             (None, None))
+    merge_name, merge = next(((n, j) for n, j in jobs.items() if "fixproof merge" in json.dumps(j)), (None, None))
+    if shard is None or merge is None:
+        return ["needs a job with a shard matrix and a job running fixproof merge"]
+    values = [int(v) for v in shard["strategy"]["matrix"]["shard"]]
+    n = len(values)
+    if sorted(values) != list(range(1, n + 1)):
+        problems.append(f"{shard_name}: the shard matrix {values} is not 1..{n}")
+    if env.get("SHARDS") != str(n):
+        problems.append(f"{shard_name}: SHARDS is {env.get('SHARDS')!r} but the matrix has {n} shards")
+    if shard["strategy"].get("fail-fast") is not False:
+        problems.append(f"{shard_name}: fail-fast must be false (one failing app must not cancel the other shards)")
+    artifacts: list[str] = []
+    for k in values:
+        def expr(e: str, k=k) -> str:
+            if e == "matrix.shard":
+                return str(k)
+            m = re.fullmatch(r"env\.(\w+)", e)
+            return env.get(m.group(1), plausible(m.group(1))) if m else "value"
+
+        commands = []
+        for step in shard["steps"]:
+            if "run" in step:
+                step_env = {**env, **{a: expand(str(b), {}, expr) for a, b in (step.get("env") or {}).items()}}
+                commands += shell_commands(step["run"], step_env, expr)
+        problems += [f"{shard_name}: {e}" for e in check_commands(commands)]
+        verifies = [a for a in fixproof_args(commands) if a and a[0] == "verify"]
+        if len(verifies) != 1:
+            problems.append(f"{shard_name}: {len(verifies)} fixproof verify commands, want 1")
+        for a in verifies:
+            problems += shard_verify_problems(shard_name, a, k, n)
+        uploads = [s for s in shard["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact@")]
+        if len(uploads) != 1 or "always()" not in str(uploads[0].get("if", "")):
+            problems.append(f"{shard_name}: needs one upload-artifact step with if: always()")
+            continue
+        if not covered(env.get("FIXPROOF_REPORTS", "reports"), [uploads[0]["with"]["path"]]):
+            problems.append(f"{shard_name}: uploads {uploads[0]['with']['path']!r}, not the report directory "
+                            f"{env.get('FIXPROOF_REPORTS')!r}")
+        artifacts.append(expand(str(uploads[0]["with"]["name"]), {}, expr))
+    if len(set(artifacts)) != len(artifacts):
+        problems.append(f"{shard_name}: shard artifacts share a name ({artifacts}); each shard needs its own")
+    if shard_name not in ([merge.get("needs")] if isinstance(merge.get("needs"), str) else merge.get("needs") or []):
+        problems.append(f"{merge_name}: does not need {shard_name}")
+    if "always()" not in str(merge.get("if", "")):
+        problems.append(f"{merge_name}: must run if: always() (a failing app still needs the fleet report)")
+    downloads = [s for s in merge["steps"] if str(s.get("uses", "")).startswith("actions/download-artifact@")]
+    if len(downloads) != 1:
+        return problems + [f"{merge_name}: needs one download-artifact step"]
+    dl = downloads[0]["with"]
+    if not all(fnmatch.fnmatch(a, dl.get("pattern", "")) for a in artifacts):
+        problems.append(f"{merge_name}: downloads {dl.get('pattern')!r}, which misses some of {artifacts}")
+    script = "\n".join(s["run"] for s in merge["steps"] if "run" in s)
+    commands = shell_commands(script, env)
+    problems += [f"{merge_name}: {e}" for e in check_commands(commands)]
+    merges = [a for a in fixproof_args(commands) if a and a[0] == "merge"]
+    out, why = merge_problems(merge_name, merges[0] if merges else [], [f"{dl.get('path')}/{a}" for a in artifacts])
+    problems += why
+    for uses, key, want in ((JUNIT_PUBLISHER, "report_paths", "junit.xml"),
+                            ("github/codeql-action/upload-sarif", "sarif_file", "fixproof.sarif")):
+        pubs = [s for s in merge["steps"] if str(s.get("uses", "")).startswith(uses + "@")]
+        if not pubs or out is None:
+            problems.append(f"{merge_name}: no {uses} step")
+            continue
+        if norm(str(pubs[0]["with"][key])) != norm(f"{out}/{want}"):
+            problems.append(f"{merge_name}: {uses} reads {pubs[0]['with'][key]!r} but fixproof merge writes "
+                            f"{out}/{want}")
+        if "always()" not in str(pubs[0].get("if", "")):
+            problems.append(f"{merge_name}: {uses} must run if: always()")
+    for name, job in ((shard_name, shard), (merge_name, merge)):
+        last = job["steps"][-1]
+        if "always()" not in str(last.get("if", "")):
+            problems.append(f"{name}: the last step must run if: always()")
+        problems += exit_cases_problems(name, last.get("run", ""))
+    return problems
+
+
+def sharded_gitlab_problems(doc: dict) -> list[str]:
+    problems: list[str] = []
+    names = [n for n, v in doc.items() if n not in GITLAB_KEYWORDS and isinstance(v, dict) and not n.startswith(".")]
+    jobs = {n: gitlab_job(doc, n) for n in names}
+    shard_name = next((n for n, j in jobs.items() if "parallel" in j), None)
+    merge_name = next((n for n, j in jobs.items() if "fixproof merge" in "\n".join(j.get("script") or [])), None)
+    if shard_name is None or merge_name is None:
+        return ["needs a job with parallel: N and a job running fixproof merge"]
+    shard, merge = jobs[shard_name], jobs[merge_name]
+    n = shard["parallel"]
+    if not isinstance(n, int) or n < 2:
+        return [f"{shard_name}: parallel must be a number of shards (2 or more), is {n!r}"]
+    art = shard.get("artifacts") or {}
+    if art.get("when") != "always":
+        problems.append(f"{shard_name}: artifacts:when must be always")
+    dirs: list[str] = []
+    for k in range(1, n + 1):
+        env = {**gitlab_variables(doc, shard), "CI_NODE_INDEX": str(k), "CI_NODE_TOTAL": str(n)}
+        commands = [c for key in ("before_script", "script") for e in shard.get(key) or [] for c in shell_commands(e, env)]
+        problems += [f"{shard_name}: {e}" for e in check_commands(commands)]
+        verifies = [a for a in fixproof_args(commands) if a and a[0] == "verify"]
+        if len(verifies) != 1:
+            problems.append(f"{shard_name}: {len(verifies)} fixproof verify commands, want 1")
+        for a in verifies:
+            problems += shard_verify_problems(shard_name, a, k, n)
+        moves = [c for c in commands if c[:1] == ["mv"] and norm(c[1]) == norm(env.get("FIXPROOF_REPORTS", "reports"))]
+        if len(moves) != 1:
+            problems.append(f"{shard_name}: the report directory is not moved to a directory of shard {k}'s own")
+            continue
+        dest = moves[0][2]
+        if not covered(dest, art.get("paths") or []):
+            problems.append(f"{shard_name}: {dest!r} is not in artifacts:paths")
+        dirs.append(dest)
+    if len(set(dirs)) != len(dirs):
+        problems.append(f"{shard_name}: shards keep their reports at the same path ({dirs}); they would overwrite "
+                        "each other in the merge job")
+    needs = [x if isinstance(x, str) else x.get("job") for x in merge.get("needs") or []]
+    if shard_name not in needs:
+        problems.append(f"{merge_name}: does not need {shard_name} (its artifacts)")
+    if merge.get("when") != "always":
+        problems.append(f"{merge_name}: when must be always (a failing app still needs the fleet report)")
+    env = gitlab_variables(doc, merge)
+    script = "\n".join(merge.get("script") or [])
+    commands = [c for key in ("before_script", "script") for e in merge.get(key) or [] for c in shell_commands(e, env)]
+    problems += [f"{merge_name}: {e}" for e in check_commands(commands)]
+    merges = [a for a in fixproof_args(commands) if a and a[0] == "merge"]
+    out, why = merge_problems(merge_name, merges[0] if merges else [], dirs)
+    problems += why
+    mart = merge.get("artifacts") or {}
+    published = (mart.get("reports") or {}).get("junit")
+    if out is None or published is None or norm(str(published)) != norm(f"{out}/junit.xml"):
+        problems.append(f"{merge_name}: publishes JUnit {published!r} but fixproof merge writes {out}/junit.xml")
+    if out is None or not covered(f"{out}/evidence", mart.get("paths") or []) or mart.get("when") != "always":
+        problems.append(f"{merge_name}: the merged report and evidence ({out}) must be artifacts:paths, when always")
+    problems += exit_cases_problems(merge_name, script)
+    problems += exit_cases_problems(shard_name, "\n".join(shard.get("script") or []))
+    return problems
+
+
+def sharded_jenkins_problems(text: str, *, makefile: Path = MAKEFILE) -> list[str]:
+    problems: list[str] = []
+    code = re.sub(r"^\s*//.*$", "", text, flags=re.M)
+    if code.count("{") != code.count("}"):
+        problems.append("unbalanced braces")
+    scripts = [m.group(2) for m in _SH.finditer(code)]
+    if len(scripts) != code.count("'''") // 2 + len(re.findall(r"\bsh\s+['\"][^'\"]", code)):
+        problems.append("a shell script is not in a form this checker reads (sh '''...''' or sh 'cmd')")
+    env = jenkins_env(code)
+    axis = re.search(r"name\s+'SHARD'\s*\n\s*values\s+((?:'\d+'\s*,?\s*)+)", code)
+    values = [int(v) for v in re.findall(r"'(\d+)'", axis.group(1))] if axis else []
+    n = len(values)
+    if not values or sorted(values) != list(range(1, n + 1)):
+        return problems + [f"the SHARD axis values {values} are not 1..N"]
+    if env.get("SHARDS") != str(n):
+        problems.append(f"SHARDS is {env.get('SHARDS')!r} but the SHARD axis has {n} values")
+    shards_stage = groovy_block(code, r"stage\('shards'\)")
+    merge_stage = groovy_block(code, r"stage\('fixproof merge'\)")
+    reports = env.get("FIXPROOF_REPORTS", "reports")
+    stash = re.search(r"""stash\s+name:\s*"([^"]+)",\s*includes:\s*'([^']+)'""", shards_stage)
+    if not stash or not covered(f"{reports}/x", [stash.group(2)]):
+        problems.append(f"the shards do not stash their report directory {reports!r}")
+    for k in values:
+        cmds = [c for m in _SH.finditer(shards_stage) for c in shell_commands(m.group(2), {**env, "SHARD": str(k)})]
+        problems += check_commands(cmds, makefile=makefile)
+        verifies = [a for a in fixproof_args(cmds) if a and a[0] == "verify"]
+        if len(verifies) != 1:
+            problems.append(f"shard {k}: {len(verifies)} fixproof verify commands, want 1")
+        for a in verifies:
+            problems += shard_verify_problems(f"shard {k}", a, k, n)
+    unstash = re.search(r'dir\("([^"]*)\$\{k\}"\)\s*\{\s*unstash\s+"([^"]*)\$\{k\}"', merge_stage)
+    if not unstash or not stash or stash.group(1) != unstash.group(2) + "${SHARD}":
+        problems.append("the merge stage does not unstash every shard's stash into a directory of its own")
+        dirs = []
+    else:
+        dirs = [f"{unstash.group(1)}{k}/{reports}" for k in values]
+    cmds = [c for m in _SH.finditer(merge_stage) for c in shell_commands(m.group(2), env)]
+    problems += check_commands(cmds, makefile=makefile)
+    merges = [a for a in fixproof_args(cmds) if a and a[0] == "merge"]
+    out, why = merge_problems("merge stage", merges[0] if merges else [], dirs)
+    problems += why
+    post_always = groovy_block(groovy_block(merge_stage, r"\bpost"), r"\balways")
+    junit_steps = re.findall(r"\bjunit\b\s*(?:testResults:\s*)?'([^']+)'", post_always)
+    if out is None or [norm(j) for j in junit_steps] != [norm(f"{out}/junit.xml")]:
+        problems.append(f"post/always publishes JUnit {junit_steps} but fixproof merge writes {out}/junit.xml")
+    archived = re.findall(r"\barchiveArtifacts\b\s*(?:artifacts:\s*)?'([^']+)'", post_always)
+    if out is None or not covered(f"{out}/evidence", archived):
+        problems.append(f"the merged evidence is not archived in post/always ({archived})")
+    for where, block in (("shards", shards_stage), ("merge", merge_stage)):
+        for rc, step in (("1", "unstable"), ("2", "error"), ("3", "error")):
+            branch = groovy_block(block, rf"rc == {rc}\)")
+            if not re.search(rf"\b{step}\(", branch):
+                problems.append(f"{where}: exit {rc} is not handled with {step}()")
+    return problems
+
+
+def test_sharded_workflow_matrix_merge_and_publishing():
+    assert sharded_workflow_problems(load_yaml(WORKFLOW_SHARDS)) == []
+
+
+def test_sharded_gitlab_parallel_jobs_and_merge():
+    assert sharded_gitlab_problems(load_yaml(GITLAB_SHARDS)) == []
+
+
+def test_sharded_jenkinsfile_parallel_stages_and_merge():
+    text = JENKINSFILE_SHARDS.read_text()
+    assert sharded_jenkins_problems(text) == []
+    cmds = [c for m in _SH.finditer(text) for c in shell_commands(m.group(2), {**jenkins_env(text), "SHARD": "1"})]
+    assert [a[0] for a in fixproof_args(cmds)] == ["verify", "merge", "evidence"]
+
+
+def test_sharded_checkers_catch_broken_copies():
+    wf = load_yaml(WORKFLOW_SHARDS)
+    wf["jobs"]["shard"]["strategy"]["matrix"]["shard"] = [1, 2, 3]
+    wf["jobs"]["merge"]["steps"][2]["with"]["path"] = "downloads"
+    wf["jobs"]["merge"]["steps"][4]["with"]["report_paths"] = "junit.xml"
+    problems = sharded_workflow_problems(wf)
+    assert any("SHARDS is '4' but the matrix has 3" in p for p in problems)
+    assert any("runs verify --shard '1/4', want '1/3'" in p for p in problems)
+    assert any("fixproof merge does not read 'downloads/fixproof-shard-1'" in p for p in problems)
+    assert any("reads 'junit.xml' but fixproof merge writes merged/junit.xml" in p for p in problems)
+    wf = load_yaml(WORKFLOW_SHARDS)
+    wf["jobs"]["merge"].pop("if")
+    wf["jobs"]["merge"]["steps"][3]["run"] = wf["jobs"]["merge"]["steps"][3]["run"].replace("fixproof merge", "fixproof merj")
+    problems = sharded_workflow_problems(wf)
+    assert any("must run if: always()" in p for p in problems)
+    assert any("merj" in p for p in problems)
+
+    doc = load_yaml(GITLAB_SHARDS)
+    doc["fixproof-shard"]["script"] = [s.replace('"shards/$CI_NODE_INDEX"', "shards/all") for s in doc["fixproof-shard"]["script"]]
+    doc["fixproof-merge"]["artifacts"]["reports"]["junit"] = "reports/junit.xml"
+    doc["fixproof-merge"].pop("when")
+    problems = sharded_gitlab_problems(doc)
+    assert any("would overwrite each other" in p for p in problems)
+    assert any("publishes JUnit 'reports/junit.xml'" in p for p in problems)
+    assert any("when must be always" in p for p in problems)
+    doc = load_yaml(GITLAB_SHARDS)
+    doc["fixproof-merge"]["script"] = [s.replace("merged shards/*", "merged shard/*") for s in doc["fixproof-merge"]["script"]]
+    assert any("does not read 'shards/1'" in p for p in sharded_gitlab_problems(doc))
+
+    text = JENKINSFILE_SHARDS.read_text()
+    assert any("SHARDS is '4' but the SHARD axis has 3" in p
+               for p in sharded_jenkins_problems(text.replace("values '1', '2', '3', '4'", "values '1', '2', '3'")))
+    assert any("publishes JUnit ['x.xml']" in p
+               for p in sharded_jenkins_problems(text.replace("junit testResults: 'merged/junit.xml'", "junit testResults: 'x.xml'")))
+    assert any("exit 1 is not handled with unstable()" in p
+               for p in sharded_jenkins_problems(text.replace("unstable(why)", "echo(why)")))
+    assert any("does not read 'shards/1/reports'" in p
+               for p in sharded_jenkins_problems(text.replace("shards/*/reports", "shards/*/report")))
+    assert sharded_jenkins_problems(text.replace('--shard "$SHARD/$SHARDS"', '--shard "$SHARD"'))

@@ -113,6 +113,8 @@ def test_verify_takes_db_over_the_environment(tmp_path, monkeypatch):
     ["-q", "inspect", "--json", "--symbols", "d"],
     ["verify", "-c", "f.toml", "--only", "build", "test", "-n", "2", "--no-wait", "-v"],
     ["-v", "evidence", "verify", "bundle", "--public-key", "k.pem"],
+    ["merge", "out", "shard1", "shard2"],
+    ["verify", "--shard", "2/4", "--timings", "s.json", "--db", "file:///x"],
 ])
 def test_parser_for_one_command_parses_like_the_whole_one(argv: list[str]) -> None:
     """main() builds only the named command's options (start-up time); the result is the same."""
