@@ -141,7 +141,9 @@ def _vulns_options(u: argparse.ArgumentParser) -> None:
     u.add_argument("paths", nargs="+", metavar="BIN", help="Go binaries")
     u.add_argument("--db", default=None, help="vulnerability database URL (https://, http:// or file://)")
     u.add_argument("--waivers", default=None, help="waivers file (TOML)")
-    u.add_argument("--json", action="store_true", dest="as_json", help="a JSON list of findings")
+    u.add_argument("--json", action="store_true", dest="as_json", help="a JSON list of findings (--format json)")
+    u.add_argument("--format", default=None, choices=("text", "json", "sarif", "openvex"), dest="fmt",
+                   help="text (default), json, sarif (for code scanning) or openvex")
 
 
 def _evidence_options(e: argparse.ArgumentParser) -> None:
@@ -162,8 +164,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "vulns":
         from fixproof import vulns_cmd
 
+        if args.as_json and args.fmt not in (None, "json"):
+            from fixproof.errors import UsageError
+
+            raise UsageError(f"--json and --format {args.fmt} ask for two outputs; give one (--json is --format json).")
         return vulns_cmd.run(args.paths, db=args.db, waivers=args.waivers, as_json=args.as_json,
-                             out=sys.stdout, err=sys.stderr)
+                             out=sys.stdout, err=sys.stderr, fmt=args.fmt)
     if args.command == "verify":
         from fixproof import verify_cmd
 

@@ -1,4 +1,4 @@
-"""``fixproof vulns BIN... [--db URL] [--waivers FILE] [--json]``.
+"""``fixproof vulns BIN... [--db URL] [--waivers FILE] [--json | --format text|json|sarif|openvex]``.
 
 Exit codes: 0 no unwaived finding; 1 an unwaived finding, or a file that is
 not a readable Go binary (the others are still checked); 2 a bad waivers
@@ -7,6 +7,14 @@ file (ConfigError); 3 the database is unreachable with no cache
 
 The database is ``--db``, else ``$FIXPROOF_VULNDB`` (as for ``verify``),
 else https://vuln.go.dev.
+
+``--format sarif`` writes SARIF 2.1.0 for code scanning (fixproof.publish.sarif:
+a result per finding on the binary's path, every unwaived finding an error,
+waived ones suppressed with the waiver's reason); ``--format openvex`` one
+OpenVEX document with a statement per finding, the product named by the
+binary's sha256 (fixproof.vex: ``affected`` when a vulnerable function is in
+the binary, ``not_affected`` when it is not, ``under_investigation`` when the
+function table could not be read). ``--json`` is ``--format json``.
 
 JSON output is a list, one object per finding: ``file, id, aliases, module,
 version, fixed, symbols, level`` plus ``waived`` (null or ``{reason,
@@ -96,8 +104,11 @@ def _default_url() -> str:
     return DEFAULT_URL
 
 
+FORMATS = ("text", "json", "sarif", "openvex")
+
+
 def run(paths: list[str], db: str | None, waivers: str | None, as_json: bool,
-        out: TextIO, err: TextIO, *, today: dt.date | None = None,
+        out: TextIO, err: TextIO, *, fmt: str | None = None, today: dt.date | None = None,
         cache_dir: str | None = None,
         read_buildinfo: Callable[[str], Any] | None = None,
         read_functions: Callable[[str], Sequence[str]] | None = None) -> int:
@@ -164,8 +175,15 @@ def run(paths: list[str], db: str | None, waivers: str | None, as_json: bool,
                          f"{decision.expired.expires.isoformat()}; not applied")
                 reported.append(Reported(f, decision.waiver))
 
-    if as_json:
+    fmt = fmt or ("json" if as_json else "text")
+    if fmt == "json":
         json.dump([r.to_json() for r in reported], out, indent=2)
+        out.write("\n")
+    elif fmt == "sarif":
+        json.dump(_sarif(reported), out, indent=2)
+        out.write("\n")
+    elif fmt == "openvex":
+        json.dump(_openvex(reported, {p: names is not None for p, _, names in binaries}, today), out, indent=2)
         out.write("\n")
     else:
         for r in reported:
@@ -178,3 +196,37 @@ def run(paths: list[str], db: str | None, waivers: str | None, as_json: bool,
     if any(r.waiver is None for r in reported):
         rc = EXIT_FAILED
     return rc
+
+
+def _sarif(reported: Sequence[Reported]) -> dict[str, Any]:
+    """SARIF of the findings: each on its binary's path; every unwaived finding fails the command (an error)."""
+    from fixproof import __version__
+    from fixproof.publish.sarif import document
+    from fixproof.results import CheckResult, StageResult, Status
+
+    waived = {r.finding.id: r.waiver.reason for r in reported if r.waiver is not None}
+    result = StageResult("vulns", tuple(CheckResult(f"advisory {i}", Status.SKIPPED, reason)
+                                        for i, reason in sorted(waived.items())),
+                         {"findings": [r.finding.to_json() for r in reported]})
+    return document([result], gomod_uri="", listed=(), version=__version__, fail_on="any", per_file=True)
+
+
+def _openvex(reported: Sequence[Reported], functions_read: Mapping[str, bool], today: dt.date) -> dict[str, Any]:
+    """One OpenVEX document: a statement per finding, each binary named by its sha256."""
+    import hashlib
+    from pathlib import Path
+
+    from fixproof.publish.openvex import combine, document
+    from fixproof.vex import verdict
+
+    docs = []
+    for path in sorted({r.finding.file for r in reported}):
+        try:
+            digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        except OSError as e:
+            raise BinaryFormatError(f"{path}: cannot read it to name it by its sha256 in OpenVEX: "
+                                    f"{e.strerror or e}") from e
+        verdicts = [verdict(f.id, f.aliases, [f.module], [f.module], f.to_json(), functions_read.get(path, False))
+                    for f in (r.finding for r in reported) if f.file == path]
+        docs.append(document(verdicts, binary_name=Path(path).name, sha256=digest))
+    return combine(docs)

@@ -26,13 +26,12 @@ unsharded run would give (report.exit_code over every app's checks).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import tempfile
 import tomllib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -40,7 +39,7 @@ from fixproof.errors import EXIT_USAGE, FixproofError
 from fixproof.publish.evidence import MANIFEST_JSON, check_bundle
 from fixproof.publish.evidence_index import IndexedBundle, safe_app_name, sha256_file, write_index
 from fixproof.publish.junit import write_junit
-from fixproof.publish.openvex import CONTEXT as OPENVEX_CONTEXT
+from fixproof.publish.openvex import combine as combine_openvex
 from fixproof.publish.report import HTML_NAME, OPENVEX_NAME, SARIF_NAME, exit_code, headline
 from fixproof.results import StageResult, Status
 
@@ -281,17 +280,10 @@ def _write_sarif(root: Path, apps: Sequence[AppReport]) -> Path:
 
 def _write_openvex(root: Path, apps: Sequence[AppReport], now: datetime | None) -> Path | None:
     """One OpenVEX v0.2.0 document with every app's statements (None: no app judged a listed advisory)."""
-    statements: list[dict] = []
-    for a in apps:
-        path = a.dir / OPENVEX_NAME
-        if path.is_file():
-            statements += json.loads(path.read_text(encoding="utf-8")).get("statements", [])
-    if not statements:
+    docs = [json.loads(p.read_text(encoding="utf-8")) for p in (a.dir / OPENVEX_NAME for a in apps) if p.is_file()]
+    if not any(d.get("statements") for d in docs):
         return None
-    digest = hashlib.sha256(json.dumps(statements, sort_keys=True).encode()).hexdigest()
-    stamp = (now or datetime.now(timezone.utc)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    doc = {"@context": OPENVEX_CONTEXT, "@id": f"urn:fixproof:vex:{digest}", "author": "fixproof", "timestamp": stamp,
-           "version": 1, "tooling": "fixproof merge", "statements": statements}
+    doc = combine_openvex(docs, tooling="fixproof merge", now=now)
     path = root / OPENVEX_NAME
     path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return path

@@ -37,6 +37,17 @@ def document(verdicts: Iterable[Verdict], *, binary_name: str, sha256: str, auth
         elif v.detail:
             s["status_notes"] = v.detail
         statements.append(s)
+    return _wrap(statements, author=author, tooling=tooling, now=now)
+
+
+def combine(documents: Iterable[dict[str, Any]], *, tooling: str = "fixproof", now: datetime | None = None
+            ) -> dict[str, Any]:
+    """One document holding the statements of several (the apps of a fleet, the binaries of one
+    ``fixproof vulns`` call), with its own @id, timestamp and version 1."""
+    return _wrap([s for d in documents for s in d.get("statements", [])], author="fixproof", tooling=tooling, now=now)
+
+
+def _wrap(statements: list[dict[str, Any]], *, author: str, tooling: str, now: datetime | None) -> dict[str, Any]:
     digest = hashlib.sha256(json.dumps(statements, sort_keys=True).encode()).hexdigest()
     stamp = (now or datetime.now(timezone.utc)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     return {"@context": CONTEXT, "@id": f"urn:fixproof:vex:{digest}", "author": author, "timestamp": stamp,

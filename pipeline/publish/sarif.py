@@ -45,8 +45,10 @@ CHECK_SEVERITY = 8.0  # a failed check: the fix did not ship as claimed
 
 def document(results: Sequence[StageResult], *, gomod_uri: str, listed: Iterable[str], version: str,
              binary_name: str = "", fail_on: str = "listed", category: str = "fixproof",
-             app: str = "") -> dict[str, Any]:
-    """``category``: the code scanning category; ``app``: the app's name when it is one of a fleet."""
+             app: str = "", per_file: bool = False) -> dict[str, Any]:
+    """``category``: the code scanning category; ``app``: the app's name when it is one of a fleet.
+    ``per_file``: findings of several binaries (``fixproof vulns``): each result sits on its binary's
+    path, and the binary is part of its identity."""
     listed = set(listed)
     rules: dict[str, dict[str, Any]] = {}
     out: list[dict[str, Any]] = []
@@ -76,9 +78,11 @@ def document(results: Sequence[StageResult], *, gomod_uri: str, listed: Iterable
         fails = fid in listed or fail_on == "any" or (fail_on == "symbol" and level_name == "symbol")
         level = "error" if fails else _LEVELS.get(level_name, "warning")
         syms = f.symbols
-        text = (f"{binary_name or 'the binary'} links {where}, affected by {fid}{fixed}; level {level_name}"
+        name = f.file if per_file else (binary_name or "the binary")
+        text = (f"{name} links {where}, affected by {fid}{fixed}; level {level_name}"
                 + (f": {', '.join(syms[:5])}" + (" ..." if len(syms) > 5 else "") if syms else ""))
-        out.append(_result(fid, level, text, gomod_uri, f"{fid}|{f.module}|{app}", waived.get(fid)))
+        key = f"{fid}|{f.module}|{f.file}" if per_file else f"{fid}|{f.module}|{app}"
+        out.append(_result(fid, level, text, f.file if per_file else gomod_uri, key, waived.get(fid)))
     for r in results:
         for c in r.checks:
             if c.status not in (Status.FAILED, Status.ERROR) or (r.stage == "vulns" and c.name.startswith("advisory ")):

@@ -21,3 +21,21 @@ def test_schema_check_can_fail(sarif_validator):
     del doc["runs"][0]["tool"]["driver"]["name"]  # required
     paths = {tuple(e.path) for e in sarif_validator.iter_errors(doc)}
     assert ("runs", 0, "results", 0, "level") in paths and ("runs", 0, "tool", "driver") in paths
+
+
+def test_vulns_command_sarif_validates(sarif_validator, vulndb_snapshot, tmp_path):
+    """`fixproof vulns --format sarif` (#15.4), on a real Go binary of the corpus, against the schema."""
+    import io
+    import json
+
+    import goinfo_corpus as gc
+    from fixproof import vulns_cmd
+
+    binary = gc.corpus()["go1.21.13-linux-amd64"]
+    out, err = io.StringIO(), io.StringIO()
+    vulns_cmd.run([str(binary)], db=vulndb_snapshot.as_uri(), waivers=None, as_json=False, fmt="sarif",
+                  out=out, err=err, cache_dir=str(tmp_path))
+    doc = json.loads(out.getvalue())
+    assert doc["runs"][0]["results"], "the corpus binary has known advisories"
+    errors = sorted(sarif_validator.iter_errors(doc), key=lambda e: list(e.path))
+    assert not errors, [f"{list(e.path)}: {e.message}" for e in errors]

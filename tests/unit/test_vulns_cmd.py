@@ -205,3 +205,51 @@ def test_db_from_environment(monkeypatch: pytest.MonkeyPatch, need_snapshot: Non
     rc = vulns_cmd.run(["app"], db=None, waivers=None, as_json=True, out=out, err=io.StringIO(),
                        **_fake_readers(FAKE, FUNCS))
     assert rc == 1 and "GO-2022-1059" in out.getvalue()
+
+
+def _run_format(paths: list[str], fmt: str, waivers: str | None = None) -> tuple[int, str]:
+    out, err = io.StringIO(), io.StringIO()
+    rc = vulns_cmd.run(paths, db=DB_URL, waivers=waivers, as_json=False, fmt=fmt, out=out, err=err,
+                       today=dt.date(2026, 1, 1), **_fake_readers(FAKE, FUNCS))
+    return rc, out.getvalue()
+
+
+def test_sarif_format_for_code_scanning(need_snapshot: None) -> None:
+    """#15.4: the shipped-binary path (no Docker) had only text and JSON, so it could not feed code scanning."""
+    rc, out = _run_format(["app", "fixed"], "sarif")
+    assert rc == 1
+    doc = json.loads(out)
+    run = doc["runs"][0]
+    assert doc["version"] == "2.1.0" and run["tool"]["driver"]["name"] == "fixproof"
+    results = run["results"]
+    assert {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in results} == {"app", "fixed"}
+    text = next(r for r in results if r["ruleId"] == "GO-2022-1059")
+    assert text["level"] == "error"  # every unwaived finding fails `fixproof vulns`
+    prints = [r["partialFingerprints"]["fixproof/v1"] for r in results]
+    assert len(prints) == len(set(prints))  # the same advisory in two binaries: two alerts
+    rule = next(r for r in run["tool"]["driver"]["rules"] if r["id"] == "GO-2022-1059")
+    assert float(rule["properties"]["security-severity"]) >= 7.0
+
+
+def test_openvex_format_names_each_binary_by_its_hash(need_snapshot: None, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "app").write_bytes(b"the shipped binary")
+    rc, out = _run_format(["app"], "openvex")
+    assert rc == 1
+    doc = json.loads(out)
+    assert doc["@context"].startswith("https://openvex.dev/ns/v0.2.0") and doc["version"] == 1
+    by_id = {s["vulnerability"]["name"]: s for s in doc["statements"]}
+    assert by_id["GO-2022-1059"]["status"] == "affected"
+    assert "v0.3.8" in by_id["GO-2022-1059"]["action_statement"]
+    digest = hashlib.sha256(b"the shipped binary").hexdigest()
+    assert by_id["GO-2022-1059"]["products"] == [{"@id": f"pkg:generic/app?checksum=sha256:{digest}",
+                                                 "hashes": {"sha-256": digest}}]
+
+
+def test_json_flag_and_format_agree(need_snapshot: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run_format(["app"], "json")[1] == _run(["app"])[1]
+    assert cli.main(["vulns", "--json", "--format", "text", "x"]) == 2  # two different answers asked for
+    assert "--format" in capsys.readouterr().err
