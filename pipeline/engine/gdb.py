@@ -1,10 +1,14 @@
 """Real gdb inside a probe container, driven through its MI interpreter.
 
-``probe_session`` starts a labelled container from the probe image with the
-binary mounted read-only at ``/probe/<name>`` and the network off, then runs
+``probe_container`` starts a labelled container from the probe image with the
+binary mounted read-only at ``/probe/<name>`` and the network off;
+``box_session`` then runs
 ``docker exec -i CID gdb --nx --quiet --interpreter=mi3 /probe/<name>``
-through pygdbmi's ``GdbController``. Whatever happens (an error, the session
-deadline, Ctrl-C) gdb is stopped and the container removed.
+through pygdbmi's ``GdbController``. The checks of one stage share the
+container, each with a fresh gdb and program, the container reset between
+them (``ProbeBox.reset``); ``probe_session`` is both in one. Whatever
+happens (an error, the session deadline, Ctrl-C) gdb is stopped and the
+container removed.
 
 ``GdbSession.mi`` is the one helper: it sends one MI command with a numeric
 token and reads MI records until the result record carrying that token
@@ -638,21 +642,45 @@ class GdbSession:
 # -- the context manager ----------------------------------------------------------------------------
 
 
-@contextmanager
-def probe_session(engine: "Engine", image: str, binary: str, *, timeout: float, profile: Profile = GDB_PROFILE,
-                  progress: "Progress | None" = None, go_helper: str | None = None) -> Iterator[GdbSession]:
-    """A gdb session on ``binary`` (a host path) in a new container from ``image``.
+@dataclass
+class ProbeBox:
+    """A running probe container holding one binary, for gdb sessions one after another
+    (:func:`box_session`): each check gets a fresh gdb and a fresh program; between two sessions
+    every process but the container's own is killed and its writable /tmp emptied, and a box
+    that is not clean then is refused (the check errs; it never runs on a used container)."""
 
-    ``timeout`` is the deadline of the whole session. ``go_helper`` is an
-    optional host path of runtime-gdb.py (or of a GOROOT holding it) to
-    mount for ``load_go_support``. gdb is exited and the container removed on
-    every way out.
-    """
+    container: "Container"
+    image: str
+    target: str  # the binary's path in the container
+    host: str  # and on the host
+    docker_cli: str
+    gdb_version: str
+    go_helper: bool
+    sessions: int = 0
+
+    def reset(self) -> None:
+        """Back to the state of a new container (no other process, empty /tmp), or GdbError."""
+        script = ("kill -KILL -1 2>/dev/null; i=0; while [ $i -lt 50 ]; do n=0; for p in /proc/[0-9]*; do "
+                  "q=${p#/proc/}; [ \"$q\" = 1 ] || [ \"$q\" = $$ ] || n=$((n+1)); done; [ $n = 0 ] && break; "
+                  "kill -KILL -1 2>/dev/null; sleep 0.1; i=$((i+1)); done; "
+                  "find /tmp -mindepth 1 -delete 2>/dev/null; echo procs=$n; ls -A /tmp | wc -l")
+        r = self.container.exec_run(["sh", "-c", script])
+        out = (r.output or b"").decode("utf-8", "replace").split()
+        if r.exit_code != 0 or out[:1] != ["procs=0"] or out[1:2] != ["0"]:
+            raise GdbError(f"the probe container could not be reset between two checks ({' '.join(out)[:160]}); "
+                           "nothing from an earlier check may remain, so this check did not run.")
+
+
+@contextmanager
+def probe_container(engine: "Engine", image: str, binary: str, *, profile: Profile = GDB_PROFILE,
+                    progress: "Progress | None" = None, go_helper: str | None = None) -> Iterator[ProbeBox]:
+    """A labelled container from ``image`` with ``binary`` (a host path) mounted read-only at
+    ``/probe/<name>`` and the network off; removed on every way out. ``go_helper`` is an
+    optional host path of runtime-gdb.py (or of a GOROOT holding it) for ``load_go_support``."""
     from docker.errors import APIError
 
     from fixproof.engine.proc import require_tool
 
-    deadline = time.monotonic() + timeout
     host = Path(binary).resolve()
     if not host.is_file():
         raise GdbError(f"{binary} does not exist or is not a file; build it first.")
@@ -678,18 +706,43 @@ def probe_session(engine: "Engine", image: str, binary: str, *, timeout: float, 
         version = _require_gdb(c, image)
         if progress is not None:
             progress.detail(f"gdb on {host.name} in {image} (container {c.short_id})")
-        session = _start_gdb(docker_cli, c, target, str(host), deadline, progress, go_helper=bool(go_helper))
-        session.gdb_version = version
-        graceful = True
-        try:
-            session._wait_ready()
-            session._setup()
+        yield ProbeBox(c, image, target, str(host), docker_cli, version, bool(go_helper))
+
+
+@contextmanager
+def box_session(box: ProbeBox, *, timeout: float, progress: "Progress | None" = None) -> Iterator[GdbSession]:
+    """A fresh gdb session in ``box`` (reset first when an earlier session used it); ``timeout`` is
+    the deadline of the whole session. gdb is exited on every way out."""
+    deadline = time.monotonic() + timeout
+    if box.sessions:
+        box.reset()
+    box.sessions += 1
+    session = _start_gdb(box.docker_cli, box.container, box.target, box.host, deadline, progress,
+                         go_helper=box.go_helper)
+    session.gdb_version = box.gdb_version
+    graceful = True
+    try:
+        session._wait_ready()
+        session._setup()
+        yield session
+    except KeyboardInterrupt:
+        graceful = False
+        raise
+    finally:
+        session._close(graceful)
+
+
+@contextmanager
+def probe_session(engine: "Engine", image: str, binary: str, *, timeout: float, profile: Profile = GDB_PROFILE,
+                  progress: "Progress | None" = None, go_helper: str | None = None) -> Iterator[GdbSession]:
+    """A gdb session on ``binary`` (a host path) in a new container from ``image``
+    (:func:`probe_container` and :func:`box_session` in one). ``timeout`` is the deadline of the
+    whole session, container start included. gdb is exited and the container removed on every way out.
+    """
+    deadline = time.monotonic() + timeout
+    with probe_container(engine, image, binary, profile=profile, progress=progress, go_helper=go_helper) as box:
+        with box_session(box, timeout=max(deadline - time.monotonic(), 0.0), progress=progress) as session:
             yield session
-        except KeyboardInterrupt:
-            graceful = False
-            raise
-        finally:
-            session._close(graceful)
 
 
 def _require_gdb(c: "Container", image: str) -> str:

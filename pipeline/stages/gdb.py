@@ -28,6 +28,7 @@ the probe image and, as `gdb_version`, the first line of `gdb --version` in it.
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Callable
 
@@ -71,12 +72,45 @@ def run(ctx: StageContext) -> StageResult:
     logs = cfg.reports_dir / "gdb"
     logs.mkdir(parents=True, exist_ok=True)
     facts: dict = {"binary": str(binary), "probe_image": info.to_json()}
-    checks = [_run_check(ctx, c, binary, functions, logs, facts) for c in cfg.gdb]
+    with _Boxes(ctx, binary) as boxes:  # one probe container for the stage's checks, reset between them
+        checks = [_run_check(ctx, c, binary, functions, logs, facts, boxes) for c in cfg.gdb]
     return StageResult(STAGE, tuple(checks), facts)
 
 
+class _Boxes:
+    """The stage's probe container, started by the first check that runs gdb and removed at the end.
+    A check whose container could not be reset gets a new one (the old one is removed first)."""
+
+    def __init__(self, ctx: StageContext, binary: Path) -> None:
+        self.ctx, self.binary = ctx, binary
+        self._stack: ExitStack | None = None
+        self._box = None
+
+    def __enter__(self) -> "_Boxes":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.drop()
+
+    def get(self):
+        from fixproof.engine.gdb import probe_container
+
+        if self._box is None:
+            stack = ExitStack()
+            self._box = stack.enter_context(probe_container(
+                self.ctx.engine, PROBE_REF, str(self.binary),
+                profile=self.ctx.container_profile(GDB_PROFILE, unprivileged=True), progress=self.ctx.progress))
+            self._stack = stack
+        return self._box
+
+    def drop(self) -> None:
+        stack, self._stack, self._box = self._stack, None, None
+        if stack is not None:
+            stack.close()
+
+
 def _run_check(ctx: StageContext, c: GdbCheck, binary: Path, functions: frozenset[str],
-               logs: Path, facts: dict) -> CheckResult:
+               logs: Path, facts: dict, boxes: "_Boxes") -> CheckResult:
     """One [[gdb]] check; the first gdb session records gdb's version in ``facts``."""
     start = time.monotonic()
     name = c.name
@@ -95,14 +129,12 @@ def _run_check(ctx: StageContext, c: GdbCheck, binary: Path, functions: frozense
             return timed(itab, start)
     ctx.progress.say(f"{name}: {binary.name} {' '.join(c.run)} under gdb")
     log = logs / (slug(name) + ".mi.log")
-    from fixproof.engine.gdb import GdbError, UnknownFunction, probe_session
+    from fixproof.engine.gdb import GdbError, UnknownFunction, box_session
 
     session = None
     output = ""
     try:
-        with probe_session(ctx.engine, PROBE_REF, str(binary), timeout=c.timeout,
-                           profile=ctx.container_profile(GDB_PROFILE, unprivileged=True),
-                           progress=ctx.progress) as session:
+        with box_session(boxes.get(), timeout=c.timeout, progress=ctx.progress) as session:
             session.load_go_support()  # the checks need no Go helpers; evidence says whether they were there
             try:
                 result = runner(session, c, functions)
@@ -120,6 +152,7 @@ def _run_check(ctx: StageContext, c: GdbCheck, binary: Path, functions: frozense
             result = error(name, f"[[gdb]] {name!r}: gdb finds no function {e.name}{close}.",
                            evidence={"exit_code": ConfigError.exit_code})
     except GdbError as e:
+        boxes.drop()  # the next check gets a new container
         result = error(name, f"gdb could not complete the check: {e}", evidence={"exit_code": e.exit_code})
     except FixproofError as e:
         result = error(name, str(e), evidence={"exit_code": e.exit_code})

@@ -25,6 +25,8 @@ from fixproof.engine.gdb import (
     GdbTimeout,
     MiError,
     UnknownFunction,
+    box_session,
+    probe_container,
     probe_session,
 )
 
@@ -167,6 +169,30 @@ def _ours(engine) -> list[str]:
 
 
 # -- sessions ------------------------------------------------------------------------------------------
+
+
+def test_sessions_share_a_container_and_start_clean(engine, probe, demo):
+    """#14: the checks of a stage share one probe container; nothing of one check (a process it
+    started, a file it wrote) is there for the next, and a container that cannot be reset is refused."""
+    with probe_container(engine, probe, str(demo["opt"])) as box:
+        with box_session(box, timeout=40) as s:
+            s.console("shell touch /tmp/left-behind; (sleep 600 &)")
+            s.run(["loop"])
+            assert s.continue_until_stop(20, started=True).exit_code == 0
+        c = box.container
+        assert b"left-behind" in c.exec_run(["ls", "/tmp"]).output
+        with box_session(box, timeout=40) as s:
+            listing = c.exec_run(["sh", "-c", "ls -A /tmp; for p in /proc/[0-9]*; do cat $p/cmdline; echo; done"])
+            assert b"left-behind" not in listing.output and b"sleep600" not in listing.output
+            s.run(["loop"])
+            assert s.continue_until_stop(20, started=True).exit_code == 0
+        c.exec_run(["touch", "/tmp/roots"], user="root")  # the unprivileged user cannot delete it (sticky /tmp)
+        with pytest.raises(GdbError, match="could not be reset"):
+            with box_session(box, timeout=40):
+                pass
+        cid = c.id
+    assert _gone(engine, cid)
+
 
 
 def test_hit_count_over_a_whole_run(engine, probe, demo):
