@@ -49,6 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--no-wait", dest="wait", action="store_false",
                    help="fail at once (exit 3) when another run is using the report directory, instead of waiting")
 
+    n = sub.add_parser("init", help="write a commented fixproof.toml for a Go module")
+    _verbosity_options(n, default=argparse.SUPPRESS)
+    n.add_argument("directory", nargs="?", default=".", metavar="DIR",
+                   help="the Go module (the directory with go.mod; default: .); the config is written there")
+    n.add_argument("--force", action="store_true", help="replace an existing fixproof.toml")
+    n.add_argument("--no-scan", dest="scan", action="store_false",
+                   help="skip the first build, so propose no [fix] advisories")
+
     i = sub.add_parser("inspect", help="what a Go binary says about itself")
     i.add_argument("paths", nargs="+", metavar="BIN", help="Go binaries (ELF, PE, Mach-O) or directories to walk")
     i.add_argument("--json", action="store_true", dest="as_json", help="a JSON list, one object per file")
@@ -87,6 +95,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         return verify_cmd.run(config=args.config, artifact=args.artifact, junit=args.junit,
                               evidence=args.evidence, only=args.only, jobs=args.jobs,
                               verbosity=args.verbosity, wait=args.wait)
+    if args.command == "init":
+        from fixproof import init_cmd
+
+        return init_cmd.run(args.directory, force=args.force, scan=args.scan, out=sys.stdout, err=sys.stderr,
+                            verbosity=args.verbosity)
     if args.command == "evidence":
         return _evidence_verify(args.bundle, args.public_key)
     raise AssertionError(args.command)
