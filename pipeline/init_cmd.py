@@ -77,17 +77,16 @@ def _run(directory: str, *, force: bool, scan: bool, out: TextIO, err: TextIO) -
     target = module_dir / CONFIG_NAME
     refuse_overwrite(target, force)
     gomod = read_gomod(module_dir / "go.mod")
-    engine = Engine.connect()  # no Docker Engine: exit 3 before anything slow
-    say = progress.Progress("init").say
-    say("listing Go releases on the module proxy")
+    progress.Progress("init").say("listing Go releases on the module proxy")
     releases = images.go_releases()
     pin = gopin.pin(gomod.go, gomod.toolchain, releases, gomod="go.mod")
     check_release(pin.version, releases)
+    engine = Engine.connect()  # no Docker Engine: exit 3 before anything slow
     builds, build_problem = release_builds(module_dir)
     plan = Plan(module=gomod.module, package=".", go=pin.version, go_why=pin.why, image=pin.image,
                 version=__version__)
-    with scratch_dir(module_dir) as scratch:
-        try:
+    try:
+        with scratch_dir(module_dir) as scratch:
             first = builds[0] if builds else None
             draft = load_draft(dataclasses.replace(plan, build=build_plan(first, builds, build_problem)),
                                module_dir, scratch)
@@ -104,8 +103,8 @@ def _run(directory: str, *, force: bool, scan: bool, out: TextIO, err: TextIO) -
                 result = scan_first_build(plan, module_dir, scratch)
                 plan = dataclasses.replace(plan, scan=result)
                 code = EXIT_FAILED if result.state == "failed" else EXIT_OK
-        finally:
-            _reap(engine)
+    finally:
+        _reap(engine)  # the scan's volumes, once their owner (the scratch directory) is gone
     write_config(target, render(plan), force)
     _tell(out, err, target, plan, code)
     return code
@@ -207,11 +206,15 @@ def _context(cfg: "Config", engine) -> "StageContext":
 
 
 def _reap(engine) -> None:
-    """Remove the scan's volumes (their owner, the scratch directory, is gone by now)."""
+    """Remove the scan's volumes (their owner, the scratch directory, is gone by now). Best effort: the
+    toolchain stage of any later run reaps what is left, so a failure here must not hide the outcome."""
+    import requests
+    from docker.errors import DockerException
+
     try:
         engine.reap_volumes()
-    except Exception:  # noqa: BLE001 - best effort: a later run's toolchain stage reaps them too
-        pass
+    except (DockerException, requests.RequestException, OSError) as e:
+        progress.Progress("init").say(f"could not remove the first build's volumes ({e}); a later run removes them")
 
 
 # -- the release config --------------------------------------------------------------------------------------

@@ -64,6 +64,13 @@ def test_a_broken_go_mod_is_exit_2(tmp_path):
     assert not (d / "fixproof.toml").exists()
 
 
+def test_a_go_mod_without_a_go_line_is_exit_2_before_any_engine_is_asked(tmp_path):
+    d = module(tmp_path, "module example.com/app\n")
+    p = run("init", str(d))
+    assert_clean_error(p, 2)
+    assert "has no go line" in p.stderr
+
+
 def test_no_docker_engine_is_exit_3_and_writes_nothing(tmp_path):
     d = module(tmp_path)
     p = run("init", str(d), "--no-scan")  # the unit tier's DOCKER_HOST answers nothing
