@@ -113,7 +113,8 @@ builds:
     main: ./cmd/app
     env: [CGO_ENABLED=0]
     flags: [-trimpath]
-    ldflags: [-s -w -X main.version={{.Version}}]
+    ldflags:
+      - -s -w -X main.version={{.Version}}
     tags: [netgo]
 """)
     p = init(app, "--no-scan")
@@ -136,3 +137,22 @@ def test_a_module_without_a_main_package_is_exit_2(tmp_path, golang_image):
     assert_no_traceback(p)
     assert p.returncode == 2 and "no main package" in p.stderr
     assert not (app / "fixproof.toml").exists()
+
+
+def test_a_first_build_that_fails_still_writes_the_config_and_exits_1(tmp_path, golang_image, vulndb_snapshot):
+    """A go.sum hash that the checksum database contradicts: the modules stage fails, so the scan proposes
+    nothing; the config is written (verify will say the same) with the reason, and init exits 1."""
+    app = tmp_path / "fixdemo"
+    shutil.copytree(EXAMPLE, app)
+    gosum = app / "go.sum"
+    lines = gosum.read_text().splitlines()
+    i = next(n for n, ln in enumerate(lines) if ln.startswith("golang.org/x/text v0.3.8 h1:"))
+    lines[i] = "golang.org/x/text v0.3.8 h1:" + "A" * 43 + "="
+    gosum.write_text("\n".join(lines) + "\n")
+    p = init(app)
+    assert_no_traceback(p)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "the first build did not pass (modules: go.sum lines:" in p.stderr
+    text = (app / "fixproof.toml").read_text()
+    assert "did not get through (modules: go.sum lines:" in text and "\n# [fix]\n" in text
+    assert load(app / "fixproof.toml").fix.advisories == ()

@@ -37,6 +37,14 @@ def test_an_existing_config_is_not_overwritten_without_force(tmp_path):
     assert (d / "fixproof.toml").read_text() == "# mine\n"
 
 
+def test_dir_defaults_to_the_current_directory(tmp_path):
+    d = module(tmp_path)
+    (d / "fixproof.toml").write_text("# mine\n")
+    p = run("init", cwd=d)
+    assert_clean_error(p, 2)
+    assert f"{d / 'fixproof.toml'} already exists" in p.stderr
+
+
 def test_a_directory_without_go_mod_is_exit_2_naming_the_modules_below(tmp_path):
     (tmp_path / "svc" / "api").mkdir(parents=True)
     (tmp_path / "svc" / "api" / "go.mod").write_text(GOMOD)
