@@ -26,8 +26,7 @@ class Reported:
         return d
 
 
-def show_version(module: str, v: str) -> str:
-    """A version as people write it: go1.22.5 for the standard library and the go command, else v1.2.3."""
+def _show_version(module: str, v: str) -> str:
     if module in (STDLIB, TOOLCHAIN):
         return versions.semver_to_go(v) or v
     return v
@@ -36,8 +35,8 @@ def show_version(module: str, v: str) -> str:
 def format_line(r: Reported) -> str:
     f = r.finding
     aliases = f" ({', '.join(f.aliases)})" if f.aliases else ""
-    fixed = f"fixed in {show_version(f.module, f.fixed)}" if f.fixed else "no fix"
-    line = (f"{f.file}: {f.id}{aliases} {f.module}@{show_version(f.module, f.version)} "
+    fixed = f"fixed in {_show_version(f.module, f.fixed)}" if f.fixed else "no fix"
+    line = (f"{f.file}: {f.id}{aliases} {f.module}@{_show_version(f.module, f.version)} "
             f"{fixed} [{f.level.value}]")
     if f.symbols:
         line += " " + ", ".join(f.symbols)

@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from functools import cmp_to_key
 from typing import Any, Mapping, Sequence
 
-from fixproof.findings import show_version
 from fixproof.goinfo import versions
-from fixproof.vulndb import STDLIB
+from fixproof.vulndb import STDLIB, TOOLCHAIN
 
 WIDTH = 100
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -116,6 +115,13 @@ class Plan:
     dir: str = "."  # app.dir; a draft for the first build names the module by absolute path
     report_dir: str = "reports"
     version: str = ""  # fixproof's, for the header
+
+
+def show_version(module: str, v: str) -> str:
+    """A version as people write it: go1.22.5 for the standard library and the go command, else v1.2.3."""
+    if module in (STDLIB, TOOLCHAIN):
+        return versions.semver_to_go(v) or v
+    return v
 
 
 def toml_string(s: str) -> str:
