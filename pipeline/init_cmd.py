@@ -277,7 +277,6 @@ def main_packages(ctx: "StageContext") -> tuple[str, ...]:
     network off (no dependency is needed to learn a package's name). ConfigError (exit 2) when the go
     command cannot list the module or it has no main package."""
     from fixproof.stages.build import infrastructure_failure
-    from fixproof.stages.common import decisive_line
 
     cfg = ctx.cfg
     args = ["go", "list", "-e", "-find", "-f", _LIST_FORMAT]
@@ -298,7 +297,7 @@ def main_packages(ctx: "StageContext") -> tuple[str, ...]:
             raise ToolError(f"go list ./... in {cfg.toolchain.image} could not run to the end: {infra}; free the "
                             "resource and retry.")
         raise ConfigError(f"go list ./... in {cfg.toolchain.image} failed: "
-                          f"{decisive_line(res.stderr, f'exit code {res.exit_code}')}; fix the module (go.mod, go.work) "
+                          f"{_reason(res.stderr, f'exit code {res.exit_code}')}; fix the module (go.mod, go.work) "
                           "so the go command can list its packages.")
     mains, listed = parse_list(res.stdout, ctx.workdir)
     if not mains:
@@ -306,6 +305,19 @@ def main_packages(ctx: "StageContext") -> tuple[str, ...]:
                           f"{listed} package(s), none of them a program): fixproof verifies a program, so run fixproof "
                           "init in the module that holds its package main.")
     return mains
+
+
+def _reason(text: str, default: str) -> str:
+    """The decisive line of a go command's output, with the line after it when it only announces it
+    ("go: errors parsing go.mod:")."""
+    from fixproof.stages.common import decisive_line
+
+    line = decisive_line(text, default)
+    if line.endswith(":"):
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        if line in lines and lines.index(line) + 1 < len(lines):
+            line = f"{line} {lines[lines.index(line) + 1]}"
+    return line
 
 
 def parse_list(stdout: str, workdir: str) -> tuple[tuple[str, ...], int]:

@@ -1,6 +1,7 @@
 """fixproof init without Docker: where the module is, what it refuses, what it takes from the release config,
 which main package it picks; the whole command against the real engine is in tests/integration/test_init_cmd.py."""
 
+import dataclasses
 import io
 import os
 from pathlib import Path
@@ -13,6 +14,7 @@ from fixproof.config import load
 from fixproof.errors import ConfigError, UsageError
 from fixproof.goinfo import goreleaser
 from fixproof.init_toml import Plan, render
+from fixproof.stages.common import StageContext
 from unit.test_cli import assert_clean_error, run
 
 GOMOD = "module example.com/app\n\ngo 1.22.5\n"
@@ -214,3 +216,55 @@ def test_progress_and_summary_lines_name_the_file(tmp_path):
     assert f"wrote {tmp_path / 'fixproof.toml'}" in out.getvalue()
     assert f"fixproof verify -c {tmp_path / 'fixproof.toml'}" in out.getvalue()
     assert "did not pass (modules: go.sum lines: bad)" in err.getvalue()
+
+
+class _Engine:
+    """Answers engine.run with one canned go list result, and records the call."""
+
+    def __init__(self, exit_code: int = 0, stdout: str = "", stderr: str = "") -> None:
+        self.result = (exit_code, stdout, stderr)
+        self.calls: list[tuple[tuple, dict]] = []
+
+    def run(self, image, command, **kw):
+        from fixproof.engine.docker import RunResult
+
+        self.calls.append(((image, tuple(command)), kw))
+        return RunResult(self.result[0], self.result[1], self.result[2], 0.1, "sha256:x", tuple(command))
+
+
+def _ctx(tmp_path, engine, build: str = "") -> StageContext:
+    d = module(tmp_path)
+    (d / "fixproof.toml").write_text(render(Plan(module="example.com/app", package=".", go="1.22.5", go_why="",
+                                                 image="golang:1.22.5-bookworm")) + build)
+    return StageContext(load(d / "fixproof.toml"), "init", engine_factory=lambda: engine)
+
+
+def test_main_packages_run_go_list_offline_with_the_release_builds_tags_and_env(tmp_path):
+    eng = _Engine(stdout="main\t/src\t\nlib\t/src/lib\t\nmain\t/src/cmd/x\t\n")
+    ctx = _ctx(tmp_path, eng)
+    assert init_cmd.main_packages(ctx) == (".", "./cmd/x")
+    (image, cmd), kw = eng.calls[0]
+    assert image == "golang:1.22.5-bookworm" and cmd[:4] == ("go", "list", "-e", "-find") and cmd[-1] == "./..."
+    assert kw["network"] is False and kw["env"]["GOPROXY"] == "off" and kw["env"]["GOTOOLCHAIN"] == "local"
+    assert all(m.read_only for m in kw["mounts"])
+
+
+def test_main_packages_with_tags_and_env(tmp_path):
+    eng = _Engine(stdout="main\t/src\t\n")
+    ctx = _ctx(tmp_path, eng, build="")
+    cfg = dataclasses.replace(ctx.cfg, build=dataclasses.replace(ctx.cfg.build, tags=("netgo", "x"),
+                                                                 env={"CGO_ENABLED": "0"}))
+    init_cmd.main_packages(StageContext(cfg, "init", engine_factory=lambda: eng))
+    (_, cmd), kw = eng.calls[0]
+    assert cmd[cmd.index("-tags") + 1] == "netgo,x" and kw["env"]["CGO_ENABLED"] == "0"
+
+
+@pytest.mark.parametrize("result, error, words", [
+    ((0, "lib\t/src\t\n", ""), ConfigError, "no main package"),
+    ((1, "", "go: errors parsing go.mod:\n/src/go.mod:3: unknown directive: bogus\n"), ConfigError,
+     "unknown directive: bogus"),
+    ((1, "", "go: write /tmp/x: no space left on device\n"), init_cmd.ToolError, "no space left on device"),
+])
+def test_go_list_failures_say_what_to_do(tmp_path, result, error, words):
+    with pytest.raises(error, match=words):
+        init_cmd.main_packages(_ctx(tmp_path, _Engine(*result)))
