@@ -61,7 +61,7 @@ def _verbosity_options(parser: argparse.ArgumentParser, default: object) -> None
                    help="also show details: doit's own task lines; on a terminal, every message kept in the scrollback")
 
 
-COMMANDS = ("verify", "merge", "inspect", "vulns", "evidence")
+COMMANDS = ("init", "verify", "merge", "inspect", "vulns", "evidence")
 
 
 def _command_of(argv: Sequence[str]) -> str | None:
@@ -88,6 +88,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="run the verification task graph")
     if wanted("verify"):
         _verify_options(v)
+    n = sub.add_parser("init", help="write a commented fixproof.toml for a Go module")
+    if wanted("init"):
+        _init_options(n)
     m = sub.add_parser("merge", help="combine the report directories of `verify --shard` runs into one")
     if wanted("merge"):
         _merge_options(m)
@@ -127,6 +130,15 @@ def _verify_options(v: argparse.ArgumentParser) -> None:
 def _merge_options(m: argparse.ArgumentParser) -> None:
     m.add_argument("out", metavar="OUT", help="directory for the merged fleet report (new, empty, or an earlier merge's)")
     m.add_argument("dirs", nargs="+", metavar="DIR", help="the report directory of each shard (every shard, once)")
+
+
+def _init_options(n: argparse.ArgumentParser) -> None:
+    _verbosity_options(n, default=argparse.SUPPRESS)
+    n.add_argument("directory", nargs="?", default=".", metavar="DIR",
+                   help="the Go module (the directory with go.mod; default: .); the config is written there")
+    n.add_argument("--force", action="store_true", help="replace an existing fixproof.toml")
+    n.add_argument("--no-scan", dest="scan", action="store_false",
+                   help="skip the first build, so propose no [fix] advisories")
 
 
 def _inspect_options(i: argparse.ArgumentParser) -> None:
@@ -181,6 +193,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         from fixproof import merge_cmd
 
         return merge_cmd.run(args.out, args.dirs)
+    if args.command == "init":
+        from fixproof import init_cmd
+
+        return init_cmd.run(args.directory, force=args.force, scan=args.scan, out=sys.stdout, err=sys.stderr,
+                            verbosity=args.verbosity)
     if args.command == "evidence":
         return _evidence_verify(args.bundle, args.public_key)
     raise AssertionError(args.command)

@@ -69,6 +69,12 @@ class GoModError(FixproofError):
     exit_code = EXIT_USAGE
 
 
+class ReleaseConfigError(FixproofError):
+    """The app's own release config (.goreleaser.yml) cannot be read or has an unexpected shape."""
+
+    exit_code = EXIT_USAGE
+
+
 class VulnDBError(FixproofError):
     """The vulnerability database is unreachable or its data is corrupt."""
 

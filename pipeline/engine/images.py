@@ -197,14 +197,7 @@ def fetch_toolchain(version: str, *, timeout: float, progress: "Progress") -> To
     """Download the Go toolchain as a module through the Go module proxy."""
     go = require_tool("go", "a Go installation is needed to fetch toolchains through the module proxy (apt-get install golang, or put go on PATH).")
     module = f"golang.org/toolchain@v0.0.1-go{version}.linux-{go_arch()}"
-    modcache = cache_dir() / "toolchains"
-    modcache.mkdir(parents=True, exist_ok=True)
-    env = {
-        "GOMODCACHE": str(modcache),
-        "GOFLAGS": "-modcacherw",
-        "GOTOOLCHAIN": "local",
-        "GO111MODULE": "on",
-    }
+    env = _toolchain_env()
     gosumdb = os.environ.get("GOSUMDB", "") or "sum.golang.org"
     if gosumdb == "off":
         raise ImageError("GOSUMDB=off: fixproof will not build a toolchain image without checking its hash against the checksum database.")
@@ -228,6 +221,25 @@ def fetch_toolchain(version: str, *, timeout: float, progress: "Progress") -> To
     root = Path(info["Dir"])
     _make_executable(root)
     return Toolchain(module, root, info.get("Sum", ""), gosumdb)
+
+
+def _toolchain_env() -> dict[str, str]:
+    """The go command's environment for toolchain modules: fixproof's own module cache, no switching."""
+    modcache = cache_dir() / "toolchains"
+    modcache.mkdir(parents=True, exist_ok=True)
+    return {
+        "GOMODCACHE": str(modcache),
+        "GOFLAGS": "-modcacherw",
+        "GOTOOLCHAIN": "local",
+        "GO111MODULE": "on",
+    }
+
+
+def go_releases(*, timeout: float = 60) -> list[str]:
+    """Go releases the module proxy serves as toolchains for this platform, oldest first as the proxy
+    lists them; [] when there is no go command on PATH or the proxy does not answer."""
+    go = shutil.which("go")
+    return toolchain_releases(go, _toolchain_env(), timeout=timeout) if go else []
 
 
 def toolchain_releases(go: str, env: Mapping[str, str], *, timeout: float) -> list[str]:
