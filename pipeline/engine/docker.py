@@ -147,6 +147,18 @@ class VolumeOwner:
     image: str
 
 
+NETWORK_MODES = ("none", "bridge", "host")
+
+
+def network_mode(network: bool | str) -> str:
+    """Docker's network mode for a container's ``network`` argument."""
+    if isinstance(network, bool):
+        return "bridge" if network else "none"
+    if network not in NETWORK_MODES:
+        raise ValueError(f"unknown network mode {network!r}; one of {', '.join(NETWORK_MODES)}")
+    return network
+
+
 @dataclass(frozen=True)
 class RunResult:
     exit_code: int
@@ -348,7 +360,7 @@ class Engine:
         *,
         env: Mapping[str, str] | None = None,
         mounts: Sequence[Mount] = (),
-        network: bool = False,
+        network: bool | str = False,
         workdir: str | None = None,
         user: str | None = None,
         profile: Profile = DEFAULT_PROFILE,
@@ -356,6 +368,8 @@ class Engine:
         """A created (not started) container, always removed on exit.
 
         ``profile`` gives its privileges and limits; ``user`` (if given) overrides the profile's.
+        ``network``: False (Docker's "none": its own namespace, only lo), True ("bridge"), or a
+        mode of NETWORK_MODES by name.
         """
         from docker.errors import APIError, ImageNotFound
         from docker.types import Mount as DMount
@@ -371,7 +385,7 @@ class Engine:
                 command=list(command),
                 environment=dict(env or {}),
                 mounts=dmounts,
-                network_mode="bridge" if network else "none",
+                network_mode=network_mode(network),
                 working_dir=workdir,
                 user=user if user is not None else profile.user,
                 labels=self.labels,

@@ -9,8 +9,9 @@ from typing import Sequence, TextIO
 
 from fixproof.errors import EXIT_FAILED, EXIT_INFRA, EXIT_OK
 from fixproof.publish.junit import write_junit
-from fixproof.results import StageResult, Status, error
+from fixproof.results import CheckResult, StageResult, Status, error
 from fixproof.stages.build import BuildFacts
+from fixproof.stages.gotest_policy import ALLOWED_FAILURE, FLAKY, SKIPPED_BY_CONFIG, TESTS_DISABLED
 from fixproof.stages.common import StageContext
 
 STAGE = "report"
@@ -106,7 +107,12 @@ def headline(results: Sequence[StageResult], code: int, fail_on: str) -> str:
                   if c.name.startswith("advisory GO-")]
     tolerated = sorted({c.name.removeprefix("advisory ") for c in advisories if c.warning})
     skipped = sum(1 for r in results for c in r.checks if c.status is Status.SKIPPED)
+    tests = [c for r in results if r.stage.rsplit(".", 1)[-1] == "test" for c in r.checks]
     text = "Every check passed: the listed advisories are fixed in the built artifact and every runtime check held"
+    if any(c.evidence.get(TESTS_DISABLED) for c in tests):
+        text = ("Every check that ran passed, but the app's Go tests did not run (test.enabled = false): the listed "
+                "advisories are fixed in the built artifact and every runtime check held")
+    text += _tests_not_run(tests)
     if tolerated:
         text += (f"; {len(tolerated)} other known advisor{'y' if len(tolerated) == 1 else 'ies'} "
                  f"({', '.join(tolerated[:3])}{', ...' if len(tolerated) > 3 else ''}) affect it and do not fail "
@@ -114,6 +120,23 @@ def headline(results: Sequence[StageResult], code: int, fail_on: str) -> str:
     if skipped:
         text += f"; {skipped} check{'s' if skipped != 1 else ''} did not run (skipped, each with its reason)"
     return text + "."
+
+
+def _tests_not_run(tests: Sequence[CheckResult]) -> str:
+    """The Go tests a PASS does not cover: skipped by config, failed but allowed, passed only on retry."""
+    def names(key: str) -> list[str]:
+        return [f"{c.name} ({c.evidence[key]})" if isinstance(c.evidence.get(key), str) else c.name
+                for c in tests if c.evidence.get(key)]
+
+    def clause(what: str, items: list[str]) -> str:
+        if not items:
+            return ""
+        shown = ", ".join(items[:3]) + (f" and {len(items) - 3} more" if len(items) > 3 else "")
+        return f"; {len(items)} Go test{'s' if len(items) != 1 else ''} {what}: {shown}"
+
+    return (clause("skipped by config (test.skip)", names(SKIPPED_BY_CONFIG))
+            + clause("failed and allowed to (test.allow_fail)", names(ALLOWED_FAILURE))
+            + clause("flaky, passed only on a retry", names(FLAKY)))
 
 
 OPENVEX_NAME = "fixproof.openvex.json"

@@ -20,3 +20,28 @@ def test_clean_pass_and_skips():
                                             "and every runtime check held; 1 check did not run (skipped, each with its reason).")
     assert headline([gdb], 1, "listed").startswith("At least one check failed")
     assert headline([gdb], 3, "listed").startswith("At least one check could not run")
+
+
+def test_tests_not_run_are_named_in_a_pass():
+    from fixproof.stages.gotest_policy import ALLOWED_FAILURE, FLAKY, SKIPPED_BY_CONFIG
+
+    test = StageResult("test", (
+        passed("TestA", "passed", classname="m/p"),
+        skipped("TestNet", "skipped by config", classname="m/p", evidence={SKIPPED_BY_CONFIG: "needs network"}),
+        skipped("TestOld", "allowed failure", classname="m/p", evidence={ALLOWED_FAILURE: "upstream bug"}),
+        passed("TestFlaky", "flaky", classname="m/p", evidence={FLAKY: True}, warning=True)))
+    text = headline([test], 0, "listed")
+    assert text.startswith("Every check passed")
+    assert "1 Go test skipped by config (test.skip): TestNet (needs network)" in text
+    assert "1 Go test failed and allowed to (test.allow_fail): TestOld (upstream bug)" in text
+    assert "1 Go test flaky, passed only on a retry: TestFlaky" in text
+
+
+def test_a_disabled_test_stage_is_not_a_plain_pass():
+    from fixproof.stages.gotest_policy import TESTS_DISABLED
+
+    test = StageResult("test", (skipped("go test", "test.enabled = false", evidence={TESTS_DISABLED: True}),))
+    build = StageResult("build", (passed("go build", "ok"),))
+    text = headline([build, test], 0, "listed")
+    assert text.startswith("Every check that ran passed, but the app's Go tests did not run (test.enabled = false)")
+    assert not text.startswith("Every check passed")
