@@ -109,10 +109,12 @@ def headline(results: Sequence[StageResult], code: int, fail_on: str) -> str:
     skipped = sum(1 for r in results for c in r.checks if c.status is Status.SKIPPED)
     tests = [c for r in results if r.stage.rsplit(".", 1)[-1] == "test" for c in r.checks]
     text = "Every check passed: the listed advisories are fixed in the built artifact and every runtime check held"
+    not_run = _tests_not_run(tests)
     if any(c.evidence.get(TESTS_DISABLED) for c in tests):
-        text = ("Every check that ran passed, but the app's Go tests did not run (test.enabled = false): the listed "
+        not_run = ["the app's Go tests did not run (test.enabled = false)"]
+    if not_run:  # lead with what the PASS does not cover
+        text = ("Not every Go test ran and passed: " + "; ".join(not_run) + ". Every other check passed: the listed "
                 "advisories are fixed in the built artifact and every runtime check held")
-    text += _tests_not_run(tests)
     if tolerated:
         text += (f"; {len(tolerated)} other known advisor{'y' if len(tolerated) == 1 else 'ies'} "
                  f"({', '.join(tolerated[:3])}{', ...' if len(tolerated) > 3 else ''}) affect it and do not fail "
@@ -122,21 +124,24 @@ def headline(results: Sequence[StageResult], code: int, fail_on: str) -> str:
     return text + "."
 
 
-def _tests_not_run(tests: Sequence[CheckResult]) -> str:
-    """The Go tests a PASS does not cover: skipped by config, failed but allowed, passed only on retry."""
+def _tests_not_run(tests: Sequence[CheckResult]) -> list[str]:
+    """The Go tests a PASS does not cover: skipped by config, failed but allowed, passed only on a retry
+    (a subtest is not named again when its parent is)."""
     def names(key: str) -> list[str]:
-        return [f"{c.name} ({c.evidence[key]})" if isinstance(c.evidence.get(key), str) else c.name
-                for c in tests if c.evidence.get(key)]
+        hit = [c for c in tests if c.evidence.get(key)]
+        tops = {(c.classname, c.name) for c in hit}
+        return [f"{c.name} ({c.evidence[key]})" if isinstance(c.evidence[key], str) else c.name for c in hit
+                if not any((c.classname, c.name[:i]) in tops for i in range(len(c.name)) if c.name[i] == "/")]
 
-    def clause(what: str, items: list[str]) -> str:
+    def clause(what: str, items: list[str]) -> list[str]:
         if not items:
-            return ""
+            return []
         shown = ", ".join(items[:3]) + (f" and {len(items) - 3} more" if len(items) > 3 else "")
-        return f"; {len(items)} Go test{'s' if len(items) != 1 else ''} {what}: {shown}"
+        return [f"{len(items)} {what}: {shown}"]
 
     return (clause("skipped by config (test.skip)", names(SKIPPED_BY_CONFIG))
             + clause("failed and allowed to (test.allow_fail)", names(ALLOWED_FAILURE))
-            + clause("flaky, passed only on a retry", names(FLAKY)))
+            + clause("flaky, passed only on a retry (test.retries)", names(FLAKY)))
 
 
 OPENVEX_NAME = "fixproof.openvex.json"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shlex
 import time
+from contextlib import ExitStack
 
 from dataclasses import asdict, replace
 
@@ -28,10 +29,14 @@ STAGE = "test"
 COPY = "/tmp/src"  # the throwaway copy of the sources the tests run in (a tmpfs)
 
 
-# test.network -> the container's Docker network mode. Docker gives every network namespace its own
-# loopback and fixproof grants no privilege to take it down, so "off" and "loopback" are the same
-# namespace: no interface but lo, nothing outside the container reachable (README "[test] network").
-NETWORK_MODES = {"off": "none", "loopback": "none", "host": "host"}
+# test.network -> what the test containers get. "off": a namespace with no usable interface (lo down,
+# 127.0.0.1 removed: Engine.offline_netns); "loopback": Docker's "none" (its own namespace, lo only);
+# "host": the host's network (needs test.network_reason, and the report warns).
+NETWORKS = {
+    "off": "a network namespace with no usable interface (loopback down, no address): nothing to connect to",
+    "loopback": "its own network namespace with only the loopback interface (Docker's network mode none)",
+    "host": "the host's network (Docker's network mode host)",
+}
 ATTEMPT_ENV = "FIXPROOF_TEST_ATTEMPT"  # 1 for the first run, 2.. for reruns (test.retries)
 
 
@@ -120,7 +125,7 @@ def run(ctx: StageContext) -> StageResult:
     workdir = COPY + ctx.workdir.removeprefix(SRC)
     return StageResult(STAGE, tuple(cases), {
         "command": commands[0], "reruns": commands[1:], "summary": _summary(cases),
-        "network": {"mode": t.network, "docker": NETWORK_MODES[t.network], "reason": t.network_reason},
+        "network": {"mode": t.network, "means": NETWORKS[t.network], "reason": t.network_reason},
         "policy": {"skip": [asdict(r) for r in t.skip], "allow_fail": [asdict(r) for r in t.allow_fail],
                    "retries": t.retries},
         "sources": f"a writable copy ({workdir}) of the verified sources mounted read-only at {ctx.workdir}, "
@@ -128,11 +133,13 @@ def run(ctx: StageContext) -> StageResult:
 
 
 def _go(ctx: StageContext, args: list[str], *, attempt: int) -> RunResult:
-    """One go command in a fresh container on a throwaway, writable copy of the verified sources."""
+    """One go command in a fresh container on a throwaway, writable copy of the verified sources,
+    with the network test.network names."""
     cfg = ctx.cfg
-    mode = NETWORK_MODES[cfg.test.network]
+    network = cfg.test.network
     what = "go test -list" if attempt == 0 else "go test" if attempt == 1 else f"go test (attempt {attempt})"
-    ctx.progress.say(" ".join(args) + (" (network off)" if mode == "none" else " (host network)"))
+    ctx.progress.say(" ".join(args) + {"off": " (network off)", "loopback": " (loopback only)",
+                                       "host": " (host network)"}[network])
     # the app's own code runs here: its own Go build cache, the unprivileged user, no capability
     mounts = cache_mounts(ctx, ctx.verified_image_id(), untrusted=True)
     # tests may write into their own tree (golden files, generated docs): they run in a throwaway,
@@ -142,9 +149,12 @@ def _go(ctx: StageContext, args: list[str], *, attempt: int) -> RunResult:
     env = {**ctx.offline_env(), **cfg.build.env}
     if attempt:
         env[ATTEMPT_ENV] = str(attempt)
-    return ctx.engine.run(cfg.toolchain.image, ["sh", "-c", f"mkdir -p {COPY} && {script}", "sh", *args],
-                          env=env, mounts=mounts, profile=ctx.go_profile(mounts), workdir=ctx.workdir, network=mode,
-                          timeout=cfg.timeouts.test, progress=ctx.progress, what=what)
+    with ExitStack() as stack:
+        mode = stack.enter_context(ctx.engine.offline_netns(cfg.toolchain.image)) if network == "off" \
+            else {"loopback": "none", "host": "host"}[network]
+        return ctx.engine.run(cfg.toolchain.image, ["sh", "-c", f"mkdir -p {COPY} && {script}", "sh", *args],
+                              env=env, mounts=mounts, profile=ctx.go_profile(mounts), workdir=ctx.workdir,
+                              network=mode, timeout=cfg.timeouts.test, progress=ctx.progress, what=what)
 
 
 def _summary(cases: Sequence[CheckResult]) -> dict[str, int]:

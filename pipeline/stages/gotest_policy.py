@@ -171,9 +171,8 @@ def allow_failures(cases: Sequence[CheckResult], rules: Sequence[TestRule]) -> l
 def retry_targets(cases: Sequence[CheckResult], allowed: Sequence[TestRule]) -> dict[str, list[str]]:
     """Package -> failed top-level tests to run again (not synthetic cases, not allowed failures)."""
     out: dict[str, set[str]] = {}
-    for c in cases:
-        if c.status is Status.FAILED and c.name not in SYNTHETIC and c.classname != UNKNOWN_PACKAGE \
-                and _match(c, allowed) is None:
+    for c in allow_failures(cases, allowed):  # an allowed failure (or a parent failing only by one) is final
+        if c.status is Status.FAILED and c.name not in SYNTHETIC and c.classname != UNKNOWN_PACKAGE:
             out.setdefault(c.classname, set()).add(top_level(c.name))
     return {p: sorted(names) for p, names in sorted(out.items())}
 

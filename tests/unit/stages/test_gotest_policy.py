@@ -5,6 +5,7 @@ partly broken and a dialing-out test; recorded with go 1.26 on the host), throug
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 
 import pytest
 
@@ -29,7 +30,7 @@ ALLOW = '{ test = "TestKnownBroken", package = "example.com/audit/audit", reason
 
 
 def _cfg(tmp_path, test: str):
-    return config.load(write_config(tmp_path, EXAMPLE, extra="[test]\n" + test))
+    return config.load(write_config(tmp_path, EXAMPLE, extra="[test]\n" + test, test_network=None))
 
 
 def _stream(name: str) -> str:
@@ -56,7 +57,8 @@ def test_config_reads_every_key(tmp_path):
 
 
 def test_array_of_tables_form(tmp_path):
-    cfg = config.load(write_config(tmp_path, EXAMPLE, extra='[[test.skip]]\ntest = "TestA/case"\nreason = "slow"\n'))
+    cfg = config.load(write_config(tmp_path, EXAMPLE, extra='[[test.skip]]\ntest = "TestA/case"\nreason = "slow"\n',
+                                     test_network=None))
     assert cfg.test.skip == (_rule("TestA/case", "slow"),)
 
 
@@ -182,12 +184,18 @@ class FakeEngine:
 
     def __init__(self) -> None:
         self.calls: list[dict] = []
+        self.holders = 0
 
     def volume_exists(self, name: str) -> bool:
         return True
 
     def ensure_volume(self, *a, **kw) -> None:
         pass
+
+    @contextmanager
+    def offline_netns(self, image: str):
+        self.holders += 1
+        yield "container:holder"
 
     def run(self, image, command, **kw) -> RunResult:
         args = list(command[4:])
@@ -222,17 +230,23 @@ def test_stage_applies_skip_allow_fail_and_retries(tmp_path):
     rerun = eng.calls[2]["args"]
     assert rerun[rerun.index("-run") + 1] == "^TestFails$|^TestFlaky$" and rerun[-1] == PKG
     assert eng.calls[2]["env"][gotest.ATTEMPT_ENV] == "2"
-    assert all(c["network"] == "none" for c in eng.calls)
+    assert all(c["network"] == "container:holder" for c in eng.calls) and eng.holders == 3  # off: one each
     s = result.facts["summary"]
     assert (s["skipped_by_config"], s["allowed_failures"], s["flaky"], s["failed"]) == (1, 2, 1, 1)
     assert result.facts["reruns"] and result.facts["policy"]["retries"] == 1
-    assert result.facts["network"] == {"mode": "off", "docker": "none", "reason": ""}
+    assert result.facts["network"]["mode"] == "off" and "loopback down" in result.facts["network"]["means"]
 
 
 def test_without_retries_the_flaky_test_fails(tmp_path):
     result, eng = _run_stage(tmp_path, "")
     assert [c["what"] for c in eng.calls] == ["go test"]
     assert next(c for c in result.checks if c.name == "TestFlaky").status is Status.FAILED
+
+
+def test_loopback_is_dockers_none(tmp_path):
+    result, eng = _run_stage(tmp_path, 'network = "loopback"\n')
+    assert [c["network"] for c in eng.calls] == ["none"] and eng.holders == 0
+    assert not any(c.name == "test network" for c in result.checks)
 
 
 def test_host_network_is_a_warning(tmp_path):
