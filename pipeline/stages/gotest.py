@@ -8,19 +8,17 @@ from __future__ import annotations
 import shlex
 import time
 from contextlib import ExitStack
-
 from dataclasses import asdict, replace
-
 from typing import Sequence
 
+from fixproof.config import Config
 from fixproof.engine.docker import RunResult
+from fixproof.results import CheckResult, StageResult, Status, error, failed, passed, skipped
 from fixproof.stages.gotest_json import BUILD_FAILED, SETUP_FAILED, parse_go_test_json
 from fixproof.stages.gotest_policy import (
     ALLOWED_FAILURE, ATTEMPTS, FLAKY, SKIPPED_BY_CONFIG, TESTS_DISABLED, Attempt, allow_failures, listed_tests,
     merge_attempts, pattern, retry_targets, skipped_cases,
 )
-from fixproof.results import CheckResult, StageResult, Status, error, failed, passed, skipped
-from fixproof.config import Config
 from fixproof.stages.build import build_flags, cache_mounts, check_cache_volume, infrastructure_failure
 from fixproof.stages.common import SRC, StageContext, app_files, decisive_line, tail
 from fixproof.stages.spec import Inputs, StageSpec
@@ -44,7 +42,8 @@ def go_test_args(cfg: Config, *, run: str = "", packages: Sequence[str] = ()) ->
     """`go test` with exactly the build's flags, ldflags and tags (the tests prove the
     variant that ships), then [test] flags; `-count=1` unless the config sets a count,
     so the Go test cache never hands back a result of another run or variant; then
-    -skip for test.skip and, for a rerun, -run naming the tests to run again."""
+    -skip for test.skip and, for a rerun, -run naming the tests to run again (after any
+    -run of [test] flags, so it wins)."""
     t = cfg.test
     count = [] if any(f == "-count" or f.startswith("-count=") for f in t.flags) else ["-count=1"]
     skip = ["-skip", pattern(r.test for r in t.skip)] if t.skip else []
