@@ -74,10 +74,29 @@ class BuildConfig:
 
 
 @dataclass(frozen=True)
+class TestRule:
+    """One [test] skip or allow_fail entry: a Go test (``TestX``, or a subtest ``TestX/case`` as go test -json
+    names it), optionally only in one package (its import path), and why; the reason goes into every report."""
+
+    test: str = ""
+    package: str = ""  # import path; "": every package of test.packages
+    reason: str = ""
+
+
+TEST_NETWORKS = ("off", "loopback", "host")
+MAX_TEST_RETRIES = 3
+
+
+@dataclass(frozen=True)
 class TestConfig:
     packages: tuple[str, ...] = ("./...",)
     flags: tuple[str, ...] = ()
     enabled: bool = True
+    skip: tuple[TestRule, ...] = ()  # not run (go test -skip); each kept in the reports as skipped with its reason
+    allow_fail: tuple[TestRule, ...] = ()  # run; a failure is recorded (skipped, "allowed failure") and fails nothing
+    retries: int = field(default=0, metadata={"min": 0})  # failed tests rerun up to this many times (0..3)
+    network: str = "off"  # "off" | "loopback" | "host" (host needs network_reason; a warning in the report)
+    network_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -457,6 +476,44 @@ def _validate_docker(f: Path, d: DockerConfig) -> None:
                           "a tmpfs lives in the container's memory, so raise memory or lower tmpfs_size.")
 
 
+_GO_TEST_NAME_RE = re.compile(r"^[^\s/]+(/[^\s/]+)*$")
+
+
+def _validate_test(f: Path, t: TestConfig) -> None:
+    for key in ("skip", "allow_fail"):
+        seen: set[tuple[str, str]] = set()
+        for i, rule in enumerate(getattr(t, key)):
+            where = f"{f}: test.{key}[{i}]"
+            if not rule.test:
+                raise ConfigError(f"{where} needs test = \"TestName\" (a subtest as \"TestName/case\").")
+            if not _GO_TEST_NAME_RE.match(rule.test):
+                raise ConfigError(f"{where}: test = {rule.test!r} is not a Go test name as go test -json reports it "
+                                  "(no spaces, go writes them as _; subtests as TestName/case).")
+            if not rule.reason.strip():
+                raise ConfigError(f"{where} ({rule.test}) needs reason = \"...\": a test that is not run or may fail "
+                                  "is reported with the reason it was allowed.")
+            if (rule.package, rule.test) in seen:
+                raise ConfigError(f"{where}: {rule.test} is listed twice in test.{key}.")
+            seen.add((rule.package, rule.test))
+    both = {(r.package, r.test) for r in t.skip} & {(r.package, r.test) for r in t.allow_fail}
+    if both:
+        raise ConfigError(f"{f}: {sorted(both)[0][1]} is in both test.skip and test.allow_fail; a test is either "
+                          "not run or run with its failure allowed.")
+    if t.skip and any(a == "-skip" or a.startswith(("-skip=", "-test.skip")) for a in t.flags):
+        raise ConfigError(f"{f}: test.flags has -skip and test.skip lists tests; go test keeps only the last -skip, "
+                          "so move each skipped test into test.skip with its reason.")
+    if t.retries > MAX_TEST_RETRIES:
+        raise ConfigError(f"{f}: test.retries = {t.retries} is more than {MAX_TEST_RETRIES}; a test that needs more "
+                          "reruns is broken, not flaky: fix it, or list it in test.allow_fail with a reason.")
+    if t.network not in TEST_NETWORKS:
+        raise ConfigError(f"{f}: test.network must be \"off\", \"loopback\" or \"host\", not {t.network!r}.")
+    if t.network == "host" and not t.network_reason.strip():
+        raise ConfigError(f"{f}: test.network = \"host\" gives the app's tests the host's network; say why with "
+                          "test.network_reason = \"...\" (the report shows it as a warning).")
+    if t.network != "host" and t.network_reason:
+        raise ConfigError(f"{f}: test.network_reason is only for test.network = \"host\".")
+
+
 def _validate(cfg: Config) -> None:
     f = cfg.path
     if not cfg.toolchain.go:
@@ -480,6 +537,7 @@ def _validate(cfg: Config) -> None:
     if cfg.build.cache not in ("volume", "fresh"):
         raise ConfigError(f"{f}: build.cache must be \"volume\" or \"fresh\".")
     _validate_docker(f, cfg.docker)
+    _validate_test(f, cfg.test)
     if cfg.fix.fail_on not in ("listed", "symbol", "any"):
         raise ConfigError(f"{f}: fix.fail_on must be \"listed\", \"symbol\" or \"any\".")
     for adv in cfg.fix.advisories:

@@ -229,8 +229,10 @@ def _build(b: BuildPlan) -> list[str]:
 
 
 def _test() -> list[str]:
-    return ["[test]", _kv("packages", toml_array(["./..."]),
-                          "the app's own go test run, network off; enabled = false skips it")]
+    return ["[test]", _kv("packages", toml_array(["./..."]), "the app's own go test run; enabled = false skips it"),
+            _kv("network", toml_string("loopback"),
+                "the tests' own 127.0.0.1 only (httptest servers); \"off\" takes even that away"),
+            "# skip = [{ test = \"TestNeedsInternet\", reason = \"...\" }]   # each kept in JUnit as skipped, with its reason"]
 
 
 def _fix(plan: Plan) -> list[str]:

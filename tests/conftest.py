@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -266,8 +267,20 @@ def app_copy(tmp_path) -> Path:
     return dst
 
 
+def with_test_network(extra: str, network: str | None) -> str:
+    """``extra`` (dedented) with ``[test] network`` set, in its [test] table when it has one, unless it
+    sets a network itself. The example's tests serve on 127.0.0.1 (httptest): they need "loopback"."""
+    extra = textwrap.dedent(extra)
+    if network is None or re.search(r"^\s*network\s*=", extra, re.M):
+        return extra
+    line = f'network = "{network}"\n'
+    if re.search(r"^\[test\][ \t]*(#.*)?$", extra, re.M):
+        return re.sub(r"^(\[test\][ \t]*(#.*)?\n)", lambda m: m.group(1) + line, extra, count=1, flags=re.M)
+    return extra + "\n[test]\n" + line
+
+
 def write_config(tmp_path: Path, app_dir: Path, *, image: str = "golang:1.22.5-bookworm", go: str = "1.22.5",
-                 extra: str = "", name: str = "fixproof.toml") -> Path:
+                 extra: str = "", name: str = "fixproof.toml", test_network: str | None = "loopback") -> Path:
     cfg = tmp_path / name
     cfg.write_text(textwrap.dedent(f"""\
         [app]
@@ -280,7 +293,7 @@ def write_config(tmp_path: Path, app_dir: Path, *, image: str = "golang:1.22.5-b
 
         [report]
         dir = "{tmp_path / 'reports'}"
-        """) + textwrap.dedent(extra))
+        """) + with_test_network(extra, test_network))
     return cfg
 
 
@@ -315,7 +328,7 @@ def write_fleet_config(tmp_path: Path, *, reports: str = "reports", extra: str =
         image = "golang:1.22.5-bookworm"
         [report]
         dir = "{tmp_path / reports}"
-        """) + textwrap.dedent(extra) + textwrap.dedent(f"""
+        """) + with_test_network(extra, "loopback") + textwrap.dedent(f"""
         [[app]]
         name = "edge"
         dir = "{EXAMPLE}"

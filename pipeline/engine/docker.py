@@ -134,6 +134,18 @@ TRACE_PROFILE = Profile(
     extra_mounts=(Mount("/sys/kernel/debug", "/sys/kernel/debug", read_only=True),
                   Mount("/sys/kernel/tracing", "/sys/kernel/tracing", read_only=True)),
 )
+# Holds a network namespace whose loopback it took down (Engine.offline_netns): root with NET_ADMIN
+# only, running `sleep` and one perl ioctl; nothing of the app's runs in it.
+_NETNS_PROFILE = Profile(cap_add=("NET_ADMIN",), user="0:0", tmpfs=(), pids_limit=16, memory=64 << 20)
+# SIOCSIFADDR lo to 0.0.0.0 (removes 127.0.0.1 and its local routes, so a connect fails at once
+# instead of waiting on a dead interface), SIOCSIFFLAGS lo to 0 (down; IPv6 drops ::1 with it), then
+# SIOCGIFFLAGS to check that IFF_UP is clear (struct ifreq: 40 bytes)
+_LO_DOWN = ('socket(my $s, 2, 2, 0) or die "socket: $!\\n"; '
+            'my $a = pack("a16 s n a4 x16", "lo", 2, 0, "\\0\\0\\0\\0"); '
+            'ioctl($s, 0x8916, $a) or $!{EADDRNOTAVAIL} or die "SIOCSIFADDR lo: $!\\n"; '
+            'my $w = pack("a16 s x22", "lo", 0); ioctl($s, 0x8914, $w) or die "SIOCSIFFLAGS lo: $!\\n"; '
+            'my $r = pack("a16 x24", "lo"); ioctl($s, 0x8913, $r) or die "SIOCGIFFLAGS lo: $!\\n"; '
+            'die "lo is still up\\n" if unpack("x16 s", $r) & 1;')
 # Makes a new volume's root owned by the unprivileged user; runs nothing of the app's.
 _CHOWN_PROFILE = Profile(cap_add=("CHOWN",), user="0:0", tmpfs=(), pids_limit=64, memory=64 << 20)
 
@@ -145,6 +157,18 @@ class VolumeOwner:
     uid: int
     gid: int
     image: str
+
+
+NETWORK_MODES = ("none", "bridge", "host")
+
+
+def network_mode(network: bool | str) -> str:
+    """Docker's network mode for a container's ``network`` argument."""
+    if isinstance(network, bool):
+        return "bridge" if network else "none"
+    if network not in NETWORK_MODES and not network.startswith("container:"):
+        raise ValueError(f"unknown network mode {network!r}; one of {', '.join(NETWORK_MODES)}")
+    return network
 
 
 @dataclass(frozen=True)
@@ -348,7 +372,7 @@ class Engine:
         *,
         env: Mapping[str, str] | None = None,
         mounts: Sequence[Mount] = (),
-        network: bool = False,
+        network: bool | str = False,
         workdir: str | None = None,
         user: str | None = None,
         profile: Profile = DEFAULT_PROFILE,
@@ -356,6 +380,8 @@ class Engine:
         """A created (not started) container, always removed on exit.
 
         ``profile`` gives its privileges and limits; ``user`` (if given) overrides the profile's.
+        ``network``: False (Docker's "none": its own namespace, only lo, up), True ("bridge"), a
+        mode of NETWORK_MODES by name, or "container:<id>" (from :meth:`offline_netns`).
         """
         from docker.errors import APIError, ImageNotFound
         from docker.types import Mount as DMount
@@ -371,7 +397,7 @@ class Engine:
                 command=list(command),
                 environment=dict(env or {}),
                 mounts=dmounts,
-                network_mode="bridge" if network else "none",
+                network_mode=network_mode(network),
                 working_dir=workdir,
                 user=user if user is not None else profile.user,
                 labels=self.labels,
@@ -387,6 +413,29 @@ class Engine:
         finally:
             self._remove(c)
             _LIVE.forget(c)
+
+    @contextmanager
+    def offline_netns(self, image: str) -> Iterator[str]:
+        """A network namespace with no usable interface at all, not even loopback (Docker's "none"
+        leaves lo up): a holder container from ``image`` (network "none", root with NET_ADMIN only,
+        running nothing but `sleep`) in which one perl ioctl takes lo down and checks it is down.
+        Yields the network mode ("container:<id>") that puts another container in that namespace,
+        where an unprivileged process cannot bring lo back up. The holder is always removed."""
+        from docker.errors import APIError
+
+        with self.container(image, ["sleep", "infinity"], network=False, profile=_NETNS_PROFILE) as holder:
+            try:
+                holder.start()
+                code, out = holder.exec_run(["perl", "-e", _LO_DOWN], user="0:0")
+            except APIError as e:
+                raise EngineError(f"the Docker Engine could not prepare a namespace without network from {image}: "
+                                  f"{e.explanation or e}") from e
+            if code != 0:
+                text = (out or b"").decode("utf-8", "replace").strip()[:200]
+                raise EngineError(f"could not take the loopback interface down in a container from {image} "
+                                  f"(perl exited {code}: {text}); the image needs perl (every Debian image has it), "
+                                  "or let the tests use loopback with test.network = \"loopback\".")
+            yield f"container:{holder.id}"
 
     def _remove(self, c: "Container") -> None:
         from docker.errors import NotFound, APIError

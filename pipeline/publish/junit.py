@@ -12,7 +12,8 @@ junit-10 does not declare, is dropped.
 Status mapping:
 
 * PASSED: no child element. A passed check with ``warning=True`` starts its
-  ``system-out`` with ``warning: <message>`` so the finding stays visible.
+  ``system-out`` with ``warning: <message>`` so the finding stays visible, and
+  ends it with its details (a flaky Go test: the output of every attempt).
 * FAILED: ``<failure message=...>`` with the details as body. The check ran
   and its evidence says no: the fix is not in the artifact, a Go test
   failed, a hash does not match.
@@ -20,7 +21,13 @@ Status mapping:
   an infrastructure problem (Docker Engine down, image missing, tool missing,
   timeout) or a stage that produced no checks. It says nothing about the fix
   either way. Jenkins shows both as failed; GitLab counts errors apart.
-* SKIPPED: ``<skipped message=...>`` with the reason.
+* SKIPPED: ``<skipped message=...>`` with the reason, the details as body. A
+  Go test skipped by ``[test] skip`` says ``skipped by config (test.skip):
+  <reason>``; an allowed failure (``[test] allow_fail``) is skipped too, its
+  message ``allowed failure (test.allow_fail): <reason>; the test failed:
+  <first line>`` and its body the test's whole output: not a pass (nothing
+  was proven), not a failure (the config allows it), and visible as skipped
+  in every CI server.
 
 Each testcase has at most one of ``failure``/``error``/``skipped``. A check's
 evidence goes into the testcase ``system-out`` as ``key: value`` lines.
@@ -192,6 +199,8 @@ def _system_out(check: CheckResult, message: str) -> str | None:
         lines.append(f"warning: {message}")
     for key, value in check.evidence.items():
         lines.append(f"{_one_line(clean_text(str(key)))}: {_evidence_value(value)}")
+    if check.warning and check.status is Status.PASSED and check.details.strip():
+        lines.append(clean_text(check.details).rstrip("\n"))  # e.g. the failed attempts of a flaky test
     return _body("\n".join(lines)) or None
 
 

@@ -9,8 +9,9 @@ from typing import Sequence, TextIO
 
 from fixproof.errors import EXIT_FAILED, EXIT_INFRA, EXIT_OK
 from fixproof.publish.junit import write_junit
-from fixproof.results import StageResult, Status, error
+from fixproof.results import CheckResult, StageResult, Status, error
 from fixproof.stages.build import BuildFacts
+from fixproof.stages.gotest_policy import ALLOWED_FAILURE, FLAKY, SKIPPED_BY_CONFIG, TESTS_DISABLED
 from fixproof.stages.common import StageContext
 from fixproof.stages.vulns import VulnsFacts
 
@@ -147,6 +148,13 @@ def headline(results: Sequence[StageResult], code: int, fail_on: str) -> str:
                 f"affect {where}")
     if runtime:
         text += f", and its {_n(runtime, 'runtime check', 'runtime checks')} held"
+    tests = [c for r in results if r.stage.rsplit(".", 1)[-1] == "test" for c in r.checks]
+    not_run = _tests_not_run(tests)
+    if any(c.evidence.get(TESTS_DISABLED) for c in tests):
+        not_run = ["the app's Go tests did not run (test.enabled = false)"]
+    if not_run:  # lead with what the PASS does not cover
+        text = "Not every Go test ran and passed: " + "; ".join(not_run) + ". " + text.replace(
+            "Every check passed", "Every other check passed", 1)
     if tolerated:
         reachable = sum(tolerated.values())
         text += (f"; {_n(len(tolerated), 'other known advisory affects', 'other known advisories affect')} it "
@@ -159,6 +167,26 @@ def headline(results: Sequence[StageResult], code: int, fail_on: str) -> str:
 
 def _n(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
+
+
+def _tests_not_run(tests: Sequence[CheckResult]) -> list[str]:
+    """The Go tests a PASS does not cover: skipped by config, failed but allowed, passed only on a retry
+    (a subtest is not named again when its parent is)."""
+    def names(key: str) -> list[str]:
+        hit = [c for c in tests if c.evidence.get(key)]
+        tops = {(c.classname, c.name) for c in hit}
+        return [f"{c.name} ({c.evidence[key]})" if isinstance(c.evidence[key], str) else c.name for c in hit
+                if not any((c.classname, c.name[:i]) in tops for i in range(len(c.name)) if c.name[i] == "/")]
+
+    def clause(what: str, items: list[str]) -> list[str]:
+        if not items:
+            return []
+        shown = ", ".join(items[:3]) + (f" and {len(items) - 3} more" if len(items) > 3 else "")
+        return [f"{len(items)} {what}: {shown}"]
+
+    return (clause("skipped by config (test.skip)", names(SKIPPED_BY_CONFIG))
+            + clause("failed and allowed to (test.allow_fail)", names(ALLOWED_FAILURE))
+            + clause("flaky, passed only on a retry (test.retries)", names(FLAKY)))
 
 
 OPENVEX_NAME = "fixproof.openvex.json"

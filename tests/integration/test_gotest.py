@@ -300,3 +300,101 @@ def test_go_stream_converts_to_valid_junit(report: GoTestReport, tmp_path: Path)
     assert summary.tests == len(report.cases)
     assert summary.failures == report.summary.failed
 
+
+
+# -- the test stage under [test] skip, allow_fail, retries and network, in the pinned image ------------------
+# The module of tests/data/gotest/audit (its streams, recorded on the host, feed the unit tests): a passing,
+# an always failing, a flaky (fails when FIXPROOF_TEST_ATTEMPT=1), a partly broken, a dialing-out
+# (1.1.1.1:53) and a loopback (listens and dials 127.0.0.1) test.
+
+AUDIT = DATA / "gotest" / "audit"
+AUDIT_PKG = "example.com/audit/audit"
+
+
+def _audit_config(tmp_path: Path, test: str) -> Path:
+    from conftest import write_config
+
+    app = tmp_path / "audit"
+    shutil.copytree(AUDIT, app)
+    cfg = write_config(tmp_path, app, extra="[test]\n" + test, test_network=None)
+    cfg.write_text(cfg.read_text().replace('packages = ["./cmd/fixdemo"]', 'packages = ["./cmd/app"]'))
+    return cfg
+
+
+def _checks(cfg: Path) -> dict[str, dict]:
+    from conftest import stage
+
+    return {c["name"]: c for c in stage(cfg, "test")["checks"] if c["classname"] in (AUDIT_PKG, "")}
+
+
+@pytest.mark.docker
+def test_network_off_has_no_loopback_and_retries_find_the_flaky_test(tmp_path, golang_image):
+    from conftest import assert_no_traceback, verify
+
+    cfg = _audit_config(tmp_path, "retries = 1\n")
+    p = verify(cfg, "--only", "test")
+    assert_no_traceback(p)
+    assert p.returncode == 1, p.stdout + p.stderr
+    checks = _checks(cfg)
+    dial = checks["TestDialsOut"]
+    assert dial["status"] == "failed" and "network is unreachable" in dial["message"], dial
+    loop = checks["TestLoopback"]  # "off" is not "loopback": 127.0.0.1 is gone too
+    assert loop["status"] == "failed" and "listen on loopback" in loop["message"], loop
+    flaky = checks["TestFlaky"]
+    assert flaky["status"] == "passed" and flaky["warning"] and flaky["evidence"]["flaky"] is True, flaky
+    assert [a["status"] for a in flaky["evidence"]["attempts"]] == ["failed", "passed"]
+    fails = checks["TestFails"]
+    assert fails["status"] == "failed" and fails["message"].endswith("(failed on all 2 attempts)"), fails
+    assert checks["TestPasses"]["status"] == "passed" and "attempts" not in checks["TestPasses"]["evidence"]
+    facts = json.loads((cfg.parent / "reports" / "stages" / "test.json").read_text())["facts"]
+    assert facts["network"]["mode"] == "off" and len(facts["reruns"]) == 1
+
+
+@pytest.mark.docker
+def test_skips_and_allowed_failures_pass_with_a_headline_that_says_so(tmp_path, golang_image):
+    import xml.etree.ElementTree as ET
+
+    from conftest import assert_no_traceback, verify
+
+    cfg = _audit_config(tmp_path, """network = "loopback"
+retries = 1
+skip = [{ test = "TestDialsOut", reason = "dials 1.1.1.1: no network here" },
+        { test = "TestRemoved", reason = "gone upstream" }]
+allow_fail = [{ test = "TestFails", package = "example.com/audit/audit", reason = "known bug #7" },
+              { test = "TestKnownBroken/bad", reason = "known bug #8" }]
+""")
+    p = verify(cfg, "--only", "test")
+    assert_no_traceback(p)
+    assert p.returncode == 0, p.stdout + p.stderr
+    checks = _checks(cfg)
+    assert checks["TestLoopback"]["status"] == "passed"  # loopback: its own 127.0.0.1
+    assert checks["TestDialsOut"]["status"] == "skipped"
+    assert checks["TestDialsOut"]["message"] == "skipped by config (test.skip): dials 1.1.1.1: no network here"
+    assert checks["TestFails"]["status"] == "skipped" and "allowed failure" in checks["TestFails"]["message"]
+    assert checks["TestKnownBroken/bad"]["evidence"]["allowed_failure"] == "known bug #8"
+    assert checks["TestKnownBroken"]["status"] == "skipped"  # failed only through its allowed subtest
+    assert checks["stale test.skip: TestRemoved"]["warning"]
+    assert checks["TestFlaky"]["evidence"]["flaky"] is True
+    summary = json.loads((cfg.parent / "reports" / "summary.json").read_text())
+    headline = summary["headline"]
+    assert headline.startswith("Not every Go test ran and passed: 1 skipped by config (test.skip): TestDialsOut "
+                               "(dials 1.1.1.1: no network here); 2 failed and allowed to (test.allow_fail): "
+                               "TestFails (known bug #7), TestKnownBroken (known bug #8); 1 flaky, passed only on a "
+                               "retry (test.retries): TestFlaky. Every other check passed"), headline
+    assert headline in p.stdout
+    root = ET.parse(summary["junit"]).getroot()
+    dial = next(c for c in root.iter("testcase") if c.get("name") == "TestDialsOut")
+    assert dial.find("skipped").get("message") == "skipped by config (test.skip): dials 1.1.1.1: no network here"
+
+
+@pytest.mark.docker
+def test_a_disabled_test_stage_is_skipped_and_the_headline_says_so(tmp_path, golang_image):
+    from conftest import assert_no_traceback, verify
+
+    cfg = _audit_config(tmp_path, "enabled = false\n")
+    p = verify(cfg, "--only", "test")
+    assert_no_traceback(p)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert [c["status"] for c in _checks(cfg).values()] == ["skipped"]
+    summary = json.loads((cfg.parent / "reports" / "summary.json").read_text())
+    assert summary["headline"].startswith("Not every Go test ran and passed: the app's Go tests did not run")

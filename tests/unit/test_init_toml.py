@@ -43,6 +43,7 @@ def test_found_advisories_round_trip_through_config_load(tmp_path):
     assert cfg.build.tags == ("netgo",) and dict(cfg.build.env) == {"CGO_ENABLED": "0"}
     assert cfg.fix.advisories == ("GO-2024-2963", "GO-2022-1059")
     assert cfg.reports_dir == tmp_path / "reports"
+    assert cfg.test.network == "loopback"  # "off" would fail every httptest-based test of a real app
     # each advisory with its aliases in a comment on its line; where each value came from, above it
     line = next(ln for ln in text.splitlines() if '"GO-2022-1059"' in ln)
     assert "# CVE-2022-32149, GHSA-69ch-w2m2-3vjp; golang.org/x/text v0.3.7, fixed in v0.3.8" in line

@@ -61,3 +61,14 @@ def test_code_of_the_app_never_shares_the_verified_build_cache(tmp_path):
     assert a.untrusted_cache_volume(img) != b.untrusted_cache_volume(img)
     assert a.untrusted_cache_volume(img) != a.build_cache_volume(img)
     assert a.untrusted_cache_volume(img) != a.untrusted_cache_volume("sha256:" + "2" * 64)
+
+
+def test_network_modes():
+    import pytest
+
+    from fixproof.engine.docker import network_mode
+
+    assert (network_mode(False), network_mode(True), network_mode("host")) == ("none", "bridge", "host")
+    assert network_mode("container:abc") == "container:abc"  # Engine.offline_netns
+    with pytest.raises(ValueError):
+        network_mode("wifi")

@@ -58,3 +58,38 @@ def test_the_example_run_headline():
         "Every check passed: the 2 listed advisories are fixed in the built artifact, and its 14 runtime checks "
         "held; 57 other known advisories affect it (30 reachable: a vulnerable function is in the binary) and do "
         "not fail under fix.fail_on = 'listed'; 2 checks did not run (skipped, each with its reason).")
+
+
+def test_tests_not_run_are_named_in_a_pass():
+    from fixproof.stages.gotest_policy import ALLOWED_FAILURE, FLAKY, SKIPPED_BY_CONFIG
+
+    test = StageResult("test", (
+        passed("TestA", "passed", classname="m/p"),
+        skipped("TestNet", "skipped by config", classname="m/p", evidence={SKIPPED_BY_CONFIG: "needs network"}),
+        skipped("TestOld", "allowed failure", classname="m/p", evidence={ALLOWED_FAILURE: "upstream bug"}),
+        passed("TestFlaky", "flaky", classname="m/p", evidence={FLAKY: True}, warning=True)))
+    text = headline([test], 0, "listed")
+    assert text == ("Not every Go test ran and passed: 1 skipped by config (test.skip): TestNet (needs network); "
+                    "1 failed and allowed to (test.allow_fail): TestOld (upstream bug); 1 flaky, passed only on a "
+                    "retry (test.retries): TestFlaky. Every other check passed (the vulns stage did not run, so no "
+                    "advisory was judged); 2 checks did not run (skipped, each with its reason).")
+
+
+def test_an_allowed_subtest_is_named_once_with_its_parent():
+    from fixproof.stages.gotest_policy import ALLOWED_FAILURE
+
+    test = StageResult("test", (
+        skipped("TestB", "allowed", classname="m/p", evidence={ALLOWED_FAILURE: "bug"}),
+        skipped("TestB/x", "allowed", classname="m/p", evidence={ALLOWED_FAILURE: "bug"}),
+        skipped("TestB/x", "allowed", classname="m/q", evidence={ALLOWED_FAILURE: "bug"})))
+    assert "2 failed and allowed to (test.allow_fail): TestB (bug), TestB/x (bug)." in headline([test], 0, "listed")
+
+
+def test_a_disabled_test_stage_is_not_a_plain_pass():
+    from fixproof.stages.gotest_policy import TESTS_DISABLED
+
+    test = StageResult("test", (skipped("go test", "test.enabled = false", evidence={TESTS_DISABLED: True}),))
+    build = StageResult("build", (passed("go build", "ok"),))
+    text = headline([build, test], 0, "listed")
+    assert text.startswith("Not every Go test ran and passed: the app's Go tests did not run (test.enabled = false). "
+                           "Every other check passed")
