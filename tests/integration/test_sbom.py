@@ -22,10 +22,11 @@ from conftest import EXAMPLE, IN_CI, write_config
 from fixproof.config import load
 from fixproof.goinfo.buildinfo import BuildInfo, Module, read_buildinfo
 from fixproof.goinfo.versions import go_to_semver
+from fixproof.hashing import sha256_file
 from fixproof.results import Status, StageResult, failed, passed
 from fixproof.stages import sbom
 from fixproof.stages.build import BuildFacts
-from fixproof.stages.common import StageContext, sha256_file
+from fixproof.stages.common import StageContext
 
 GO_TIMEOUT_S = 300
 
