@@ -192,7 +192,8 @@ def _check_replaceable(dest: Path) -> None:
         return
     if not dest.is_dir():
         raise EvidenceError(f"{dest} exists and is not a directory; choose another --evidence path.")
-    if any(dest.iterdir()) and not any((dest / n).is_file() for n in (MANIFEST, MANIFEST_JSON, f"{MANIFEST_JSON}.superseded")):
+    marks = (MANIFEST, MANIFEST_JSON, f"{MANIFEST_JSON}.superseded")
+    if any(dest.iterdir()) and not any((dest / n).is_file() for n in marks):
         raise EvidenceError(f"{dest} is not empty and is not an evidence bundle; "
                             "refusing to replace it. Choose an empty or new directory.")
 

@@ -16,7 +16,9 @@ import pytest
 from fixproof.publish.evidence_check import check_bundle, verify_bundle
 from fixproof.publish.evidence_digest import normalise
 from fixproof.publish.evidence_layout import MANIFEST, MANIFEST_JSON, VERSIONS
-from unit.publish.evidence_fixtures import build_stage, example_bundle, gdb_stage, junit_xml, make_sources, sarif_json, summary_json
+from unit.publish.evidence_fixtures import (
+    build_stage, example_bundle, gdb_stage, junit_xml, make_sources, sarif_json, summary_json,
+)
 
 
 def test_same_run_elsewhere_at_another_time_has_the_same_digest(tmp_path: Path) -> None:
