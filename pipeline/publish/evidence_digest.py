@@ -14,7 +14,9 @@ equal runs:
 * JSON: keys named duration_s, elapsed, time, timestamp, hostname,
   startTimeUtc, endTimeUtc, obtained (how a run got an image) (any depth,
   any case); output re-serialised with sorted keys;
-* XML (JUnit): attributes time, timestamp and hostname; canonical XML;
+* XML (JUnit): attributes time, timestamp and hostname, and in element
+  text the ``key: value`` lines (how JUnit's system-out shows a check's
+  evidence) of the keys JSON drops; canonical XML;
 * in every text (JSON strings, XML text, text files): the run's own
   directories and names (``roots``: reports, app, config, bundle, the module
   cache volume) replaced by ``$REPORTS``, ``$APP``... and Go test durations
@@ -57,6 +59,8 @@ NOT_IN_DIGEST = {  # pinned by the manifest like every file, but not part of the
     "logs/*": "raw tool output (bpftrace measurements) that varies between runs of one binary",
     "*.mi.log": "gdb MI transcripts (pids, thread ids, addresses) that vary between runs of one binary",
 }
+# In XML text, a whole "key: value" line of such a key (JUnit's system-out lists a check's evidence so).
+_VOLATILE_LINE_RE = re.compile(r"[ \t]*(?:" + "|".join(sorted(VOLATILE_KEYS)) + r"):", re.IGNORECASE)
 RUNTIME_CHECK_FIELDS = ("blocks", "classname", "evidence", "name", "status", "warning")
 _GO_TEST_TIMES = (
     (re.compile(r"(--- (?:PASS|FAIL|SKIP): \S+) \(\d+(?:\.\d+)?s\)"), r"\1 (<t>)"),
@@ -93,8 +97,9 @@ def covers(files: list[str]) -> dict[str, Any]:
             "text": "the roots replaced by their names; Go test durations (--- PASS: T (0.01s), ok pkg 0.2s) as <t>",
             "json": "keys " + ", ".join(sorted(VOLATILE_KEYS)) + " dropped at any depth (any case), strings as "
                     "in text, re-serialised with sorted keys and no whitespace (separators , :), UTF-8",
-            "xml": "attributes " + ", ".join(sorted(VOLATILE_XML_ATTRS)) + " dropped, attribute values and text "
-                   "as in text, canonical XML (C14N 2.0)",
+            "xml": "attributes " + ", ".join(sorted(VOLATILE_XML_ATTRS)) + " dropped, and in element text every "
+                   "whole line \"<key>: ...\" of a key json drops (any case), attribute values and text as in text, "
+                   "canonical XML (C14N 2.0)",
             "json+runtime": "json, with the checks of the runtime stages reduced (runtime_checks)",
             "xml+runtime": "xml, with the testcases of the runtime stages' suites reduced (runtime_checks)",
         },
@@ -211,7 +216,7 @@ def _normalise_xml(text: str, subs: list[tuple[re.Pattern[str], str]]) -> tuple[
         for attr, value in el.attrib.items():
             el.attrib[attr] = _text(value, subs)
         if el.text:
-            el.text = _text(el.text, subs)
+            el.text = _text(_without_volatile_lines(el.text), subs)
         if el.tail:
             el.tail = _text(el.tail, subs)
     reduced = False
@@ -221,6 +226,11 @@ def _normalise_xml(text: str, subs: list[tuple[re.Pattern[str], str]]) -> tuple[
             for case in suite.iter("testcase"):
                 _reduce_testcase(case)
     return ET.canonicalize(ET.tostring(root, encoding="unicode")).encode("utf-8"), reduced
+
+
+def _without_volatile_lines(text: str) -> str:
+    """``text`` without its "key: value" lines of a volatile key (see VOLATILE_KEYS)."""
+    return "\n".join(line for line in text.split("\n") if not _VOLATILE_LINE_RE.match(line))
 
 
 def _is_runtime(stage: Any) -> bool:

@@ -227,3 +227,19 @@ def test_normalise_go_test_durations_but_not_other_numbers() -> None:
 def test_binary_files_are_hashed_as_they_are() -> None:
     data = b"\x7fELF\x00\x01/r/reports/x duration_s"
     assert normalise("inputs/bin/app", data, {"$REPORTS": "/r/reports"}) == data
+
+
+def test_how_an_image_was_obtained_is_not_in_the_junit_either() -> None:
+    """JUnit renders a check's evidence as "key: value" lines: a volatile key there is dropped as in JSON,
+    so the first run on a fresh machine (the image built) and a later one (present) agree."""
+    def junit(obtained: str, image_id: str = "sha256:aa", extra: str = "") -> bytes:
+        return (f'<testsuites><testsuite name="fixproof.toolchain"><testcase name="pinned image available">'
+                f"<system-out>id: {image_id}\nobtained: {obtained}\nref: golang:1.22.5-bookworm{extra}</system-out>"
+                f"</testcase></testsuite></testsuites>").encode()
+
+    assert normalise("junit.xml", junit("built"), {}) == normalise("junit.xml", junit("present"), {})
+    assert normalise("junit.xml", junit("built"), {}) == normalise("junit.xml", junit("pulled", extra="\nElapsed: 3"), {})
+    assert normalise("junit.xml", junit("built"), {}) != normalise("junit.xml", junit("built", "sha256:bb"), {})
+    # only whole "key: value" lines of a volatile key: the same words elsewhere stay
+    kept = junit("built", extra="\nnote: obtained: built")
+    assert normalise("junit.xml", kept, {}) != normalise("junit.xml", junit("built"), {})
