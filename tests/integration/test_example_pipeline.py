@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLE, ROOT, assert_no_traceback, verify
-from fixproof.publish.evidence_digest import digest_of, in_digest, normalise
+from fixproof.publish.evidence_digest import digest_of, in_digest, normalise_as
 from fixproof.publish.evidence_layout import MANIFEST_JSON, VERSIONS
 
 pytestmark = pytest.mark.docker
@@ -91,19 +91,20 @@ def verdicts(cfg: Path) -> dict[str, dict[str, str]]:
 
 
 def _environment_subs(versions: dict) -> list[tuple[re.Pattern[str], str]]:
-    """Substitutions for what in the bundle's text is the machine's (see ENVIRONMENT)."""
+    """Substitutions for what in the bundle's text is the machine's (see ENVIRONMENT). The names are
+    plain text like the roots' ($IMAGE_ID...), so a substituted JSON or XML file still parses as one."""
     subs = []
     ids = set()
     for facts in (versions.get("images") or {}).values():
         ids.update(re.findall(r"sha256:([0-9a-f]{64})", json.dumps(facts)))
     for hex_id in sorted(ids):  # the whole id, "sha256:<12 hex>" in messages, 16 hex in cache volume names
-        subs.append((re.compile(rf"(?:sha256:)?{hex_id[:12]}[0-9a-f]*"), "<image id>"))
+        subs.append((re.compile(rf"(?:sha256:)?{hex_id[:12]}[0-9a-f]*"), "$IMAGE_ID"))
     for tool, version in sorted((versions.get("probe_tools") or {}).items()):
         if version and not str(version).startswith("not recorded"):
-            subs.append((re.compile(re.escape(str(version))), f"<{tool} version>"))
+            subs.append((re.compile(re.escape(str(version))), f"${tool.upper()}_VERSION"))
     db = os.environ.get("FIXPROOF_VULNDB", "")
     if db:
-        subs.append((re.compile(re.escape(db.rstrip("/")) + r"(?![\w.-])"), "<vulndb>"))
+        subs.append((re.compile(re.escape(db.rstrip("/")) + r"(?![\w.-])"), "$VULNDB"))
     return subs
 
 
@@ -134,7 +135,10 @@ def golden_evidence(bundle: Path) -> dict:
             for pattern, name in subs:
                 text = pattern.sub(name, text)
             data = text.encode("utf-8")
-        files[rel] = hashlib.sha256(normalise(rel, data, roots)).hexdigest()
+        clean, view = normalise_as(rel, data, roots)
+        if rel != VERSIONS:  # normalised as the bundle's own digest did (an XML file still XML...)
+            assert view == manifest["files"][rel]["normalised_as"], (rel, view)
+        files[rel] = hashlib.sha256(clean).hexdigest()
     return {"digest": digest_of(files), "files": files}
 
 
