@@ -230,7 +230,7 @@ def test_the_evidence_bundle_holds_the_document(cfg, gobin, monkeypatch):
     """The bundle takes the files a stage's spec names: the SBOM goes into reports/ and the digest."""
     from fixproof.publish import bundle as evidence
 
-    monkeypatch.setattr(evidence, "_engine_version", lambda: {"Version": "test"})  # no Docker Engine asked
+    monkeypatch.setattr(evidence, "_engine_version", lambda say: {"Version": "test"})  # no Docker Engine asked
     _built(cfg, gobin[0])
     sbom.run(StageContext(cfg, "sbom")).write(cfg.stages_dir / "sbom.json")
     dest = cfg.reports_dir / "evidence"
