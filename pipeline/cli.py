@@ -209,8 +209,9 @@ def _evidence_verify(bundle: str, public_key: str | None = None) -> int:
     from pathlib import Path
 
     from fixproof.errors import EXIT_FAILED, UsageError
-    from fixproof.publish.evidence import MANIFEST_JSON, check_bundle
+    from fixproof.publish.evidence_check import check_bundle
     from fixproof.publish.evidence_index import is_index
+    from fixproof.publish.evidence_layout import MANIFEST_JSON
     from fixproof.signing import load_public_key
 
     root = Path(bundle)

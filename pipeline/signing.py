@@ -1,4 +1,4 @@
-"""Ed25519 keys of the evidence bundle's signature: loading, checking, fingerprints.
+"""Ed25519 keys of the evidence bundle's signature: loading, signing, checking, fingerprints.
 
 Below the config (which checks ``[evidence] signing_key`` when it loads) and
 the evidence bundle (which signs and checks with these keys).
@@ -7,6 +7,7 @@ cryptography is imported when a key is loaded, not at import time.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 from pathlib import Path
@@ -56,6 +57,41 @@ def load_public_key(path: Path) -> "Ed25519PublicKey":
     if not isinstance(key, Ed25519PublicKey):
         raise EvidenceKeyError(f"{path} is not an Ed25519 public key; evidence is signed with Ed25519.")
     return key
+
+
+def sign(key: "Ed25519PrivateKey", data: bytes) -> str:
+    """The Ed25519 signature of ``data``, base64 on one line (what ``manifest.json.sig`` holds)."""
+    return base64.b64encode(key.sign(data)).decode("ascii")
+
+
+def public_key_pem(key: "Ed25519PublicKey") -> str:
+    """``key`` as a PEM SubjectPublicKeyInfo block (what ``openssl pkey -pubout`` writes)."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    return key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode("ascii")
+
+
+def parse_public_key_pem(text: str) -> "Ed25519PublicKey | None":
+    """The Ed25519 public key in a PEM text, None when it is not one (another algorithm, not PEM)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    try:
+        key = load_pem_public_key(text.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        return None
+    return key if isinstance(key, Ed25519PublicKey) else None
+
+
+def signature_holds(key: "Ed25519PublicKey", signature: bytes, data: bytes) -> bool:
+    """Whether ``signature`` (raw bytes) is ``key``'s Ed25519 signature of ``data``."""
+    from cryptography.exceptions import InvalidSignature
+
+    try:
+        key.verify(signature, data)
+    except InvalidSignature:
+        return False
+    return True
 
 
 def fingerprint(key: "Ed25519PublicKey") -> str:

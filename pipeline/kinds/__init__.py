@@ -4,7 +4,7 @@ A kind is a frozen dataclass whose fields are exactly the keys a check of
 that kind may set (the config refuses any other), with a ``validate`` that
 raises ConfigError naming what to write, and ``EVIDENCE_KEYS``: the keys of
 its evidence that do not depend on the run, which the evidence digest keeps
-(fixproof.publish.evidence). Each kind is registered once, in its section's
+(fixproof.publish.evidence_digest). Each kind is registered once, in its section's
 :class:`Kinds`, by ``KIND``; the stage that runs the checks keeps one runner
 per registered class (tests/unit/stages/test_gdb_stage.py and
 test_trace_stage.py check that none is missing; a check without one is an

@@ -3,14 +3,29 @@
 Written by the doit verify task after the report (so `doit verify` and
 `fixproof verify` leave the same bundle), to ``--evidence DIR`` or
 ``<reports>/evidence``; a fleet gets one per app. The bundle format is
-fixproof.publish.evidence's.
+fixproof.publish.evidence_layout's, written by fixproof.publish.evidence_writer.
+
+What the environment was comes from the stage results where a stage recorded
+it (the Go version and the images from the toolchain stage, gdb and bpftrace
+from the gdb and trace stages); only what no stage records is asked here, each
+with a timeout: the git state of the app's work tree and the Docker Engine's
+version. When one of those cannot be had, the bundle records "unknown" with
+the reason and the run says so.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
+from typing import Iterable
 
 from fixproof import progress
+from fixproof.hashing import sha256_file
+
+UNKNOWN = "unknown"  # a version or state fixproof could not find out (the bundle says why)
+GIT_TIMEOUT_S = 30
+GIT_STATUS_TIMEOUT_S = 120
+ENGINE_TIMEOUT_S = 30
 
 
 def bundle_dir(cfg, evidence: str | Path | None, apps: int) -> Path:
@@ -30,7 +45,7 @@ def write(cfg, dest: Path, summary: dict) -> None:
     import platform
 
     from fixproof import __version__, registry
-    from fixproof.publish.evidence import source_tree, write_bundle
+    from fixproof.publish.evidence_writer import write_bundle
     from fixproof.results import StageResult
     from fixproof.signing import load_private_key
     from fixproof.stages.build import BuildFacts
@@ -83,11 +98,11 @@ def write(cfg, dest: Path, summary: dict) -> None:
         "how": "sha256 of the lines \"<sha256>  <path>\\n\" of every file of the app (paths relative to "
                "the module root, sorted, hidden files and the reports directory left out): the listing below",
         "files": {rel: sha for sha, rel in (line.split("  ", 1) for line in listing.splitlines())},
-        "git": _git_state(cfg.app_dir),
+        "git": _git_state(cfg.app_dir, say),
     }
     go = toolchain.go if toolchain is not None else None
     environment = {
-        "docker_engine": _engine_version(),
+        "docker_engine": _engine_version(say),
         "go": {"version": go.version if go else "not recorded", "goos": go.goos if go else "",
                "goarch": go.goarch if go else "", "pin": toolchain.pin if toolchain is not None else ""},
         "probe_tools": _probe_tools(facts),
@@ -111,38 +126,68 @@ def write(cfg, dest: Path, summary: dict) -> None:
             f"(check it with `fixproof evidence verify {dest}`)")
 
 
-def _git_state(app_dir: Path) -> dict:
-    """HEAD and the dirty flag of the work tree holding the app (what go stamps as vcs.revision/modified)."""
+def source_tree(root: Path, files: Iterable[str | Path]) -> tuple[str, str]:
+    """(digest, listing) of a source tree: the listing is "<sha256>  <relative path>\\n" per file sorted
+    by path (what ``sha256sum`` prints, so ``sha256sum -c`` in ``root`` checks it); the digest is its sha256."""
+    root = Path(root)
+    rels = sorted(Path(f).resolve().relative_to(root.resolve()).as_posix() for f in files)
+    listing = "".join(f"{sha256_file(root / rel)}  {rel}\n" for rel in rels)
+    return hashlib.sha256(listing.encode("utf-8")).hexdigest(), listing
+
+
+def _git_state(app_dir: Path, say: progress.Progress) -> dict:
+    """HEAD and the dirty flag of the work tree holding the app (what go stamps as vcs.revision/modified).
+
+    No stage records them, so git is asked here (with a timeout). Outside a git work tree both are None;
+    when git cannot tell (missing, too slow, failing) they are "unknown", with the reason, and the run
+    says so."""
     from fixproof.engine.proc import call
     from fixproof.errors import ToolError
 
+    def unknown(why: str, head: str = UNKNOWN) -> dict:
+        say.say(f"warning: the app's git state is unknown and recorded as such in the bundle: {why}")
+        return {"head": head, "dirty": UNKNOWN, "note": why}
+
     try:
-        head = call(["git", "-C", str(app_dir), "rev-parse", "HEAD"], timeout=30, check=False)
-        if head.returncode != 0:
-            return {"head": None, "dirty": None, "note": "not in a git work tree (or no commit yet)"}
-        status = call(["git", "-C", str(app_dir), "status", "--porcelain"], timeout=120, check=False)
+        head = call(["git", "-C", str(app_dir), "rev-parse", "HEAD"], timeout=GIT_TIMEOUT_S, check=False)
     except ToolError as e:
-        return {"head": None, "dirty": None, "note": str(e)}
-    dirty = bool(status.stdout.strip()) if status.returncode == 0 else None
-    return {"head": head.stdout.strip(), "dirty": dirty}
+        return unknown(str(e))
+    if head.returncode != 0:
+        return {"head": None, "dirty": None, "note": "not in a git work tree (or no commit yet)"}
+    try:
+        status = call(["git", "-C", str(app_dir), "status", "--porcelain"], timeout=GIT_STATUS_TIMEOUT_S,
+                      check=False)
+    except ToolError as e:
+        return unknown(str(e), head.stdout.strip())
+    if status.returncode != 0:
+        tail = (status.stderr or status.stdout).strip().splitlines()[-1:] or ["no output"]
+        return unknown(f"`git status` failed with exit code {status.returncode}: {tail[0]}", head.stdout.strip())
+    return {"head": head.stdout.strip(), "dirty": bool(status.stdout.strip())}
 
 
-def _engine_version() -> dict:
-    """The Docker Engine's own version record (the SDK's client.version()), or why it is missing."""
-    import requests
-    from docker.errors import DockerException
+def _engine_version(say: progress.Progress) -> dict:
+    """The Docker Engine's own version record (the SDK's client.version()), or "unknown" and why.
 
+    No stage records it, so the engine is asked here (with a timeout); when it does not answer, the
+    bundle records ``Version: unknown`` with the reason and the run says so."""
     from fixproof.engine.docker import connect
     from fixproof.errors import EngineError
 
+    def unknown(why: str) -> dict:
+        say.say(f"warning: the Docker Engine's version is unknown and recorded as such in the bundle: {why}")
+        return {"Version": UNKNOWN, "error": why}
+
     try:
-        client = connect(timeout=30)
+        client = connect(timeout=ENGINE_TIMEOUT_S)
     except EngineError as e:
-        return {"error": str(e)}
+        return unknown(str(e))
+    import requests  # the SDK's, once a client exists
+    from docker.errors import DockerException
+
     try:
         v = client.version()
     except (DockerException, requests.RequestException) as e:
-        return {"error": f"the Docker Engine did not say its version: {e}"}
+        return unknown(f"the Docker Engine did not say its version: {e}")
     finally:
         client.close()
     keep = ("Version", "ApiVersion", "MinAPIVersion", "GitCommit", "GoVersion", "Os", "Arch", "KernelVersion")

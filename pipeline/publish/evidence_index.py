@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from fixproof.publish.evidence import MANIFEST, MANIFEST_JSON, check_bundle
+from fixproof.publish.evidence_check import check_bundle
+from fixproof.publish.evidence_layout import MANIFEST, MANIFEST_JSON
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey

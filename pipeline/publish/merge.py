@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from fixproof.errors import EXIT_USAGE, FixproofError
-from fixproof.publish.evidence import MANIFEST_JSON, check_bundle
+from fixproof.publish.evidence_check import check_bundle
+from fixproof.publish.evidence_layout import MANIFEST_JSON
 from fixproof.publish.evidence_index import IndexedBundle, safe_app_name, sha256_file, write_index
 from fixproof.publish.junit import write_junit
 from fixproof.publish.openvex import combine as combine_openvex

@@ -15,10 +15,11 @@ from typing import Any, Callable, Mapping
 from fixproof.engine.proc import call
 from fixproof.errors import ToolError
 from fixproof.goinfo.buildinfo import BuildInfo, read_buildinfo
+from fixproof.hashing import sha256_file
 from fixproof.results import CheckResult, StageFacts, StageResult, failed, passed, skipped
 from fixproof.config import Config
 from fixproof.stages.build import binary_unchanged
-from fixproof.stages.common import StageContext, first_of, sha256_file
+from fixproof.stages.common import StageContext, first_of
 from fixproof.stages.modules import ModulesFacts
 from fixproof.stages.spec import Inputs, StageSpec
 

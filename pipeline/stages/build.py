@@ -10,9 +10,10 @@ from typing import Any, Callable, Mapping
 
 from fixproof.config import BuildConfig, Config
 from fixproof.engine.docker import Mount
+from fixproof.hashing import sha256_file
 from fixproof.results import StageFacts, StageResult, error, failed, passed
 from fixproof.stages.common import (GOCACHE, MODCACHE, OUT, StageContext, app_files, missing_package_error,
-                                     missing_package_line, sha256_file, tail)
+                                     missing_package_line, tail)
 from fixproof.stages.sourcetree import vcs_metadata
 from fixproof.stages.spec import Inputs, StageSpec
 

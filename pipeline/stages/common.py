@@ -239,14 +239,6 @@ def own_dirs(cfg: Config) -> tuple[Path, ...]:
             package, package.parent if (package.parent / "pyproject.toml").is_file() else package)
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def iter_json_objects(text: str) -> Iterator[dict[str, Any]]:
     """Decode a stream of concatenated JSON objects (go -json output)."""
     dec = json.JSONDecoder()

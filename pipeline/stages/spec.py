@@ -65,7 +65,7 @@ class StageSpec:
     other inputs. ``run(ctx)``: the stage itself, always returning a result.
     ``runtime``: it measures a running program, so its checks enter the
     evidence digest as verdicts, keeping only ``stable_evidence_keys`` of
-    their evidence (fixproof.publish.evidence). ``facts``: the frozen dataclass
+    their evidence (fixproof.publish.evidence_digest). ``facts``: the frozen dataclass
     of what it hands downstream, when later stages read it (its ``of`` reads
     a stage result). ``reports(cfg)`` and ``logs(cfg)``: files it leaves
     besides its result, for the evidence bundle's reports/ (in the digest) and

@@ -32,7 +32,7 @@ def _by_name(checks):
 
 def test_artifact_identical_rebuild(twins):
     from fixproof.goinfo.buildinfo import read_buildinfo
-    from fixproof.stages.common import sha256_file
+    from fixproof.hashing import sha256_file
 
     clean = read_buildinfo(twins["a"])
     r = _by_name(compare_artifact(twins["b"], clean, sha256_file(twins["a"]), EXAMPLE))
@@ -42,7 +42,7 @@ def test_artifact_identical_rebuild(twins):
 
 def test_artifact_from_old_go(twins):
     from fixproof.goinfo.buildinfo import read_buildinfo
-    from fixproof.stages.common import sha256_file
+    from fixproof.hashing import sha256_file
 
     clean = read_buildinfo(twins["a"])
     r = _by_name(compare_artifact(twins["old"], clean, sha256_file(twins["a"]), EXAMPLE))

@@ -22,10 +22,11 @@ from conftest import EXAMPLE, IN_CI, write_config
 from fixproof.config import load
 from fixproof.goinfo.buildinfo import BuildInfo, Module, read_buildinfo
 from fixproof.goinfo.versions import go_to_semver
+from fixproof.hashing import sha256_file
 from fixproof.results import Status, StageResult, failed, passed
 from fixproof.stages import sbom
 from fixproof.stages.build import BuildFacts
-from fixproof.stages.common import StageContext, sha256_file
+from fixproof.stages.common import StageContext
 
 GO_TIMEOUT_S = 300
 
@@ -229,7 +230,7 @@ def test_the_evidence_bundle_holds_the_document(cfg, gobin, monkeypatch):
     """The bundle takes the files a stage's spec names: the SBOM goes into reports/ and the digest."""
     from fixproof.publish import bundle as evidence
 
-    monkeypatch.setattr(evidence, "_engine_version", lambda: {"Version": "test"})  # no Docker Engine asked
+    monkeypatch.setattr(evidence, "_engine_version", lambda say: {"Version": "test"})  # no Docker Engine asked
     _built(cfg, gobin[0])
     sbom.run(StageContext(cfg, "sbom")).write(cfg.stages_dir / "sbom.json")
     dest = cfg.reports_dir / "evidence"

@@ -46,7 +46,7 @@ def test_an_import_up_the_layers_breaks_the_contract(tmp_path):
     text = config.read_text()
     lower = "    from fixproof.signing import load_private_key\n"
     assert lower in text, "the config no longer loads the signing key through fixproof.signing: update this test"
-    config.write_text(text.replace(lower, "    from fixproof.publish.evidence import write_bundle as load_private_key\n"))
+    config.write_text(text.replace(lower, "    from fixproof.publish.evidence_writer import write_bundle as load_private_key\n"))
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}  # the copy, not the installed package
     done = _run(tmp_path, env)
     assert done.returncode != 0, done.stdout + done.stderr

@@ -22,7 +22,7 @@ from fixproof.stages.build import BuildFacts
 from fixproof.stages.spec import Inputs, StageSpec
 
 OLD_STAGES = ("toolchain", "modules", "build", "test", "binary", "vulns", "gdb", "trace", "race")
-# fixproof.publish.evidence before the registry: what the evidence digest keeps of runtime checks
+# fixproof.publish.evidence (now evidence_digest) before the registry: what the evidence digest keeps of runtime checks
 OLD_RUNTIME_STAGES = ("gdb", "race", "trace")
 OLD_RUNTIME_EVIDENCE_KEYS = (
     "GORACE", "breakpoint", "build", "command", "condition", "expect_hits", "expression", "first_moment",
@@ -65,7 +65,7 @@ def test_closure_brings_what_a_stage_needs():
 
 
 def test_evidence_runtime_rules_are_the_old_ones():
-    from fixproof.publish import evidence
+    from fixproof.publish import evidence_digest as evidence
 
     assert evidence.runtime_stages() == OLD_RUNTIME_STAGES
     assert set(evidence.runtime_evidence_keys()) == set(OLD_RUNTIME_EVIDENCE_KEYS)

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from fixproof.publish.evidence import write_bundle
+from fixproof.publish.evidence_writer import write_bundle
 from fixproof.publish.junit import write_junit
 from fixproof.publish.openvex import document as openvex_document
 from fixproof.publish.report import exit_code

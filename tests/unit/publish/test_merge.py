@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fixproof.publish.evidence import check_bundle
+from fixproof.publish.evidence_check import check_bundle
 from fixproof.publish.evidence_index import INDEX, check_index, is_index
 from fixproof.publish.merge import MergeError, merge
 from fixproof.publish.openvex import CONTEXT
