@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from fixproof.publish.evidence_check import check_bundle
+from fixproof.hashing import sha256_file
 from fixproof.publish.evidence_layout import MANIFEST, MANIFEST_JSON
 
 if TYPE_CHECKING:
@@ -65,14 +66,6 @@ def is_index(root: Path) -> bool:
 def safe_app_name(name: str) -> bool:
     """An app name usable as a directory of the index."""
     return bool(_APP_RE.match(name)) and name not in (".", "..")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def write_index(root: Path, bundles: list[IndexedBundle], fleet: Mapping[str, Any]) -> None:

@@ -38,7 +38,8 @@ from typing import Any, Sequence
 from fixproof.errors import EXIT_USAGE, FixproofError
 from fixproof.publish.evidence_check import check_bundle
 from fixproof.publish.evidence_layout import MANIFEST_JSON
-from fixproof.publish.evidence_index import IndexedBundle, safe_app_name, sha256_file, write_index
+from fixproof.hashing import sha256_file
+from fixproof.publish.evidence_index import IndexedBundle, safe_app_name, write_index
 from fixproof.publish.junit import write_junit
 from fixproof.publish.openvex import combine as combine_openvex
 from fixproof.publish.report import HTML_NAME, OPENVEX_NAME, SARIF_NAME, exit_code, headline
