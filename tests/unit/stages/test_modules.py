@@ -73,3 +73,14 @@ def test_extra_line_confirmed_by_the_checksum_database_is_a_warning(tmp_path):
     assert r.status is Status.FAILED and "tampering" in r.message
     # unconfirmed (the database could not be asked): still a failure, never a quiet pass
     assert _gosum_check(c, extra, CLEAN, {}).status is Status.FAILED
+
+
+def test_go_commands_without_git_metadata_do_not_stamp_vcs(tmp_path):
+    """A module at its repository's root: every container but the build's sees the .git directory
+    hidden under an empty one, where `go list` of a main package failed with "error obtaining VCS status"."""
+    c = ctx(tmp_path)
+    assert "-buildvcs=false" in c.offline_env()["GOFLAGS"].split()
+    assert "-buildvcs=false" not in c.offline_env(vcs=True)["GOFLAGS"].split()  # the build, given git metadata
+    old = StageContext(config.load(write_config(tmp_path, EXAMPLE, go="1.17.13", image="golang:1.17.13-bookworm",
+                                                name="old.toml")), "modules")
+    assert "-buildvcs" not in old.offline_env()["GOFLAGS"]  # go1.17 knows no -buildvcs
