@@ -1,5 +1,6 @@
 # make verify:    verify the bundled example (examples/fixdemo) with fixproof.toml
-# make test:      run the whole test suite, both tiers (tests/unit, then tests/integration)
+# make test:      run the whole test suite, both tiers (tests/unit, then tests/integration; the real apps of
+#                 tests/integration/realapps are fetched first with go mod download: make realapps)
 # make test-unit: run the unit tier only (no Docker, no Go toolchain, no network; under a minute)
 # verify and test do their own setup first, idempotently: system packages, dockerd, venv;
 # test-unit needs only the venv.
@@ -16,7 +17,7 @@ ifneq ($(wildcard $(SNAPSHOT)/index/db.json),)
 export FIXPROOF_VULNDB ?= file://$(SNAPSHOT)
 endif
 
-.PHONY: setup system engine venv verify test test-unit bench clean
+.PHONY: setup system engine venv verify test test-unit realapps bench clean
 
 setup: system venv engine
 
@@ -37,8 +38,12 @@ $(STAMP): pyproject.toml
 verify: setup
 	$(BIN)/fixproof verify
 
-test: setup
+test: setup realapps
 	$(BIN)/python -m pytest -q tests/unit tests/integration
+
+# the real Go apps of tests/integration/realapps, fetched with go mod download (idempotent)
+realapps:
+	@bash scripts/fetch-realapps.sh
 
 test-unit: venv
 	$(BIN)/python -m pytest -q tests/unit

@@ -126,7 +126,7 @@ def run(ctx: StageContext) -> StageResult:
     try:
         with vcs_metadata(ctx.source) as vcs:  # git metadata for VCS stamping, in this container alone
             script = (f"{vcs.prepare} && " if vcs and vcs.prepare else "") + 'exec go "$@"'
-            env = {**ctx.offline_env(), **(vcs.env if vcs else {}), **cfg.build.env}
+            env = {**ctx.offline_env(vcs=vcs is not None), **(vcs.env if vcs else {}), **cfg.build.env}
             mounts += list(vcs.mounts) if vcs else []
             res = ctx.engine.run(cfg.toolchain.image, ["sh", "-c", script, "sh", *build[1:]], env=env,
                                  mounts=mounts, profile=ctx.go_profile(mounts),

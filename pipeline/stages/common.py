@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from fixproof.config import Config
 from fixproof.engine.docker import DEFAULT_PROFILE, Engine, Mount, Profile, Tmpfs, VolumeOwner, unprivileged_ids
+from fixproof.goinfo.versions import compare_go
 from fixproof.progress import Progress
 from fixproof.results import CheckResult, StageResult, Status, error, skipped
 from fixproof.stages.sourcetree import SRC, SourceTree, source_tree  # noqa: F401 - SRC: re-exported
@@ -189,20 +190,27 @@ class StageContext:
         key = f"{self.cfg.app_dir}\0{self.cfg.app.modfile}\0{self.cfg.reports_dir}\0{image_id}\0{uid}"
         return "fixproof-gocache-app-" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
-    def goflags(self, *extra: str) -> str:
+    def goflags(self, *extra: str, vcs: bool = False) -> str:
+        """GOFLAGS of the go commands in containers. Without ``vcs`` (every container but the build's,
+        which gets git metadata of its own) ``-buildvcs=false``: there a repository's ``.git`` is hidden
+        under an empty directory, in which git finds no repository, and `go list` or `go build -race` of
+        a main package in a module at the repository root would fail with "error obtaining VCS status"."""
         flags = ["-mod=readonly", *extra]
+        if not vcs and compare_go(self.cfg.toolchain.go, "1.18") >= 0:  # -buildvcs came with Go 1.18
+            flags.append("-buildvcs=false")
         if self.cfg.app.modfile:
             flags.append(f"-modfile={self.cfg.app.modfile}")
         if self.cfg.modules.goflags:
             flags.extend(self.cfg.modules.goflags.split())
         return " ".join(flags)
 
-    def offline_env(self) -> dict[str, str]:
-        """Env for commands that must not touch the network or switch toolchains."""
+    def offline_env(self, *, vcs: bool = False) -> dict[str, str]:
+        """Env for commands that must not touch the network or switch toolchains (``vcs``: the
+        container has git metadata for VCS stamping, see ``goflags``)."""
         return {
             "GOTOOLCHAIN": "local",
             "GOPROXY": "off",
-            "GOFLAGS": self.goflags(),
+            "GOFLAGS": self.goflags(vcs=vcs),
             "GOMODCACHE": MODCACHE,
             "GOCACHE": GOCACHE,
             # the root filesystem is read-only and the user unprivileged: go's other state

@@ -24,7 +24,7 @@ from fixproof.stages.build import binary_unchanged
 from fixproof.stages.common import StageContext
 from fixproof.stages.spec import Inputs, StageSpec
 from fixproof.vulndb import VulnDB
-from fixproof.vulnmatch import Finding, Level, checked_modules, match
+from fixproof.vulnmatch import DEVEL, Finding, Level, checked_modules, match
 from fixproof.findings import Reported, format_line
 from fixproof.vex import Verdict
 from fixproof.waivers import Waivers, load_waivers
@@ -91,12 +91,17 @@ def run(ctx: StageContext, today: dt.date | None = None) -> StageResult:
     today = today or dt.date.today()
 
     by_id = {f.id: f for f in findings}
+    unversioned = _unversioned(info)
     for aid in listed.ids:
         f = by_id.get(aid)
         if f is None and aid in listed.entries and toolchain_only(listed.entries[aid]):
             checks.append(passed(f"advisory {aid}", f"{aid} concerns the go command (module toolchain), not the "
                                  f"programs it builds; the toolchain stage judges the pinned Go against it",
                                  evidence={"advisory": aid}))
+        elif f is None and aid in listed.entries and _unversioned_hits(listed.entries[aid], unversioned):
+            module, why = _unversioned_hits(listed.entries[aid], unversioned)[0]
+            checks.append(failed(f"advisory {aid}", f"cannot show that {aid} does not affect {path.name}: it names "
+                                 f"{module}, {why}", evidence={"advisory": aid, "module": module}))
         elif f is None:
             checks.append(passed(f"advisory {aid}", f"{aid} does not affect {path.name} "
                                  f"({info.go_version}, {len(info.deps)} dependencies, {len(functions or ())} functions checked)",
@@ -111,6 +116,27 @@ def run(ctx: StageContext, today: dt.date | None = None) -> StageResult:
     facts = VulnsFacts(str(path), tuple(findings),
                        tuple(_verdicts(listed.ids, listed, info, by_id, functions is not None)), tuple(listed.ids))
     return StageResult(STAGE, tuple(checks), facts.to_json())
+
+
+def _unversioned(info) -> dict[str, str]:
+    """Modules linked into the binary that it records no version for (path -> why and what to do):
+    the main module of a build from a checkout without a release tag, a directory replacement. No
+    advisory can be matched against them, so a listed one naming them is never taken as absent."""
+    out: dict[str, str] = {}
+    main = info.main
+    if main is not None and main.path and (not main.version or main.version == DEVEL):
+        out[main.path] = (f"the main module, for which {info.go_version} recorded no version ({main.version or 'none'}): "
+                          "build a clean checkout of the release tag with Go 1.24 or later (it stamps the tag as the "
+                          "version), or pin a Go release that does")
+    for d in info.deps:
+        if d.replace is not None and not d.replace.version:
+            out[d.path] = (f"which is replaced by the directory {d.replace.path} (no version): "
+                           "build with the module version the fix is in")
+    return out
+
+
+def _unversioned_hits(entry, unversioned: dict[str, str]) -> list[tuple[str, str]]:
+    return [(a.module, unversioned[a.module]) for a in entry.affected if a.module in unversioned]
 
 
 def _shipped_findings(shipped: Path, db: VulnDB) -> tuple[str, dict[str, Finding]] | BinaryFormatError:

@@ -235,3 +235,12 @@ def test_an_engine_failure_is_an_error_of_the_stage_not_a_verdict(tmp_path, fake
     [check] = result.checks
     assert check.status is Status.ERROR and check.name == "modules: infrastructure" and str(failure) in check.message
     assert check.evidence == {"exit_code": 3} and not result.usable_downstream and ModulesFacts.of(result) is None
+def test_go_commands_without_git_metadata_do_not_stamp_vcs(tmp_path):
+    """A module at its repository's root: every container but the build's sees the .git directory
+    hidden under an empty one, where `go list` of a main package failed with "error obtaining VCS status"."""
+    c = ctx(tmp_path)
+    assert "-buildvcs=false" in c.offline_env()["GOFLAGS"].split()
+    assert "-buildvcs=false" not in c.offline_env(vcs=True)["GOFLAGS"].split()  # the build, given git metadata
+    old = StageContext(config.load(write_config(tmp_path, EXAMPLE, go="1.17.13", image="golang:1.17.13-bookworm",
+                                                name="old.toml")), "modules")
+    assert "-buildvcs" not in old.offline_env()["GOFLAGS"]  # go1.17 knows no -buildvcs
