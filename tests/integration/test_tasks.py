@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -252,16 +253,22 @@ def test_container_timeout_is_exit_3_and_leaves_nothing(tmp_path, golang_image, 
 
 def test_sigint_removes_containers(tmp_path, golang_image, engine):
     cfg = write_config(tmp_path, EXAMPLE, extra="[build]\ncache = \"fresh\"\n")
+    # Ctrl-C's default action, even when this test runs where SIGINT is ignored (a background job of a
+    # non-interactive shell): an ignored SIGINT is inherited, and the run would rightly go on to its verdict
     proc = subprocess.Popen([sys.executable, "-m", "fixproof.cli", "verify", "-c", str(cfg)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    def mine() -> list:  # this run's containers only (another run's must not trigger the interrupt early)
+        return engine.client.api.containers(all=True, filters={"label": f"fixproof.pid={proc.pid}"})
+
     deadline = time.time() + 120
-    while time.time() < deadline and not engine.leftover_containers():
+    while time.time() < deadline and not mine():
         time.sleep(0.2)
-    assert engine.leftover_containers(), "no container started"
+    assert mine(), "no container started"
     proc.send_signal(2)
     out, err = proc.communicate(timeout=60)
     assert "Traceback" not in out + err
-    assert proc.returncode != 0
+    assert proc.returncode != 0, (out, err)
     assert engine.leftover_containers() == []
 
 
