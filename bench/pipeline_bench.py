@@ -14,6 +14,10 @@ Each row is run serially (``-n 1``) and side by side (``-n 2``), alternating, so
 elsewhere falls on both. Every run must pass (exit 0); the per-check verdicts of all runs must
 agree. Results go to bench/RESULTS-pipeline.md. Containers are labelled fixproof: run it under
 the docker lock when integration tests may run on the same host.
+
+``--python PY --modes serial --rows cold --section "TITLE"`` measures another install of fixproof
+(e.g. the code before a change, installed in its own virtualenv) and writes its rows to a section
+``## TITLE`` of the results file, leaving the rest as it is.
 """
 
 from __future__ import annotations
@@ -49,11 +53,14 @@ def config(work: Path, cache: str) -> Path:
     return path
 
 
+PYTHON = [sys.executable]  # the interpreter that runs fixproof (--python)
+
+
 def verify(cfg: Path, mode: str) -> tuple[float, dict]:
     """One whole-process run; its wall time and per-check verdicts."""
     t = time.monotonic()
-    p = subprocess.run([sys.executable, "-m", "fixproof.cli", "verify", "-c", str(cfg), *MODES[mode]],
-                       capture_output=True, text=True, timeout=1800, cwd=REPO)
+    p = subprocess.run([*PYTHON, "-m", "fixproof.cli", "verify", "-c", str(cfg), *MODES[mode]],
+                       capture_output=True, text=True, timeout=1800, cwd=cfg.parent)
     wall = time.monotonic() - t
     if p.returncode != 0:
         raise SystemExit(f"fixproof verify {mode} exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
@@ -101,16 +108,21 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--python", default=sys.executable, help="the interpreter that runs fixproof")
+    ap.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES))
+    ap.add_argument("--rows", nargs="+", choices=("cold", "warm"), default=["cold", "warm"])
+    ap.add_argument("--section", default=None, help="write the rows to this section of the results file")
     args = ap.parse_args()
+    PYTHON[:] = [args.python]
     os.environ.setdefault("FIXPROOF_VULNDB", "file:///work/shared/vulndb")
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     before, busy = load(), other_containers()
     root = Path(tempfile.mkdtemp(prefix="fixproof-pipeline-bench-"))
-    times: dict[str, list[float]] = {f"{row} {mode}": [] for row in ("cold", "warm") for mode in MODES}
+    times: dict[str, list[float]] = {f"{row} {mode}": [] for row in args.rows for mode in args.modes}
     verdicts: list[dict] = []
     try:
-        for i in range(args.runs):
-            for mode in MODES:
+        for i in range(args.runs if "cold" in args.rows else 0):
+            for mode in args.modes:
                 wall, v = cold(root, mode, i)
                 times[f"cold {mode}"].append(wall)
                 verdicts.append(v)
@@ -118,9 +130,10 @@ def main() -> int:
         work = root / "warm"
         work.mkdir()
         cfg = config(work, "volume")
-        verify(cfg, "parallel")  # fills the build cache volumes and the module cache
-        for i in range(args.runs):
-            for mode in MODES:
+        if "warm" in args.rows:
+            verify(cfg, args.modes[-1])  # fills the build cache volumes and the module cache
+        for i in range(args.runs if "warm" in args.rows else 0):
+            for mode in args.modes:
                 wall, v = warm(work, cfg, mode)
                 times[f"warm {mode}"].append(wall)
                 verdicts.append(v)
@@ -132,6 +145,8 @@ def main() -> int:
     if any(v != verdicts[0] for v in verdicts):
         raise SystemExit("the runs disagree on a check's verdict: " + json.dumps(verdicts, indent=1))
     med = {k: statistics.median(v) for k, v in times.items()}
+    if args.section:
+        return write_section(args, started, before, after, busy, times, med, len(verdicts[0]))
     lines = [
         "# Pipeline benchmark (bench/pipeline_bench.py)",
         "",
@@ -158,6 +173,33 @@ def main() -> int:
     print(text)
     if not args.no_write:
         RESULTS.write_text(text)
+    return 0
+
+
+def write_section(args, started: str, before: str, after: str, busy: int, times: dict, med: dict, checks: int) -> int:
+    """The rows of another install (--python) as a section of the results file."""
+    import subprocess as sp
+
+    version = sp.run([args.python, "-m", "fixproof.cli", "--version"], capture_output=True, text=True,
+                     timeout=60).stdout.strip()
+    body = [f"## {args.section}", "",
+            f"`bench/pipeline_bench.py --runs {args.runs} --python {args.python} --modes {' '.join(args.modes)} "
+            f"--rows {' '.join(args.rows)}`, {started}, {version or 'fixproof'}; {checks} checks, every run PASS. "
+            f"Load average before: {before}, after: {after}; {busy} other containers at the start (the machine "
+            "shared with other helpers, as above).", "",
+            "| run | median | runs |", "|---|---:|---|"]
+    body += [f"| {k} | {med[k]:.1f} s | " + ", ".join(f"{x:.1f}" for x in v) + " s |" for k, v in times.items()]
+    text = "\n".join(body) + "\n"
+    print(text)
+    if args.no_write:
+        return 0
+    old = RESULTS.read_text() if RESULTS.exists() else ""
+    head = f"## {args.section}\n"
+    if head in old:  # replace that section, up to the next one
+        start = old.index(head)
+        nxt = old.find("\n## ", start + len(head))
+        old = old[:start] + (old[nxt + 1:] if nxt >= 0 else "")
+    RESULTS.write_text(old.rstrip("\n") + "\n\n" + text)
     return 0
 
 

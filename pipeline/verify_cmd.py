@@ -94,7 +94,9 @@ def _run(config: str | None, artifact: str | None, junit: str | None, evidence: 
         # threads, not processes: doit's process pool would have to pickle the task closures;
         # the run's volumes (the Go build cache test and race share with cache = "fresh") go with it
         with run_scope():
-            doit_code = DoitMain(ModuleTaskLoader(ns)).run(["-n", str(jobs), "-P", "thread", "verify"])
+            # (-n 1 is doit's serial runner, -n 0: the stages run in this thread, one after another)
+            doit_code = DoitMain(ModuleTaskLoader(ns)).run(["-n", str(jobs if jobs > 1 else 0), "-P", "thread",
+                                                            "verify"])
         code, broken = _exit_code(summary_path, doit_code)
         if broken:
             _mark_error(summary_path, verdicts, doit_code)
