@@ -116,8 +116,9 @@ def _verify_options(v: argparse.ArgumentParser) -> None:
                    help="vulnerability database URL (https://, http://, file:// or a directory); "
                         "default: $FIXPROOF_VULNDB, else fix.db")
     v.add_argument("--only", nargs="+", default=None, metavar="STAGE", help="run only these stages (and what they need)")
-    v.add_argument("-n", "--jobs", type=int, default=1, metavar="N",
-                   help="run up to N independent tasks at once (apps of a fleet side by side; default 1)")
+    v.add_argument("-n", "--jobs", type=int, default=None, metavar="N",
+                   help="run up to N independent tasks at once: stages that need the same earlier stage, and the "
+                        "apps of a fleet, side by side (default 2; 1: one task at a time)")
     v.add_argument("--shard", default=None, metavar="K/N",
                    help="verify only the K-th of N disjoint parts of a fleet config (one CI job each)")
     v.add_argument("--timings", default=None, metavar="FILE",

@@ -26,8 +26,15 @@ from fixproof.results import StageResult, error
 from fixproof.publish import report
 from fixproof.stages.common import StageContext
 
+# Tasks run side by side by default (`-n 1` for one at a time): stages that need only the module cache
+# (build, test, race) or only the build (binary, vulns, gdb, trace, sbom) run together, two at a time
+# on a 2-core CI runner. Threads, not processes: doit's process pool would have to pickle the task closures.
+DEFAULT_JOBS = 2
+
 # doit's settings, shared with dodo.py; a run's dep_file is in its report directory (doit_config)
 DOIT_CONFIG: dict[str, Any] = {
+    "num_process": DEFAULT_JOBS,  # `doit verify` runs stages side by side too (`doit verify -n 1`: one at a time)
+    "par_type": "thread",
     "default_tasks": ["verify"],
     "dep_file": "reports/.doit.db",
     "backend": "json",

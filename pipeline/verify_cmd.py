@@ -15,7 +15,7 @@ from fixproof.progress import Reporter, Verbosity
 
 
 def run(config: str | None, artifact: str | None, junit: str | None, evidence: str | None,
-        only: Sequence[str] | None, jobs: int = 1, *, verbosity: int = Verbosity.NORMAL,
+        only: Sequence[str] | None, jobs: int | None = None, *, verbosity: int = Verbosity.NORMAL,
         reporter: Reporter | None = None, wait: bool = True, db: str | None = None,
         shard: str | None = None, timings: str | None = None) -> int:
     """The run, its progress shown by ``reporter`` (default: chosen for this terminal and ``verbosity``).
@@ -25,6 +25,9 @@ def run(config: str | None, artifact: str | None, junit: str | None, evidence: s
     ``shard``: "K/N", verify only the K-th of N parts of a fleet (``timings``: an earlier run's summary.json,
     to balance the parts by the apps' durations).
     """
+    from fixproof.tasks import DEFAULT_JOBS
+
+    jobs = DEFAULT_JOBS if jobs is None else jobs
     with progress.use(reporter or progress.choose(Verbosity(verbosity))):
         return _run(config, artifact, junit, evidence, only, jobs, wait, db, shard, timings)
 
@@ -42,13 +45,14 @@ def db_url(db: str) -> str:
 
 
 def _run(config: str | None, artifact: str | None, junit: str | None, evidence: str | None,
-         only: Sequence[str] | None, jobs: int = 1, wait: bool = True, db: str | None = None,
+         only: Sequence[str] | None, jobs: int = 2, wait: bool = True, db: str | None = None,
          shard: str | None = None, timings: str | None = None) -> int:
     """Run the task graph for every app of the config; ``jobs`` > 1 runs independent tasks side by side."""
     from doit.cmd_base import ModuleTaskLoader
     from doit.doit_cmd import DoitMain
 
     from fixproof import tasks
+    from fixproof.engine.docker import run_scope
     from fixproof.publish import bundle
 
     cfgs = load_all(config)
@@ -87,9 +91,12 @@ def _run(config: str | None, artifact: str | None, junit: str | None, evidence: 
         rundir.clear_verdicts(*verdicts)
         # the verify task leaves the run's evidence: --evidence DIR, else <reports>/evidence
         ns = tasks.fleet_namespace(cfgs, only=only, junit=junit_path, evidence=evidence_path)
-        # threads, not processes: doit's process pool would have to pickle the task closures
-        parallel = ["-n", str(jobs), "-P", "thread"] if jobs > 1 else []
-        doit_code = DoitMain(ModuleTaskLoader(ns)).run([*parallel, "verify"])
+        # threads, not processes: doit's process pool would have to pickle the task closures;
+        # the run's volumes (the Go build cache test and race share with cache = "fresh") go with it
+        with run_scope():
+            # (-n 1 is doit's serial runner, -n 0: the stages run in this thread, one after another)
+            doit_code = DoitMain(ModuleTaskLoader(ns)).run(["-n", str(jobs if jobs > 1 else 0), "-P", "thread",
+                                                            "verify"])
         code, broken = _exit_code(summary_path, doit_code)
         if broken:
             _mark_error(summary_path, verdicts, doit_code)

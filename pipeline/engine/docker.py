@@ -238,6 +238,74 @@ class _LiveContainers:
 _LIVE = _LiveContainers()
 
 
+class RunVolumes:
+    """Volumes that live for one run of the task graph and no longer: the Go build cache the
+    stages of a run share when [build] cache = "fresh" (created on first use, removed at the
+    end of the run: :func:`run_volumes`, or at process exit when no run scope is open, as
+    under ``doit verify``).
+
+    Stages of a parallel run ask for the same volume from several threads: one lock makes the
+    first create it (and hand it to its user) while the others wait, so none mounts it half
+    made. One per process, like :data:`_LIVE`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._made: dict[str, "Engine"] = {}
+        self._run_id = ""
+        self._exit_hook = False
+
+    def begin(self) -> None:
+        """A new run: new volume names (an earlier run's are removed by its own :meth:`end`)."""
+        with self._lock:
+            self._run_id = uuid.uuid4().hex[:12]
+
+    def ensure(self, engine: "Engine", key: str, *, owner: str = "", chown: "VolumeOwner | None" = None) -> str:
+        """The name of this run's volume for ``key``, created empty on first use."""
+        with self._lock:
+            if not self._run_id:  # no run scope (doit verify): the volumes go at process exit
+                self._run_id = uuid.uuid4().hex[:12]
+                if not self._exit_hook:
+                    import atexit
+
+                    atexit.register(self.end)
+                    self._exit_hook = True
+            name = f"fixproof-run-{self._run_id}-{key}"
+            if name not in self._made:
+                engine.fresh_volume(name, owner=owner, chown=chown, pid=True)
+                self._made[name] = engine
+            return name
+
+    def end(self) -> list[str]:
+        """Remove this run's volumes; the names of those that could not be removed (in use:
+        a later run's toolchain stage reaps them once this process is gone)."""
+        with self._lock:
+            made, self._made, self._run_id = self._made, {}, ""
+        return [name for name, engine in made.items() if not engine.remove_volume(name)]
+
+
+_RUN_VOLUMES = RunVolumes()
+
+
+def run_volumes() -> RunVolumes:
+    """This process's run-scoped volumes."""
+    return _RUN_VOLUMES
+
+
+@contextmanager
+def run_scope() -> Iterator[RunVolumes]:
+    """One run of the task graph: its run-scoped volumes are removed when it ends, whatever
+    ends it. On an interrupt the containers of worker threads (which may still use them) are
+    removed first."""
+    _RUN_VOLUMES.begin()
+    try:
+        yield _RUN_VOLUMES
+    except KeyboardInterrupt:
+        remove_live_containers()
+        raise
+    finally:
+        _RUN_VOLUMES.end()
+
+
 def remove_live_containers() -> int:
     """On an interrupt: start no more containers and remove every one this process still has."""
     from docker.errors import APIError, NotFound
@@ -289,10 +357,12 @@ class Engine:
         except NotFound:
             return False
 
-    def fresh_volume(self, name: str, owner: str = "", *, chown: "VolumeOwner | None" = None) -> None:
+    def fresh_volume(self, name: str, owner: str = "", *, chown: "VolumeOwner | None" = None,
+                     pid: bool = False) -> None:
         """Remove the volume if it exists and create it empty. ``owner`` (a directory
         on this host) lets :meth:`reap_volumes` remove it once that directory is gone;
-        ``chown`` hands its root to that user (see :meth:`ensure_volume`)."""
+        ``chown`` hands its root to that user (see :meth:`ensure_volume`); ``pid``: it
+        belongs to this process alone, and :meth:`reap_volumes` removes it once the process is gone."""
         from docker.errors import NotFound, APIError
 
         try:
@@ -301,12 +371,25 @@ class Engine:
             pass
         except APIError as e:
             raise EngineError(f"cannot remove volume {name} (is a container still using it?): {e.explanation or e}") from e
-        self._create_volume(name, owner, chown)
+        self._create_volume(name, owner, chown, pid=pid)
         if chown is not None:
             self._chown_volume(name, chown, created=True)
 
+    def remove_volume(self, name: str) -> bool:
+        """Remove the volume; False when the engine refuses (still in use) or cannot be reached."""
+        from docker.errors import APIError, DockerException, NotFound
+
+        try:
+            self.client.volumes.get(name).remove(force=True)
+        except NotFound:
+            pass
+        except (APIError, DockerException, OSError):
+            return False
+        return True
+
     def reap_volumes(self) -> int:
-        """Remove fixproof volumes whose owner directory no longer exists on this host (not in use)."""
+        """Remove fixproof volumes whose owner directory no longer exists on this host, and run-scoped
+        volumes whose process is gone (killed before its run could remove them); none in use."""
         from docker.errors import APIError, NotFound
 
         n = 0
@@ -314,7 +397,9 @@ class Engine:
         for v in self.client.volumes.list(filters={"label": OWNER_LABEL}):
             labels = v.attrs.get("Labels") or {}
             owner = labels.get(OWNER_LABEL, "")
-            if labels.get(HOST_LABEL) != host or not owner or os.path.isdir(owner):
+            pid = labels.get(PID_LABEL, "")
+            orphan = pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid))
+            if labels.get(HOST_LABEL) != host or not owner or (os.path.isdir(owner) and not orphan):
                 continue
             try:
                 v.remove()
@@ -332,15 +417,18 @@ class Engine:
         created may not have been handed over yet (its chown still running, or
         killed), so existing is no proof that it is ready.
         """
-        created = not self.volume_exists(name)
-        if created:
-            self._create_volume(name, owner, chown)
-        if chown is not None:
-            self._chown_volume(name, chown, created=created)
-        return created
+        with _volume_lock(name):  # stages of a parallel run may ask for the same volume at once
+            created = not self.volume_exists(name)
+            if created:
+                self._create_volume(name, owner, chown)
+            if chown is not None:
+                self._chown_volume(name, chown, created=created)
+            return created
 
-    def _create_volume(self, name: str, owner: str, chown: "VolumeOwner | None") -> None:
+    def _create_volume(self, name: str, owner: str, chown: "VolumeOwner | None", *, pid: bool = False) -> None:
         labels = {LABEL: "1", **({OWNER_LABEL: owner, HOST_LABEL: socket.gethostname()} if owner else {})}
+        if pid:
+            labels.update({PID_LABEL: str(os.getpid()), HOST_LABEL: socket.gethostname()})
         if chown is not None:
             labels[UID_LABEL] = f"{chown.uid}:{chown.gid}"
         self.client.volumes.create(name, labels=labels)
@@ -527,6 +615,16 @@ class Engine:
                 self._remove(self.client.containers.prepare_model(c))
                 n += 1
         return n
+
+
+_VOLUME_LOCKS: dict[str, threading.Lock] = {}
+_VOLUME_LOCKS_LOCK = threading.Lock()
+
+
+def _volume_lock(name: str) -> threading.Lock:
+    """This process's lock for one volume name: one thread at a time creates and hands it over."""
+    with _VOLUME_LOCKS_LOCK:
+        return _VOLUME_LOCKS.setdefault(name, threading.Lock())
 
 
 def _pid_alive(pid: int) -> bool:

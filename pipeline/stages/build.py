@@ -85,7 +85,8 @@ def cache_mounts(ctx: StageContext, image_id: str, *, untrusted: bool) -> list[M
     exercise and their builds: ``untrusted=True``) get a cache of their own per
     app and report directory, so an entry they plant reaches no verified
     build and no other app. With build.cache = "fresh" neither is kept: the
-    cache is a tmpfs that goes with the container.
+    build's cache is a tmpfs that goes with its container, and test and race
+    share one volume that lives for the run alone (StageContext.run_cache_volume).
     """
     mounts = [*ctx.source_mounts(), Mount(ctx.modcache_volume, MODCACHE, read_only=True, volume=True)]
     if ctx.cfg.build.cache == "volume":
@@ -96,6 +97,8 @@ def cache_mounts(ctx: StageContext, image_id: str, *, untrusted: bool) -> list[M
             vol = ctx.build_cache_volume(image_id)
             ctx.engine.ensure_volume(vol, chown=ctx.volume_owner())
         mounts.append(Mount(vol, GOCACHE, volume=True))
+    elif untrusted:
+        mounts.append(Mount(ctx.run_cache_volume(image_id), GOCACHE, volume=True))
     return mounts
 
 

@@ -190,6 +190,18 @@ class StageContext:
         key = f"{self.cfg.app_dir}\0{self.cfg.app.modfile}\0{self.cfg.reports_dir}\0{image_id}\0{uid}"
         return "fixproof-gocache-app-" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
+    def run_cache_volume(self, image_id: str) -> str:
+        """With build.cache = "fresh": the Go build cache of this run's containers that run the app's
+        code (test, race), created empty for the run and removed at its end, so the standard library is
+        compiled once per build mode in the run, not once per container. Never the build stage's:
+        a test could plant entries there that a verified build would then link."""
+        from fixproof.engine.docker import run_volumes
+
+        uid, _ = unprivileged_ids()
+        key = f"{self.cfg.app_dir}\0{self.cfg.app.modfile}\0{self.cfg.reports_dir}\0{image_id}\0{uid}"
+        return run_volumes().ensure(self.engine, "gocache-app-" + hashlib.sha256(key.encode()).hexdigest()[:16],
+                                    owner=str(self.cfg.reports_dir), chown=self.volume_owner())
+
     def goflags(self, *extra: str, vcs: bool = False) -> str:
         """GOFLAGS of the go commands in containers. Without ``vcs`` (every container but the build's,
         which gets git metadata of its own) ``-buildvcs=false``: there a repository's ``.git`` is hidden

@@ -178,6 +178,14 @@ def check_golden(name: str, source: str, go: str, cfg: Path, exit_code: int) -> 
                     + f"\n{how}", pytrace=False)
 
 
+def evidence_digest(cfg: Path, output: str) -> str:
+    """The evidence digest the run recorded in its bundle, checked against the one it printed."""
+    recorded = json.loads((cfg.parent / "reports" / "evidence" / "manifest.json").read_text())
+    digest = recorded["evidence_digest"]["sha256"]
+    assert f"evidence digest sha256:{digest}" in output, output
+    return digest
+
+
 def stage_statuses(cfg: Path) -> dict[str, set[str]]:
     out = {}
     for f in (cfg.parent / "reports" / "stages").glob("*.json"):
@@ -220,6 +228,25 @@ def test_example_verdict_on_each_pin(variant, pin, tmp_path):
         # every stage ran and passed something (skips: an unset digest, packages without tests)
         assert all("passed" in statuses[s] for s in every), (statuses, out)
     check_golden(f"example-{variant}-go{go}", source, go, cfg, p.returncode)
+    if variant == "fixed" and go == "1.22.5":
+        assert_serial_run_agrees(tmp_path, source, go, image, p)
+
+
+def assert_serial_run_agrees(tmp_path: Path, source: str, go: str, image: str, parallel) -> None:
+    """#14: stages run side by side by default (the run above); one at a time (-n 1) the same config
+    gives the same verdict of every check and the same evidence digest."""
+    serial_dir = tmp_path / "serial"
+    serial_dir.mkdir()
+    par_cfg = tmp_path / "fixproof.toml"
+    cfg = pinned_config(serial_dir, source, go, image)
+    # the same config file but for where its reports go (the digest names that directory $REPORTS)
+    assert cfg.read_text().replace(str(serial_dir), str(tmp_path)) == par_cfg.read_text()
+    p = verify(cfg, "-n", "1", timeout=1200)
+    out = p.stdout + p.stderr
+    assert_no_traceback(p)
+    assert p.returncode == parallel.returncode, out
+    assert verdicts(cfg) == verdicts(par_cfg), out
+    assert evidence_digest(cfg, out) == evidence_digest(par_cfg, parallel.stdout + parallel.stderr)
 
 
 def test_old_image_fails_at_toolchain_on_each_pin(pin, tmp_path):

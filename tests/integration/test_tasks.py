@@ -291,6 +291,33 @@ def test_sigterm_in_a_parallel_fleet_run_removes_every_container(tmp_path, golan
     assert mine() == [], out + err
 
 
+def test_run_cache_volume_of_an_interrupted_run_is_removed(tmp_path, golang_image, engine):
+    """#14: with cache = "fresh" test and race share a Go build cache volume made for the run; a run
+    cancelled while they use it (SIGTERM) removes it, as a finished run does."""
+    cfg = write_config(tmp_path, EXAMPLE, extra='[build]\ncache = "fresh"\n')
+    proc = subprocess.Popen([sys.executable, "-m", "fixproof.cli", "verify", "-c", str(cfg)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def volumes() -> list:
+        return [v.name for v in engine.client.volumes.list(filters={"label": f"fixproof.pid={proc.pid}"})]
+
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and not volumes() and proc.poll() is None:
+            time.sleep(0.2)
+        made = volumes()
+        assert made and all(v.startswith("fixproof-run-") for v in made), made
+        time.sleep(2)  # test and race have containers on it now
+        proc.send_signal(15)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "Traceback" not in out + err
+    assert proc.returncode == 3, out + err
+    assert volumes() == [], out + err
+
+
 def test_listed_advisories_pass_on_the_fixed_build(happy):
     cfg, _ = happy
     assert check(cfg, "toolchain", "pinned Go vs GO-2024-2963")["status"] == "passed"

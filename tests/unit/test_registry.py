@@ -228,3 +228,21 @@ def test_spec_checks_itself():
     with pytest.raises(ValueError, match="report or verify"):
         StageSpec(name="report", order=1, run=run, doc="x.")
     assert Inputs() == Inputs(file_dep=(), config={}, uptodate=())
+
+
+def test_verify_runs_independent_stages_side_by_side_by_default(tmp_path, monkeypatch):
+    """#14: stages ran one at a time; now `fixproof verify` (and `doit verify`) run two tasks at once in
+    threads by default, and `-n 1` keeps a serial run."""
+    from doit import doit_cmd
+
+    from conftest import EXAMPLE, write_config
+    from fixproof import cli, tasks, verify_cmd
+
+    assert (tasks.DOIT_CONFIG["num_process"], tasks.DOIT_CONFIG["par_type"]) == (2, "thread")
+    seen = []
+    monkeypatch.setattr(doit_cmd.DoitMain, "run", lambda self, argv: seen.append(argv) or 3)
+    cfg = write_config(tmp_path, EXAMPLE)
+    verify_cmd.run(str(cfg), None, None, None, None)
+    verify_cmd.run(str(cfg), None, None, None, None, jobs=1)
+    assert seen == [["-n", "2", "-P", "thread", "verify"], ["-n", "0", "-P", "thread", "verify"]]  # doit's serial runner
+    assert cli.build_parser().parse_args(["verify"]).jobs is None  # verify_cmd's default stands

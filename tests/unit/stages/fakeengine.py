@@ -128,9 +128,14 @@ class FakeEngine:
         self.calls.append(("volume_exists", (name,)))
         return name in self.volumes
 
-    def fresh_volume(self, name: str, owner: str = "", *, chown: VolumeOwner | None = None) -> None:
+    def fresh_volume(self, name: str, owner: str = "", *, chown: VolumeOwner | None = None, pid: bool = False) -> None:
         self.calls.append(("fresh_volume", (name, owner, chown)))
         self.volumes.add(name)
+
+    def remove_volume(self, name: str) -> bool:
+        self.calls.append(("remove_volume", (name,)))
+        self.volumes.discard(name)
+        return True
 
     def ensure_volume(self, name: str, owner: str = "", *, chown: VolumeOwner | None = None) -> bool:
         self.calls.append(("ensure_volume", (name, owner, chown)))
