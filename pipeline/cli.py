@@ -267,6 +267,9 @@ def _terminate(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(_command_of(sys.argv[1:] if argv is None else argv)).parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
+    # Ctrl-C (or kill -INT) interrupts a run even where SIGINT was inherited as ignored, as it is by a
+    # background job of a shell script: every interrupt removes the run's containers the same way
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return _dispatch(args)
     except FixproofError as e:

@@ -660,8 +660,12 @@ class ProbeBox:
 
     def reset(self) -> None:
         """Back to the state of a new container (no other process, empty /tmp), or GdbError."""
+        # a zombie (state Z: an orphan the container's `sleep` never reaps) holds no memory, file or
+        # socket, only its pid: it is not counted
         script = ("kill -KILL -1 2>/dev/null; i=0; while [ $i -lt 50 ]; do n=0; for p in /proc/[0-9]*; do "
-                  "q=${p#/proc/}; [ \"$q\" = 1 ] || [ \"$q\" = $$ ] || n=$((n+1)); done; [ $n = 0 ] && break; "
+                  "q=${p#/proc/}; [ \"$q\" = 1 ] || [ \"$q\" = $$ ] && continue; "
+                  "st=$(sed -n 's/^.*) \\(.\\).*$/\\1/p' $p/stat 2>/dev/null); "
+                  "[ -z \"$st\" ] || [ \"$st\" = Z ] || n=$((n+1)); done; [ $n = 0 ] && break; "
                   "kill -KILL -1 2>/dev/null; sleep 0.1; i=$((i+1)); done; "
                   "find /tmp -mindepth 1 -delete 2>/dev/null; echo procs=$n; ls -A /tmp | wc -l")
         r = self.container.exec_run(["sh", "-c", script])

@@ -122,3 +122,21 @@ def test_parser_for_one_command_parses_like_the_whole_one(argv: list[str]) -> No
 
     assert _command_of(argv) == next(a for a in argv if not a.startswith("-"))
     assert build_parser(_command_of(argv)).parse_args(argv) == build_parser().parse_args(argv)
+
+
+def test_an_inherited_ignored_sigint_still_interrupts(monkeypatch):
+    """A background job of a shell script inherits SIGINT as ignored: Ctrl-C or kill -INT then did not stop
+    the run (it went on to its verdict). main() takes SIGINT back, so every interrupt removes the run's
+    containers and exits 3."""
+    import signal
+
+    from fixproof import cli
+
+    seen = []
+    monkeypatch.setattr(cli, "_dispatch", lambda args: seen.append(signal.getsignal(signal.SIGINT)) or 0)
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        assert cli.main(["inspect", "x"]) == 0
+    finally:
+        signal.signal(signal.SIGINT, old)
+    assert seen == [signal.default_int_handler]
